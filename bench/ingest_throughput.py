@@ -1,0 +1,184 @@
+"""Ingest throughput: one Basketlift worker vs a plain aiokafka consume-and-produce loop.
+
+Both read the same pre-filled topics (derived cart and order events from the shipped real
+sample, cycled to --events) on the same local broker. The plain loop parses each value with
+orjson and produces it to an output topic; the worker validates, routes and counts. Rates are
+measured from the first event consumed to the last. Usage:
+
+    .venv/bin/python bench/ingest_throughput.py --events 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from streams.replay.events import replay_events
+
+from streams.localkafka import BrokerPaths, kafka_version, running_pid
+from streams.replay.kafka_out import make_producer
+from streams.replay.run import load_order_log
+from streams.replay.worker_metrics import fetch_consumed
+from streams.settings import Settings
+from tests.support.kafka import ensure_broker, new_deployment, start_worker
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
+    """`count` cart/order events from the real sample (cycled, with unique event ids)."""
+    log = load_order_log([], "auto", None)
+    base = [(t, k, e) for t, k, e in replay_events(log, carts=True) if t in ("carts", "orders")]
+    out = []
+    for index, (logical, key, event) in zip(range(count), itertools.cycle(base), strict=False):
+        event = dict(event, event_id=f"{event['event_id']}#{index}")
+        out.append((logical, key, orjson.dumps(event)))
+    return out
+
+
+async def fill(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> float:
+    """Produce records; return seconds taken."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        batch = []
+        for topic, key, value in records:
+            batch.append(await producer.send(topic, value, key=key))
+            if len(batch) >= 5000:
+                await asyncio.gather(*batch)
+                batch.clear()
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: int) -> float:
+    """Consume `total` records, parse each, produce each to `out_topic`; return seconds."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"plain-{os.getpid()}-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    producer = make_producer(bootstrap)
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    first: float | None = None
+    try:
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            pending = []
+            for messages in batches.values():
+                for message in messages:
+                    if first is None:
+                        first = time.perf_counter()
+                    orjson.loads(message.value)
+                    pending.append(await producer.send(out_topic, message.value, key=message.key))
+                    seen += 1
+            if pending:
+                await asyncio.gather(*pending)
+                await consumer.commit()
+        assert first is not None
+        return time.perf_counter() - first
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def worker_run(deployment, total: int, workdir: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Start a worker on pre-filled topics; return (start-up seconds, consume seconds)."""
+    launched = time.perf_counter()
+    worker = start_worker(deployment, workdir, BASKETLIFT_STORE="memory://")
+    try:
+        url = worker.base_url + "/metrics"
+        first = None
+        while True:
+            if not worker.alive():
+                raise SystemExit("worker died:\n" + worker.log_tail())
+            counts = fetch_consumed(url)
+            done = sum(counts.valid.values()) + sum(counts.invalid.values()) if counts else 0
+            if done and first is None:
+                first = time.perf_counter()
+            if done >= total:
+                assert first is not None
+                return first - launched, time.perf_counter() - first
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+
+
+def machine() -> dict[str, object]:
+    """What this ran on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    settings = Settings()
+    libs = next(settings.kafka_home.glob("libs-*"), None)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kafka": kafka_version(libs) if libs else "unknown",
+        "broker_pid": running_pid(BrokerPaths(settings.kafka_home)),
+    }
+
+
+def main() -> None:
+    """Run both sides and print/save the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+
+    bootstrap = ensure_broker(Settings())
+    events = sample_events(args.events)
+    deployment = new_deployment(bootstrap, partitions=args.partitions)
+    asyncio.run(deployment.create_topics())
+    records = [(deployment.topic(t), k.encode() if k else None, v) for t, k, v in events]
+    fill_seconds = asyncio.run(fill(bootstrap, records))
+    in_topics = [deployment.topic("carts"), deployment.topic("orders")]
+
+    plain_seconds = asyncio.run(
+        plain_loop(bootstrap, in_topics, deployment.topic("offers"), len(records))
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        startup, worker_seconds = worker_run(deployment, len(records), Path(tmp))
+
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "events": len(records),
+        "avg_event_bytes": round(sum(len(v) for _, _, v in records) / len(records)),
+        "partitions": args.partitions,
+        "producer_fill_events_per_s": round(len(records) / fill_seconds),
+        "plain_loop_events_per_s": round(len(records) / plain_seconds),
+        "worker_events_per_s": round(len(records) / worker_seconds),
+        "worker_startup_s": round(startup, 1),
+        "plain_over_worker": round(plain_seconds and worker_seconds / plain_seconds, 2),
+        "machine": machine(),
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

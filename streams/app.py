@@ -1,0 +1,35 @@
+"""The Faust app, configured only from the settings object. Agents live in their domain packages."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import Settings, get_settings
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app from `settings` (no agents yet; `streams.topology` registers them)."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        processing_guarantee=settings.processing_guarantee,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        broker_session_timeout=settings.broker_session_timeout_seconds,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_seconds,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_seconds,
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        topic_allow_declare=True,
+        autodiscover=False,
+    )
+
+
+app = create_app(get_settings())

@@ -1,0 +1,1 @@
+"""Ingest: validate inbound events at the boundary and route them by shopper."""

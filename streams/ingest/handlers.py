@@ -1,0 +1,25 @@
+"""Where domain packages plug in: per inbound topic, the handlers that receive validated events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+
+from pydantic import BaseModel
+
+from streams.ingest.boundary import RawRecord
+
+ValidEvent = tuple[RawRecord, BaseModel]
+EventHandler = Callable[[Sequence[ValidEvent]], Awaitable[None]]
+
+HANDLERS: defaultdict[str, list[EventHandler]] = defaultdict(list)
+
+
+def handles(logical_topic: str) -> Callable[[EventHandler], EventHandler]:
+    """Register a coroutine to receive each batch of valid events of one inbound topic."""
+
+    def register(handler: EventHandler) -> EventHandler:
+        HANDLERS[logical_topic].append(handler)
+        return handler
+
+    return register

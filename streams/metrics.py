@@ -1,0 +1,79 @@
+"""The project's Prometheus metrics, all in one registry served at `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+# `*_created` series double the exposition size and no dashboard or alert uses them.
+disable_created_metrics()
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+EVENTS = Counter(
+    "basketlift_events",
+    "Valid inbound events accepted at the boundary.",
+    ["topic"],
+    registry=REGISTRY,
+)
+EVENTS_INVALID = Counter(
+    "basketlift_events_invalid",
+    "Inbound events rejected at the boundary and sent to the dead-letter topic.",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+EVENTS_REROUTED = Counter(
+    "basketlift_events_rerouted",
+    "Valid events that arrived on a partition other than their routing key's and were re-keyed.",
+    ["topic"],
+    registry=REGISTRY,
+)
+PROCESSING_ERRORS = Counter(
+    "basketlift_processing_errors",
+    "Valid events whose processing raised; they go to the dead-letter topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+DEADLETTERS = Counter(
+    "basketlift_deadletters",
+    "Records written to the dead-letter topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "basketlift_batch_size_events",
+    "Events per batch taken from a stream.",
+    ["topic"],
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+    registry=REGISTRY,
+)
+BATCH_SECONDS = Histogram(
+    "basketlift_batch_duration_seconds",
+    "Time to validate and process one batch.",
+    ["topic"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+BUILD_INFO = Gauge(
+    "basketlift_build_info",
+    "Always 1; labels carry the running version and app id.",
+    ["version", "app_id"],
+    registry=REGISTRY,
+)
+
+
+def init_topic_labels(topics: list[str]) -> None:
+    """Create the per-topic series at zero so dashboards show them before the first event."""
+    for topic in topics:
+        EVENTS.labels(topic=topic)
+        EVENTS_REROUTED.labels(topic=topic)
+        PROCESSING_ERRORS.labels(topic=topic)
+        DEADLETTERS.labels(topic=topic)

@@ -1,0 +1,101 @@
+"""The one settings object: every knob, read once from `BASKETLIFT_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    """Return the per-user cache directory for Basketlift (XDG_CACHE_HOME aware)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "basketlift"
+
+
+class Settings(BaseSettings):
+    """All Basketlift configuration; field `x` is read from `BASKETLIFT_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="BASKETLIFT_", frozen=True, extra="ignore")
+
+    # --- Kafka and the worker (names fixed by operators' tooling) ---
+    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL(s).")
+    app_id: str = Field("basketlift", min_length=1, description="Faust app id / consumer group.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics, /health, APIs.")
+    web_host: str = Field("127.0.0.1", description="Interface the web server binds.")
+    data_dir: Path = Field(
+        default_factory=lambda: default_cache_dir() / "worker",
+        description="Where table stores (RocksDB) live.",
+    )
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
+    store: str = Field("rocksdb://", description="Faust table store URL (rocksdb:// or memory://).")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+
+    # --- Topics (contract defaults) ---
+    topic_carts: str = "shop.carts"
+    topic_orders: str = "shop.orders"
+    topic_clicks: str = "shop.clicks"
+    topic_catalog: str = "shop.catalog"
+    topic_privacy: str = "shop.privacy"
+    topic_offers: str = "shop.offers"
+    topic_deadletter: str = "shop.deadletter"
+
+    # --- Throughput and timing ---
+    batch_max: int = Field(500, ge=1, description="Events taken per batch by each agent.")
+    batch_within_seconds: float = Field(0.05, gt=0, description="Max wait to fill a batch.")
+    broker_session_timeout_seconds: float = Field(30.0, gt=0)
+    broker_heartbeat_interval_seconds: float = Field(3.0, gt=0)
+    broker_rebalance_timeout_seconds: float = Field(60.0, gt=0)
+    log_level: str = "info"
+
+    # --- Local development broker (`basketlift kafka ...`) ---
+    kafka_home: Path = Field(
+        default_factory=lambda: default_cache_dir() / "kafka",
+        description="Cache for the Kafka jars, broker data and log.",
+    )
+    kafka_heap: str = Field("512m", description="JVM heap (-Xms/-Xmx) of the local broker.")
+    kafka_start_timeout_seconds: float = Field(120.0, gt=0)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            value = f"kafka://{value}"
+        return value
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker URL(s) as aiokafka expects them: `host:port[,host:port]`."""
+        hosts: list[str] = []
+        for part in self.broker.split(";"):
+            part = part.strip()
+            netloc = urlsplit(part).netloc if "://" in part else part
+            hosts.extend(h for h in netloc.split(",") if h)
+        return ",".join(hosts)
+
+    @property
+    def inbound_topics(self) -> dict[str, str]:
+        """Logical name -> topic name of the five inbound contract topics."""
+        return {
+            "carts": self.topic_carts,
+            "orders": self.topic_orders,
+            "clicks": self.topic_clicks,
+            "catalog": self.topic_catalog,
+            "privacy": self.topic_privacy,
+        }
+
+    @property
+    def outbound_topics(self) -> dict[str, str]:
+        """Logical name -> topic name of the outbound contract topics."""
+        return {"offers": self.topic_offers, "deadletter": self.topic_deadletter}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,50 @@
+"""Integration tests run against a real Kafka broker, started here when none answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams import localkafka
+from streams.settings import Settings
+from tests.support.kafka import Deployment, WorkerProcess, new_deployment, start_worker
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> str:
+    """The bootstrap servers of a live broker; under CI=true a broker that cannot start fails."""
+    settings = Settings()
+    if asyncio.run(localkafka.broker_ready(settings.bootstrap_servers, timeout=3)):
+        return settings.bootstrap_servers
+    try:
+        localkafka.start_broker(settings, fresh=False, echo=lambda *_: None)
+    except localkafka.BrokerError as error:
+        if IN_CI:
+            pytest.fail(f"CI=true and the Kafka broker cannot start: {error}")
+        pytest.skip(f"no Kafka broker (start one with `basketlift kafka start`): {error}")
+    return settings.bootstrap_servers
+
+
+@pytest.fixture
+def deployment(bootstrap: str) -> Deployment:
+    """Unique topics and app id for one test."""
+    deployment = new_deployment(bootstrap)
+    asyncio.run(deployment.create_topics())
+    return deployment
+
+
+@pytest.fixture
+def worker(deployment: Deployment, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A running, healthy worker on the test's own topics; stopped afterwards."""
+    process = start_worker(deployment, tmp_path)
+    try:
+        process.wait_healthy()
+        yield process
+    finally:
+        process.stop()
