@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -197,6 +198,18 @@ class CatalogEvent(_InboundEvent):
     unit_price: Money
     in_stock: bool
     margin: Share | None = Field(default=None, description="Share of price, 0..1.")
+
+    @property
+    def routing_key(self) -> str:
+        """The partitioning key: product_id."""
+        return self.product_id
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogTombstone:
+    """A null value on compacted shop.catalog: the product under this key was removed."""
+
+    product_id: str
 
     @property
     def routing_key(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from schemas import InvalidEvent, decode_event
+from schemas import CatalogEvent, CatalogTombstone, InvalidEvent, decode_event
 from streams.ingest.routing import partition_for_key
 
 
@@ -26,12 +26,12 @@ class RawRecord:
 class SortedBatch:
     """A batch split into events to handle here, events to re-key, and rejections."""
 
-    accepted: list[tuple[RawRecord, BaseModel]] = field(default_factory=list)
+    accepted: list[tuple[RawRecord, BaseModel | CatalogTombstone]] = field(default_factory=list)
     misrouted: list[tuple[RawRecord, BaseModel, bytes]] = field(default_factory=list)
     rejected: list[tuple[RawRecord, InvalidEvent]] = field(default_factory=list)
 
 
-def routing_key(event: BaseModel) -> str:
+def routing_key(event: BaseModel | CatalogTombstone) -> str:
     """The key that decides an event's partition: shopper, else session, else product."""
     key = getattr(event, "routing_key", None) or getattr(event, "shopper_id", None)
     if not key:
@@ -49,6 +49,10 @@ def sort_batch(
     """Validate each record; with `check_routing`, set aside events on the wrong partition."""
     batch = SortedBatch()
     for record in records:
+        if record.value is None and model is CatalogEvent and record.key:
+            # Compaction's delete marker: legitimate on shop.catalog, not a bad event.
+            batch.accepted.append((record, CatalogTombstone(record.key.decode("utf-8", "replace"))))
+            continue
         try:
             event = decode_event(model, record.value)
         except InvalidEvent as error:

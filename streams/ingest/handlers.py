@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
+from schemas import CatalogTombstone
 from streams.ingest.boundary import RawRecord
 
-ValidEvent = tuple[RawRecord, BaseModel]
+ValidEvent = tuple[RawRecord, BaseModel | CatalogTombstone]
 EventHandler = Callable[[Sequence[ValidEvent]], Awaitable[None]]
 
 HANDLERS: defaultdict[str, list[EventHandler]] = defaultdict(list)
