@@ -22,11 +22,9 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from streams.replay.events import replay_events
 
 from streams.localkafka import BrokerPaths, kafka_version, running_pid
 from streams.replay.kafka_out import make_producer
-from streams.replay.run import load_order_log
 from streams.replay.worker_metrics import fetch_consumed
 from streams.settings import Settings
 from tests.support.kafka import ensure_broker, new_deployment, start_worker
@@ -36,6 +34,9 @@ RESULTS = Path(__file__).parent / "results"
 
 def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
     """`count` cart/order events from the real sample (cycled, with unique event ids)."""
+    from streams.replay.events import replay_events
+    from streams.replay.run import load_order_log
+
     log = load_order_log([], "auto", None)
     base = [(t, k, e) for t, k, e in replay_events(log, carts=True) if t in ("carts", "orders")]
     out = []

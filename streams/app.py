@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from streams.delivery import install_fast_delivery
 from streams.settings import Settings, get_settings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -11,7 +12,7 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app from `settings` (no agents yet; `streams.topology` registers them)."""
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=settings.broker,
         store=settings.store,
@@ -30,6 +31,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         autodiscover=False,
     )
+    install_fast_delivery(app)
+    return app
 
 
 app = create_app(get_settings())

@@ -75,7 +75,9 @@ class BrokerPaths:
 def host_port(settings: Settings) -> tuple[str, int]:
     """The first bootstrap server as (host, port)."""
     first = settings.bootstrap_servers.split(",")[0]
-    host, _, port = first.rpartition(":")
+    host, sep, port = first.rpartition(":")
+    if not sep:  # no port given: rpartition puts the whole host in `port`
+        host, port = first, ""
     return host or "127.0.0.1", int(port or 9092)
 
 

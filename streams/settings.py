@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_seconds: float = Field(3.0, gt=0)
     broker_rebalance_timeout_seconds: float = Field(60.0, gt=0)
     log_level: str = "info"
+    faust_sensor: bool = Field(
+        False, description="Also export Faust's per-message Prometheus sensor (costs throughput)."
+    )
 
     # --- Local development broker (`basketlift kafka ...`) ---
     kafka_home: Path = Field(

@@ -61,7 +61,10 @@ def plan_line(
     if isinstance(parsed, dict) and isinstance(parsed.get("event"), dict) and "topic" in parsed:
         topic = resolve_topic(settings, str(parsed["topic"]))
         event = parsed["event"]
-        key = parsed.get("key")
+        raw_key = parsed.get("key")
+        if raw_key is not None and not isinstance(raw_key, str):
+            raise ValueError("envelope key must be a string or null")
+        key = raw_key or None
         value = orjson.dumps(event)
     else:
         if not isinstance(parsed, dict) and (validate or logical_topic is None):

@@ -13,8 +13,8 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from streams.replay.events import replay_events
 
+from streams.replay.events import replay_events
 from streams.replay.kafka_out import make_producer
 from streams.replay.orderlog import OrderLog, read_order_log
 from streams.replay.worker_metrics import ConsumedCounts, fetch_consumed
