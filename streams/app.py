@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import faust
+from faust.types import TableT
 
 from streams.delivery import install_fast_delivery
 from streams.settings import Settings, get_settings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def raw_table(name: str, partitions: int) -> TableT:
+    """A table keyed by the UTF-8 id itself, holding bytes the domain code encodes (orjson).
+
+    Raw keys make Kafka's partitioner place a key's changelog record exactly where ingest
+    routed its events. Faust derives table serializers from the types (JSON by default),
+    so they are set here, before the changelog topic is first created.
+    """
+    table = app.Table(name, key_type=str, value_type=bytes, partitions=partitions, default=None)
+    table.key_serializer = "raw"  # type: ignore[attr-defined]
+    table.value_serializer = "raw"  # type: ignore[attr-defined]
+    return table
 
 
 def create_app(settings: Settings) -> faust.App:

@@ -430,6 +430,16 @@ async def existing_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> 
     return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
 
 
+async def topic_partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Partition counts of those of `topics` that exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        return await existing_partitions(admin, topics)
+    finally:
+        await admin.close()
+
+
 async def list_topic_partitions(bootstrap: str) -> dict[str, int]:
     """All non-internal topics on the broker with their partition counts."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)

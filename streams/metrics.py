@@ -77,3 +77,27 @@ def init_topic_labels(topics: list[str]) -> None:
         EVENTS_REROUTED.labels(topic=topic)
         PROCESSING_ERRORS.labels(topic=topic)
         DEADLETTERS.labels(topic=topic)
+
+
+DUPLICATES = Counter(
+    "basketlift_events_duplicate",
+    "Valid events skipped because their event_id was already processed (dedupe window).",
+    ["topic"],
+    registry=REGISTRY,
+)
+PRODUCT_UPDATES = Counter(
+    "basketlift_product_updates",
+    "Product states written (one per product per batch of co-purchase deltas).",
+    registry=REGISTRY,
+)
+PROFILE_UPDATES = Counter(
+    "basketlift_profile_updates",
+    "Shopper profiles written (one per shopper per batch).",
+    registry=REGISTRY,
+)
+ERASURES = Counter(
+    "basketlift_privacy_actions",
+    "Consent and erasure requests applied.",
+    ["action"],
+    registry=REGISTRY,
+)

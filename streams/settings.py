@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
     store: str = Field("rocksdb://", description="Faust table store URL (rocksdb:// or memory://).")
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
 
     # --- Topics (contract defaults) ---
     topic_carts: str = "shop.carts"
@@ -55,6 +55,26 @@ class Settings(BaseSettings):
     faust_sensor: bool = Field(
         False, description="Also export Faust's per-message Prometheus sensor (costs throughput)."
     )
+
+    # --- Co-purchase graph (names fixed by operators' tooling) ---
+    decay_half_life_days: float = Field(90.0, ge=0, description="0 = no decay (event time).")
+    cross_order_weight: float = Field(0.5, ge=0, description="0 = same-order pairs only.")
+    cross_order_days: float = Field(30.0, ge=0)
+    neighbours_k: int = Field(100, ge=1, description="Strongest neighbours kept per product.")
+
+    # --- Shopper profiles, segments and consent ---
+    consent_default_granted: bool = Field(
+        True, description="Consent of shoppers never seen on the privacy topic."
+    )
+    profile_typical_orders: int = Field(20, ge=1)
+    segment_new_max_orders: int = Field(1, ge=0)
+    segment_high_spender_typical_order: float = Field(100.0, ge=0)
+    segment_high_ltv_spend: float = Field(1000.0, ge=0)
+    segment_discount_seeker_share: float = Field(0.5, ge=0, le=1)
+    segment_discount_seeker_min_orders: int = Field(3, ge=1)
+    segment_lapsed_days: float = Field(90.0, ge=0)
+    price_band_budget_below: float = Field(5.0, ge=0)
+    price_band_premium_from: float = Field(20.0, ge=0)
 
     # --- Local development broker (`basketlift kafka ...`) ---
     kafka_home: Path = Field(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import streams.copurchase.agents
+import streams.copurchase.web
 import streams.ingest.agents
+import streams.profiles.agents
+import streams.profiles.web
 import streams.web
 from streams.app import app
 

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
 from streams.app import app
+from streams.catalog.view import catalog_view
+from streams.copurchase.view import products_view
 from streams.settings import get_settings
 
 if get_settings().faust_sensor:
@@ -40,6 +42,9 @@ def health_problems() -> list[str]:
         problems.append("rebalancing")
     if getattr(app, "in_recovery", False):
         problems.append("tables recovering from changelogs")
+    for name, view in (("catalog", catalog_view), ("products", products_view)):
+        if not view.ready.is_set():
+            problems.append(f"{name} view still loading")
     return problems
 
 

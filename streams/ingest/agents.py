@@ -12,6 +12,7 @@ from faust.types import EventT
 from schemas import INBOUND_MODELS, InvalidEvent, encode, make_dead_letter
 from streams import metrics
 from streams.app import app
+from streams.eventcontext import event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.handlers import HANDLERS, ValidEvent
 from streams.ingest.topics import deadletter_topic, inbound_topics, rekey_topics
@@ -27,7 +28,9 @@ ROUTED_BY_SHOPPER = frozenset({"carts", "orders", "clicks", "privacy"})
 def raw_record(event: EventT) -> RawRecord:
     """The consumed message behind a Faust event, as the boundary sees it."""
     message = event.message
-    return RawRecord(message.topic, message.partition, message.offset, message.key, message.value)
+    return RawRecord(
+        message.topic, message.partition, message.offset, message.key, message.value, event
+    )
 
 
 async def send_dead_letter(record: RawRecord, error: InvalidEvent | str) -> None:
@@ -101,6 +104,7 @@ async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: b
             await rekey.send(key=key, value=record.value)
         metrics.EVENTS_REROUTED.labels(topic=source_topic).inc(len(batch.misrouted))
     if batch.accepted:
+        event_clock.observe(max(getattr(event, "ts", 0) for _record, event in batch.accepted))
         await dispatch(logical, batch.accepted)
     metrics.BATCH_SECONDS.labels(topic=source_topic).observe(time.perf_counter() - started)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -20,6 +21,8 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    # The Faust event it came in (opaque here): table writes are made in its context.
+    source: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

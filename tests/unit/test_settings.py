@@ -17,7 +17,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.web_host == "127.0.0.1"
     assert settings.partitions == 8
     assert settings.store == "rocksdb://"
-    assert settings.processing_guarantee == "at_least_once"
+    assert settings.processing_guarantee == "exactly_once"
     assert settings.batch_max == 500
     assert settings.batch_within_seconds == pytest.approx(0.05)
     assert settings.inbound_topics == {

@@ -1,0 +1,1 @@
+"""Catalog: product facts from the compacted shop.catalog topic, on every worker."""

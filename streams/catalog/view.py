@@ -1,0 +1,35 @@
+"""The catalog as a global in-memory view of `shop.catalog`, started with the worker."""
+
+from __future__ import annotations
+
+from schemas import CatalogEvent, InvalidEvent, decode_event
+from streams.app import app
+from streams.replicated import ReplicatedTopicView
+from streams.settings import get_settings
+
+settings = get_settings()
+
+
+def decode_catalog(value: bytes) -> CatalogEvent | None:
+    """A valid catalog event, or None (the ingest agent dead-letters invalid ones)."""
+    try:
+        return decode_event(CatalogEvent, value)
+    except InvalidEvent:
+        return None
+
+
+catalog_view: ReplicatedTopicView[CatalogEvent] = ReplicatedTopicView(
+    settings.topic_catalog, settings.bootstrap_servers, decode_catalog
+)
+
+
+def list_price(product_id: str) -> float | None:
+    """The catalog price of a product, if the catalog has it."""
+    entry = catalog_view.get(product_id)
+    return entry.unit_price if entry is not None else None
+
+
+@app.task
+async def start_catalog_view() -> None:
+    """Run the view as part of the app (stopped with it)."""
+    await app.add_runtime_dependency(catalog_view)

@@ -1,0 +1,1 @@
+"""Co-purchase graph: which products are bought together, decayed over event time."""

@@ -1,0 +1,36 @@
+"""Every product's co-purchase state on every worker, read from the product table's changelog."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.app import app
+from streams.copurchase.model import ProductState
+from streams.copurchase.topics import products_table
+from streams.replicated import ReplicatedTopicView
+from streams.settings import get_settings
+
+settings = get_settings()
+
+
+def decode_product(value: bytes) -> ProductState | None:
+    """A product state from its changelog record."""
+    try:
+        return ProductState.from_dict(orjson.loads(value))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+products_view: ReplicatedTopicView[ProductState] = ReplicatedTopicView(
+    products_table.changelog_topic.get_topic_name(),
+    settings.bootstrap_servers,
+    decode_product,
+    # Faust creates changelog topics lazily; the view may start first.
+    declare=products_table.changelog_topic.maybe_declare,
+)
+
+
+@app.task
+async def start_products_view() -> None:
+    """Run the view as part of the app (stopped with it)."""
+    await app.add_runtime_dependency(products_view)

@@ -1,0 +1,16 @@
+"""The shopper domain's tables (partitioned by shopper, or session when anonymous)."""
+
+from __future__ import annotations
+
+from streams.app import raw_table
+from streams.settings import get_settings
+
+settings = get_settings()
+
+
+# shopper_id -> ShopperProfile (only for shoppers who have not revoked consent).
+profiles_table = raw_table("shopper-profiles", settings.partitions)
+# shopper_id -> b"1" granted / b"0" revoked; absent = the configured default.
+consent_table = raw_table("shopper-consent", settings.partitions)
+# routing key -> recent event ids, for dedupe where no profile is kept (anonymous, revoked).
+sessions_table = raw_table("event-dedupe", settings.partitions)
