@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 
-from schemas import ClickEvent, OrderEvent, PrivacyEvent
+from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent
 from streams import metrics
 from streams.catalog.view import list_price
 from streams.copurchase import model as copurchase
 from streams.copurchase.agents import config as copurchase_config
 from streams.copurchase.topics import deltas_topic
+from streams.copurchase.view import products_view
 from streams.eventcontext import acting_for
 from streams.ingest.handlers import ValidEvent, handles
 from streams.profiles import model as profiles
@@ -160,6 +161,35 @@ async def handle_orders(valid: Sequence[ValidEvent]) -> None:
             )
         deltas = copurchase.deltas_for_order(facts, recent, copurchase_config)
         batch.add_deltas(record.partition, deltas, source)
+    await batch.flush()
+
+
+def price_news(event: CartEvent) -> dict[str, copurchase.ProductDelta]:
+    """Price-only deltas for cart items whose price the catalog and graph do not know yet."""
+    news: dict[str, copurchase.ProductDelta] = {}
+    for item in event.items:
+        if list_price(item.product_id) is not None:
+            continue  # the catalog is authoritative for its products
+        known = products_view.get(item.product_id)
+        if known is not None and (
+            known.last_price == item.unit_price or known.last_price_ts >= event.ts
+        ):
+            continue
+        news[item.product_id] = copurchase.ProductDelta(
+            item.product_id, event.ts, 0.0, {}, item.unit_price, event.ts, item.category
+        )
+    return news
+
+
+@handles("carts")
+async def handle_carts(valid: Sequence[ValidEvent]) -> None:
+    """Prices last seen in carts fill in for products the catalog lacks."""
+    batch = ShopperBatch()
+    for record, event in valid:
+        assert isinstance(event, CartEvent)
+        news = price_news(event)
+        if news:
+            batch.add_deltas(record.partition, news, record.source)
     await batch.flush()
 
 
