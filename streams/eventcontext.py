@@ -17,9 +17,9 @@ from faust.types import EventT
 
 
 @contextmanager
-def acting_for(event: EventT) -> Iterator[None]:
-    """Make `event` Faust's current event for the table reads and writes in this block."""
-    token = _current_event.set(weakref.ref(event))
+def acting_for(event: EventT | None) -> Iterator[None]:
+    """Make `event` Faust's current event for the table reads, writes and sends in this block."""
+    token = _current_event.set(weakref.ref(event) if event is not None else None)
     try:
         yield
     finally:

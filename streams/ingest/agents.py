@@ -12,7 +12,7 @@ from faust.types import EventT
 from schemas import INBOUND_MODELS, InvalidEvent, encode, make_dead_letter
 from streams import metrics
 from streams.app import app
-from streams.eventcontext import event_clock
+from streams.eventcontext import acting_for, event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.handlers import HANDLERS, ValidEvent
 from streams.ingest.topics import deadletter_topic, inbound_topics, rekey_topics
@@ -45,7 +45,8 @@ async def send_dead_letter(record: RawRecord, error: InvalidEvent | str) -> None
         int(time.time() * 1000),
         processor=settings.app_id,
     )
-    await deadletter_topic.send(key=record.key, value=encode(letter))
+    with acting_for(record.source):
+        await deadletter_topic.send(key=record.key, value=encode(letter))
     metrics.DEADLETTERS.labels(topic=record.topic).inc()
 
 
@@ -101,7 +102,8 @@ async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: b
     if batch.misrouted:
         rekey = rekey_topics[logical]
         for record, _event, key in batch.misrouted:
-            await rekey.send(key=key, value=record.value)
+            with acting_for(record.source):
+                await rekey.send(key=key, value=record.value)
         metrics.EVENTS_REROUTED.labels(topic=source_topic).inc(len(batch.misrouted))
     if batch.accepted:
         event_clock.observe(max(getattr(event, "ts", 0) for _record, event in batch.accepted))
