@@ -356,6 +356,17 @@ def _earlier_products(
     ]
 
 
+# The graph also counts orders as a whole under this key (it cannot be a product id from
+# the contract in practice: it starts with a NUL), decayed like everything else, so base rates
+# (purchases / total orders) are available wherever the graph is.
+TOTAL_ORDERS_KEY: Final = "\x00orders"
+
+
+def total_orders_delta(ts_ms: int) -> ProductDelta:
+    """The delta that counts one more order in the graph's total."""
+    return ProductDelta(TOTAL_ORDERS_KEY, ts_ms, 1.0)
+
+
 def deltas_for_order(
     order: OrderFacts, recent_products: Mapping[str, int], config: CopurchaseConfig
 ) -> dict[str, ProductDelta]:

@@ -160,6 +160,7 @@ async def handle_orders(valid: Sequence[ValidEvent]) -> None:
                 source,
             )
         deltas = copurchase.deltas_for_order(facts, recent, copurchase_config)
+        deltas[copurchase.TOTAL_ORDERS_KEY] = copurchase.total_orders_delta(event.ts)
         batch.add_deltas(record.partition, deltas, source)
     await batch.flush()
 

@@ -8,6 +8,7 @@ import pytest
 
 from schemas import CartEvent, CatalogEvent, CatalogTombstone, DeadLetter, OrderEvent
 from streams.ingest.agents import INGEST_AGENTS, REKEY_AGENTS, settings
+from streams.ingest.handlers import HANDLERS
 from tests.agents.conftest import (
     Outbox,
     encode,
@@ -19,6 +20,16 @@ from tests.agents.conftest import (
 
 CARTS = settings.topic_carts
 REKEY_CARTS = f"{settings.app_id}-rekey-carts"
+
+
+@pytest.fixture(autouse=True)
+def only_test_handlers() -> Any:
+    """Run the ingest agents with no domain handlers but the ones a test registers."""
+    saved = {logical: list(handlers) for logical, handlers in HANDLERS.items()}
+    HANDLERS.clear()
+    yield
+    HANDLERS.clear()
+    HANDLERS.update(saved)
 
 
 def event_ids(received: list[Any]) -> list[str]:

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -57,6 +57,7 @@ class Deployment:
                 "BASKETLIFT_APP_ID": self.app_id,
                 "BASKETLIFT_WEB_PORT": str(self.web_port),
                 "BASKETLIFT_DATA_DIR": str(data_dir),
+                "BASKETLIFT_STORE": "rocksdb://",
                 "BASKETLIFT_PARTITIONS": str(self.partitions),
                 "BASKETLIFT_BROKER_SESSION_TIMEOUT_SECONDS": "10",
                 "BASKETLIFT_BROKER_HEARTBEAT_INTERVAL_SECONDS": "1",
@@ -78,6 +79,10 @@ class Deployment:
             if k.startswith("BASKETLIFT_")
         }
         return Settings(**keys)  # type: ignore[arg-type]
+
+    def sibling(self) -> Deployment:
+        """The same app id and topics with another web port: a second worker on this host."""
+        return replace(self, web_port=free_port())
 
     async def create_topics(self) -> None:
         """Create this deployment's contract topics on the broker."""
@@ -201,6 +206,53 @@ async def read_topic(
             for messages in batch.values():
                 records.extend((m.key, m.value, m.partition, m.offset) for m in messages)
         return records
+    finally:
+        await consumer.stop()
+
+
+async def read_all(
+    bootstrap: str, topic: str, *, committed: bool = True, timeout: float = 60.0
+) -> list[tuple[bytes | None, bytes | None, int, int]]:
+    """Every record (key, value, partition, offset) of `topic` up to its current end.
+
+    With `committed` (the default) only records of committed transactions are read, as a
+    `read_committed` consumer (a Faust worker under exactly-once) sees them, up to the last
+    stable offset. Records are in offset order within each partition.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed" if committed else "read_uncommitted",
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        deadline = time.monotonic() + 10
+        while not partitions and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise AssertionError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[tuple[bytes | None, bytes | None, int, int]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: could not read up to {ends} in {timeout}s")
+            batch = await consumer.getmany(*behind, timeout_ms=500)
+            for messages in batch.values():
+                records.extend(
+                    (m.key, m.value, m.partition, m.offset)
+                    for m in messages
+                    if m.offset < ends[TopicPartition(topic, m.partition)]
+                )
     finally:
         await consumer.stop()
 
