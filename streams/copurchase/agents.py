@@ -1,4 +1,8 @@
-"""Thin agent: apply each batch's co-purchase deltas to the product table, one write per key."""
+"""Thin agent: apply each batch's co-purchase deltas to the product table, one write per key.
+
+A message on the deltas topic is a JSON list of product deltas, all for products of the
+partition it was sent to.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +37,12 @@ async def apply_delta_batch(events: list[EventT]) -> None:
     """Merge a batch's deltas per product, then read and write each product once."""
     merged: dict[str, tuple[ProductDelta, EventT]] = {}
     for event in events:
-        delta = ProductDelta.from_dict(orjson.loads(event.message.value or b"{}"))
-        previous = merged.get(delta.product_id)
-        if previous is not None:
-            delta = previous[0].merge(delta, config.half_life_days)
-        merged[delta.product_id] = (delta, event)
+        for data in orjson.loads(event.message.value or b"[]"):
+            delta = ProductDelta.from_dict(data)
+            previous = merged.get(delta.product_id)
+            if previous is not None:
+                delta = previous[0].merge(delta, config.half_life_days)
+            merged[delta.product_id] = (delta, event)
     for product_id, (delta, event) in merged.items():
         with acting_for(event):
             state = load_product(product_id).apply(delta, config)

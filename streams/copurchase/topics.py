@@ -7,7 +7,8 @@ from streams.settings import get_settings
 
 settings = get_settings()
 
-# Per batch of orders, one message per (source partition, product): that product's deltas.
+# Per batch of orders and source partition, one message per destination partition: a JSON
+# list of the deltas of that partition's products.
 deltas_topic = app.topic(
     f"{settings.app_id}-copurchase-deltas",
     key_type=bytes,
