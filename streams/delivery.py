@@ -124,6 +124,17 @@ class SourcePartitionTransactions(TransactionManager):
         )
 
 
+    async def commit(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """Flush buffered records (table changelog writes) into the transactions, then commit.
+
+        Faust 0.15.3 flushes its producer buffer before a commit only without transactions;
+        with them, buffered changelog records were sent after the commit had ended the
+        transaction and crashed the worker ("Can't send messages while not in transaction").
+        """
+        await self.producer.flush()
+        return bool(await super().commit(offsets, start_new_transaction=start_new_transaction))
+
+
 class FastDeliveryTransport(aiokafka_driver.Transport):
     """The aiokafka transport with `FastDeliveryConsumer` and `SourcePartitionTransactions`."""
 
