@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 import sys
 from pathlib import Path
 
@@ -155,6 +156,11 @@ def worker() -> None:
 
     from streams.topology import app
 
+    if settings.processing_guarantee == "exactly_once" and settings.store.startswith("rocksdb"):
+        # Faust writes RocksDB at once but only commits the changelog with the transaction:
+        # after a crash (or a failed final commit) the local store holds writes of aborted
+        # transactions, which recovery would not undo. Rebuild from the changelogs instead.
+        shutil.rmtree(app.conf.tabledir, ignore_errors=True)
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's scans (about +30% events/s in bench/ingest_throughput.py).
     gc.freeze()
@@ -257,6 +263,131 @@ def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
 
     if not run_demo(fresh=fresh, limit_orders=limit_orders, keep_running=keep_running):
         sys.exit(1)
+
+
+# --- evaluate ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--orders",
+    "order_files",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Order log file(s), read together (e.g. both UCI files).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "orders", "online-retail"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--split-at",
+    required=True,
+    help="Train on orders before this date (YYYY-MM-DD, midnight UTC) or ISO-8601 time.",
+)
+@click.option("--k", type=click.IntRange(min=1), default=3, show_default=True, help="Offers.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Hidden product, cart.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write a PNG bar chart here.",
+)
+@click.option(
+    "--limit-orders",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Evaluate only the first N orders after the split.",
+)
+@click.option(
+    "--refresh-days",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Fold the test orders into the state every N days (0: frozen at the split).",
+)
+def evaluate(
+    order_files: tuple[Path, ...],
+    fmt: str,
+    split_at: str,
+    k: int,
+    seed: int,
+    as_json: bool,
+    plot: Path | None,
+    limit_orders: int | None,
+    refresh_days: float,
+) -> None:
+    """Offline evaluation: popularity, copurchase_count and basketlift on an order log.
+
+    Orders before --split-at are folded through the stream's own code (co-purchase graph,
+    profiles); in each later order with 2+ products one product is hidden (seeded) and
+    each ranker offers k products for the rest of the order; see streams/evaluation.
+    """
+    import json
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from streams.evaluation.report import report_table, write_plot
+    from streams.evaluation.runner import parse_split_at, run_evaluation
+    from streams.replay.orderlog import OrderLogError, read_order_log
+
+    err = Console(stderr=True)
+    try:
+        split_ms = parse_split_at(split_at)
+    except ValueError as error:
+        fail(str(error))
+    started = time.perf_counter()
+    try:
+        with err.status("reading the order log"):
+            log = read_order_log(list(order_files), fmt)  # type: ignore[arg-type]
+    except OrderLogError as error:
+        fail(str(error))
+    read_seconds = time.perf_counter() - started
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bars:
+        tasks: dict[str, object] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                label = "folding training orders" if step == "fold" else "ranking test cases"
+                tasks[step] = bars.add_task(label, total=total)
+            bars.update(tasks[step], completed=done)  # type: ignore[arg-type]
+
+        report = run_evaluation(
+            log,
+            split_ms,
+            k=k,
+            seed=seed,
+            limit_orders=limit_orders,
+            refresh_days=refresh_days,
+            progress=progress,
+        )
+    report.timings["read"] = read_seconds
+    report.sources = [str(path) for path in order_files]
+    if not report.test_orders or not next(iter(report.results.values())).cases:
+        err.print("[yellow]no test orders with 2 or more products after the split[/yellow]")
+    if plot is not None:
+        write_plot(report, plot)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    console = Console()
+    console.print(report_table(report))
+    timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in report.timings.items())
+    console.print(f"timings: {timings}" + (f"; plot: {plot}" if plot is not None else ""))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,258 @@
+"""Shared pieces of the state integration tests: the real sample, an independent offline
+recomputation of the state a replay must build, and helpers that read a worker's state."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from itertools import permutations
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.replay.events import replay_events
+from streams.replay.orderlog import OrderLog, read_orders_file
+from tests.support.kafka import Deployment, WorkerProcess, produce_records
+
+SAMPLE = Path(__file__).parents[2] / "data" / "sample" / "online_retail_sample.parquet"
+DAY_MS = 86_400_000
+CROSS_WEIGHT = 0.5
+CROSS_DAYS = 30
+
+# Decay off and K large: the served state must equal the offline sums exactly.
+STATE_ENV = {
+    "BASKETLIFT_DECAY_HALF_LIFE_DAYS": "0",
+    "BASKETLIFT_NEIGHBOURS_K": "100000",
+    "BASKETLIFT_CROSS_ORDER_WEIGHT": str(CROSS_WEIGHT),
+    "BASKETLIFT_CROSS_ORDER_DAYS": str(CROSS_DAYS),
+}
+
+OVER = "over-counted: "
+"""Prefix of a mismatch that waiting cannot fix (a value above the offline one)."""
+
+Purchases = dict[str, float]
+Weights = dict[str, dict[str, float]]
+Shoppers = dict[str, tuple[int, float]]
+
+
+def sample_slice(orders: int) -> OrderLog:
+    """The first `orders` orders of the shipped real sample (derived from ../shared/data)."""
+    return read_orders_file(SAMPLE).head(orders)
+
+
+def offline_state(log: OrderLog) -> tuple[Purchases, Weights, Shoppers]:
+    """Purchases, neighbour weights and (order count, spend) per shopper, by plain loops."""
+    purchases: dict[str, float] = defaultdict(float)
+    weights: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    shoppers: dict[str, tuple[int, float]] = {}
+    bought: dict[str, dict[str, int]] = defaultdict(dict)  # shopper -> product -> last ts
+    for order in sorted(log.orders, key=lambda o: (o.ts_ms, o.order_id)):
+        products = sorted({line.product_id for line in order.lines})
+        for product in products:
+            purchases[product] += 1
+        for a, b in permutations(products, 2):
+            weights[a][b] += 1
+        if order.shopper_id is None:
+            continue
+        shopper = f"c-{order.shopper_id}"
+        history = bought[shopper]
+        earlier = [
+            p
+            for p, ts in history.items()
+            if 0 < order.ts_ms - ts <= CROSS_DAYS * DAY_MS and p not in products
+        ]
+        for new in products:
+            for old in earlier:
+                weights[new][old] += CROSS_WEIGHT
+                weights[old][new] += CROSS_WEIGHT
+        for product in products:
+            history[product] = order.ts_ms
+        count, spend = shoppers.get(shopper, (0, 0.0))
+        value = sum(line.quantity * line.unit_price for line in order.lines)
+        shoppers[shopper] = (count + 1, spend + value)
+    return dict(purchases), {p: dict(n) for p, n in weights.items()}, shoppers
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    """GET a JSON endpoint: (status, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read() or b"null")
+
+
+def replay_records(
+    deployment: Deployment, log: OrderLog
+) -> list[tuple[str, bytes | None, bytes | None]]:
+    """The replay's (topic, key, value) records for the deployment's topics, in order."""
+    return [
+        (deployment.topic(logical), key.encode() if key else None, orjson.dumps(event))
+        for logical, key, event in replay_events(log, carts=False)
+    ]
+
+
+def send_replay(deployment: Deployment, log: OrderLog) -> int:
+    """Produce the replay's events to the deployment's topics; return how many."""
+    records = replay_records(deployment, log)
+    asyncio.run(produce_records(deployment.bootstrap, records))
+    return len(records)
+
+
+def send_events(deployment: Deployment, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+    """Produce (logical topic, key, event) contract events, keyed as a good producer does."""
+    records = [
+        (deployment.topic(logical), key.encode(), orjson.dumps(event))
+        for logical, key, event in events
+    ]
+    asyncio.run(produce_records(deployment.bootstrap, records))
+
+
+def product_mismatches(worker: WorkerProcess, purchases: Purchases, weights: Weights) -> list[str]:
+    """Products whose served state differs from the offline one (empty when all equal)."""
+    wrong = []
+    for product, expected in purchases.items():
+        status, body = get_json(f"{worker.base_url}/state/products/{product}")
+        if status != 200:
+            wrong.append(f"{product}: HTTP {status}")
+            continue
+        served = {n["product_id"]: n["weight"] for n in body["neighbours"]}
+        expected_weights = weights.get(product, {})
+        if body["purchases"] != expected or served != expected_weights:
+            differing = {
+                p: (served.get(p), expected_weights.get(p))
+                for p in sorted(served.keys() | expected_weights.keys())
+                if served.get(p) != expected_weights.get(p)
+            }
+            # Without decay or pruning every value only grows: one above the offline value
+            # will never come back down.
+            over = body["purchases"] > expected or any(
+                s is not None and (e is None or s > e) for s, e in differing.values()
+            )
+            wrong.append(
+                f"{OVER if over else ''}{product}: purchases {body['purchases']} "
+                f"(expected {expected}), "
+                f"{len(differing)} neighbours differ (served, expected): "
+                f"{dict(list(differing.items())[:4])}"
+            )
+    return wrong
+
+
+def shopper_mismatches(worker: WorkerProcess, shoppers: Shoppers) -> list[str]:
+    """Shoppers whose served order count or spend differs from the offline one."""
+    wrong = []
+    for shopper, (count, spend) in shoppers.items():
+        status, body = get_json(f"{worker.base_url}/state/shoppers/{shopper}")
+        if status != 200:
+            wrong.append(f"{shopper}: HTTP {status} {body}")
+            continue
+        # The API shows money in cents.
+        if body["order_count"] != count or not math.isclose(
+            body["lifetime_spend"], round(spend, 2), abs_tol=0.005
+        ):
+            over = body["order_count"] > count
+            wrong.append(
+                f"{OVER if over else ''}{shopper}: order_count {body['order_count']} vs {count}, "
+                f"lifetime_spend {body['lifetime_spend']} vs {round(spend, 2)}"
+            )
+    return wrong
+
+
+def wait_until_empty(
+    check: Callable[[], list[str]],
+    workers: Iterable[WorkerProcess],
+    timeout: float = 180,
+    pause: float = 1.0,
+) -> list[str]:
+    """Poll `check` until it finds nothing wrong, something that cannot heal (an over-count) or
+    time runs out; return the last findings (over-counts first)."""
+    deadline = time.monotonic() + timeout
+    wrong = ["not checked"]
+    while time.monotonic() < deadline:
+        wrong = check()
+        if not wrong or any(w.startswith(OVER) for w in wrong):
+            return sorted(wrong, key=lambda w: not w.startswith(OVER))
+        for worker in workers:
+            assert worker.alive(), "worker died\n" + worker.log_tail()
+        time.sleep(pause)
+    return wrong
+
+
+def wait_for_products(
+    worker: WorkerProcess, purchases: Purchases, weights: Weights, timeout: float = 180
+) -> list[str]:
+    """Poll until every product matches or time runs out; return the last mismatches."""
+    return wait_until_empty(
+        lambda: product_mismatches(worker, purchases, weights), [worker], timeout
+    )
+
+
+def wait_for_shoppers(worker: WorkerProcess, shoppers: Shoppers, timeout: float = 180) -> list[str]:
+    """Poll until every shopper matches or time runs out; return the last mismatches."""
+    return wait_until_empty(lambda: shopper_mismatches(worker, shoppers), [worker], timeout)
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include `labels` (0 when there are none)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def wait_for_metric(
+    worker: WorkerProcess, name: str, at_least: float, timeout: float = 120, **labels: str
+) -> float:
+    """Block until a metric reaches `at_least`; return its value."""
+    deadline = time.monotonic() + timeout
+    value = 0.0
+    while time.monotonic() < deadline:
+        value = metric_total(worker.metrics_text(), name, **labels)
+        if value >= at_least:
+            return value
+        assert worker.alive(), "worker died\n" + worker.log_tail()
+        time.sleep(0.3)
+    raise AssertionError(
+        f"{name}{labels} is {value}, expected at least {at_least}\n" + worker.log_tail()
+    )
+
+
+def summary(wrong: list[str]) -> str:
+    """How many mismatches, and how many of them over-counts."""
+    over = sum(w.startswith(OVER) for w in wrong)
+    if not over:
+        return str(len(wrong))
+    return (
+        f"{len(wrong)} (stopped at the first over-count, {over} over-counted; the others may"
+        " still have been in progress)"
+    )
+
+
+def state_mismatches(
+    worker: WorkerProcess,
+    purchases: Purchases,
+    weights: Weights,
+    shoppers: Shoppers,
+    timeout: float = 300,
+    settle: float = 5.0,
+) -> list[str]:
+    """Wait until every product and shopper matches, then check once more after `settle`
+    seconds (a late duplicate would show up there); return what differs (empty when equal)."""
+    wrong = wait_for_products(worker, purchases, weights, timeout)
+    if wrong:
+        return [f"{summary(wrong)} of {len(purchases)} products differ:", *wrong]
+    wrong = wait_for_shoppers(worker, shoppers, timeout)
+    if wrong:
+        return [f"{summary(wrong)} of {len(shoppers)} shoppers differ:", *wrong]
+    time.sleep(settle)
+    wrong = product_mismatches(worker, purchases, weights) + shopper_mismatches(worker, shoppers)
+    return ["changed after matching:", *wrong] if wrong else []
