@@ -33,6 +33,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
+from streams.eventcontext import commit_gate
+
 
 class ResumedCoroutine:
     """Awaitable that finishes a coroutine already stepped once, which yielded `pending`."""
@@ -89,6 +91,15 @@ class FastDeliveryConsumer(aiokafka_driver.Consumer):
         return await super().wait_first(*coros, timeout=timeout)  # type: ignore[arg-type]
 
 
+class GatedCommitConsumer(FastDeliveryConsumer):
+    """Commits only between batches (see `streams.eventcontext.CommitGate`)."""
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Wait until no batch is in flight, then commit as Faust does."""
+        async with commit_gate.committing():
+            return bool(await super().commit(*args, **kwargs))
+
+
 class SourcePartitionTransactions(TransactionManager):
     """Faust's transaction manager, sending in the source partition's transaction."""
 
@@ -123,7 +134,6 @@ class SourcePartitionTransactions(TransactionManager):
             transactional_id=source_transaction,
         )
 
-
     async def commit(self, offsets: Any, start_new_transaction: bool = True) -> bool:
         """Flush buffered records (table changelog writes) into the transactions, then commit.
 
@@ -138,7 +148,7 @@ class SourcePartitionTransactions(TransactionManager):
 class FastDeliveryTransport(aiokafka_driver.Transport):
     """The aiokafka transport with `FastDeliveryConsumer` and `SourcePartitionTransactions`."""
 
-    Consumer = FastDeliveryConsumer
+    Consumer = GatedCommitConsumer
     TransactionManager = SourcePartitionTransactions
 
 

@@ -8,9 +8,10 @@ routes every event to the partition of its key, that event's partition is the ke
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from faust.streams import _current_event  # faust-streaming 0.15.3; the one place it is used
 from faust.types import EventT
@@ -44,3 +45,46 @@ event_clock = EventClock()
 def event_time_now() -> int:
     """The latest event time seen by this worker (0 before any event)."""
     return event_clock.now_ms
+
+
+class CommitGate:
+    """Commits wait for batches in flight, and new batches wait for a commit in progress.
+
+    Faust commits on a timer from another task. Under exactly-once, a commit that ran while a
+    batch was between its writes and its acks would commit some of the batch's outputs
+    without its input offsets, and a crash then would apply the batch twice. Batches are
+    the readers, the commit the writer; the acks that follow a batch run without suspending,
+    so they complete before a waiting commit resumes.
+    """
+
+    def __init__(self) -> None:
+        self._batches = 0
+        self._no_batches = asyncio.Event()
+        self._no_batches.set()
+        self._no_commit = asyncio.Event()
+        self._no_commit.set()
+
+    async def start_batch(self) -> None:
+        """Wait for any commit in progress, then count this batch in."""
+        await self._no_commit.wait()
+        self._batches += 1
+        self._no_batches.clear()
+
+    def end_batch(self) -> None:
+        """Count this batch out."""
+        self._batches -= 1
+        if self._batches == 0:
+            self._no_batches.set()
+
+    @asynccontextmanager
+    async def committing(self) -> AsyncIterator[None]:
+        """Hold new batches off and wait for the running ones, for the duration of a commit."""
+        self._no_commit.clear()
+        try:
+            await self._no_batches.wait()
+            yield
+        finally:
+            self._no_commit.set()
+
+
+commit_gate = CommitGate()

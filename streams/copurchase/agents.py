@@ -15,7 +15,7 @@ from streams import metrics
 from streams.app import app
 from streams.copurchase.model import CopurchaseConfig, ProductDelta, ProductState
 from streams.copurchase.topics import deltas_topic, products_table
-from streams.eventcontext import acting_for
+from streams.eventcontext import acting_for, commit_gate
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -56,4 +56,8 @@ async def apply_deltas(stream: Any) -> None:
     async for events in stream.take_events(
         settings.batch_max, within=settings.batch_within_seconds
     ):
-        await apply_delta_batch(list(events))
+        await commit_gate.start_batch()
+        try:
+            await apply_delta_batch(list(events))
+        finally:
+            commit_gate.end_batch()

@@ -12,7 +12,7 @@ from faust.types import EventT
 from schemas import INBOUND_MODELS, InvalidEvent, encode, make_dead_letter
 from streams import metrics
 from streams.app import app
-from streams.eventcontext import acting_for, event_clock
+from streams.eventcontext import acting_for, commit_gate, event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.handlers import HANDLERS, ValidEvent
 from streams.ingest.topics import deadletter_topic, inbound_topics, rekey_topics
@@ -118,7 +118,11 @@ def make_ingest_agent(logical: str, topic: Any, *, from_rekey: bool) -> Any:
         async for events in stream.take_events(
             settings.batch_max, within=settings.batch_within_seconds
         ):
-            await process_batch(logical, events, from_rekey=from_rekey)
+            await commit_gate.start_batch()
+            try:
+                await process_batch(logical, events, from_rekey=from_rekey)
+            finally:
+                commit_gate.end_batch()
 
     suffix = "rekeyed" if from_rekey else "inbound"
     ingest.__name__ = ingest.__qualname__ = f"ingest_{logical}_{suffix}"
