@@ -9,7 +9,8 @@ group timing that tests.support.kafka lowers is put back to its defaults) and me
 - events sent per topic and the producer's fill time (which includes serialising them);
 - the worker's events/s from the first event counted to the last (``/metrics`` polled every
   0.5 s) and when the co-purchase state settled (``basketlift_product_updates_total`` still
-  for ``SETTLE_QUIET_S`` after every event was counted);
+  for ``SETTLE_QUIET_S`` after every event was counted, and the worker's group has committed
+  every co-purchase delta: quiet counters alone also happen during a long commit);
 - the worker's peak RSS (VmHWM) and RSS just before it is stopped, its CPU time, and the
   on-disk size of its data dir;
 - the state: the latest value per key of the product table's and the shopper profiles'
@@ -302,6 +303,7 @@ class WorkerRun:
     last_product_change: float | None = None
     settled: float | None = None
     health_at_settle: int | None = None
+    quiet_with_lag: list[int] = field(default_factory=list)
     last_poll: float | None = None
     topic_done: dict[str, float] = field(default_factory=dict)
     final: Snapshot | None = None
@@ -330,6 +332,32 @@ def app_crashed(log_path: Path) -> bool:
         return CRASH_MARKER in log_path.read_text(errors="replace")
     except FileNotFoundError:
         return False
+
+
+async def deltas_lag(deployment: Deployment) -> int:
+    """Co-purchase deltas not yet committed by the worker's group (-1 when unknown)."""
+    topic = f"{deployment.app_id}-copurchase-deltas"
+    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap, request_timeout_ms=30000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=deployment.bootstrap, isolation_level="read_committed"
+    )
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = {
+            tp: meta.offset
+            for tp, meta in (await admin.list_consumer_group_offsets(deployment.app_id)).items()
+            if tp.topic == topic
+        }
+        count = (await topic_partition_counts(deployment.bootstrap, [topic])).get(topic, 0)
+        tps = [TopicPartition(topic, p) for p in range(count)]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return sum(max(0, end - max(committed.get(tp, 0), 0)) for tp, end in ends.items())
+    except Exception:  # a broker hiccup: try again at the next poll
+        return -1
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 def follow_worker(
@@ -400,13 +428,17 @@ def follow_worker(
         if run.all_counted is not None:
             quiet_since = max(run.last_product_change or run.all_counted, run.all_counted)
             if now - quiet_since >= SETTLE_QUIET_S:
-                # Quiet counters can also mean a crashed app in a live process.
-                run.health_at_settle = worker.health()
+                # Quiet counters can also mean a crashed app in a live process, or a pause
+                # (a long commit): settled only once every delta is consumed and committed.
                 if app_crashed(worker.log_path):
                     run.status = "app_crashed"
-                else:
+                    return
+                lag = asyncio.run(deltas_lag(worker.deployment))
+                run.quiet_with_lag.append(lag)
+                if lag == 0:
+                    run.health_at_settle = worker.health()
                     run.settled = now
-                return
+                    return
             if now - run.all_counted > settle_timeout_s:
                 run.status = "not_settled"
                 return
@@ -691,6 +723,7 @@ def worker_report(
         else None,
         "state_settled_s_after_all_counted": settle_after,
         "health_at_settle": run.health_at_settle,
+        "deltas_lag_when_quiet": run.quiet_with_lag[-20:],
         "counted_valid": by_logical(final.valid),
         "counted_invalid": by_logical(final.invalid),
         "duplicates": by_logical(final.duplicates),
