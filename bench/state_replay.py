@@ -76,6 +76,8 @@ POLL_S = 0.5
 """How often /metrics is read (it costs the worker CPU: do not poll faster)."""
 SETTLE_QUIET_S = 3.0
 """The state has settled when product updates did not change for this long."""
+LAG_CHECK_S = 3.0
+"""Spacing of the checks that every co-purchase delta is committed (once quiet)."""
 PROGRESS_EVERY_S = 30.0
 """Spacing of the coarse progress samples kept in the result."""
 MIB = 1024 * 1024
@@ -334,12 +336,45 @@ def app_crashed(log_path: Path) -> bool:
         return False
 
 
+async def last_data_offsets(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], ends: dict[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Per partition, the offset after its last committed record (transaction markers skipped).
+
+    Under exactly-once, commit markers follow the last record, so the end offset is more than
+    a caught-up consumer commits. Reads back from the end, widening the window until a record
+    shows up (or the partition's start is reached).
+    """
+    out: dict[TopicPartition, int] = {}
+    for tp in tps:
+        end = ends[tp]
+        window = 16
+        while end and tp not in out:
+            start = max(0, end - window)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            deadline = time.monotonic() + 10
+            while await consumer.position(tp) < end and time.monotonic() < deadline:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=window)
+                for message in batch.get(tp, []):
+                    if message.offset < end:
+                        out[tp] = max(out.get(tp, 0), message.offset + 1)
+            if start == 0:
+                break
+            window *= 4
+        out.setdefault(tp, 0)
+    return out
+
+
 async def deltas_lag(deployment: Deployment) -> int:
-    """Co-purchase deltas not yet committed by the worker's group (-1 when unknown)."""
+    """Co-purchase deltas the worker's group has not committed yet (-1 when unknown)."""
     topic = f"{deployment.app_id}-copurchase-deltas"
     admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap, request_timeout_ms=30000)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=deployment.bootstrap, isolation_level="read_committed"
+        bootstrap_servers=deployment.bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * MIB,
     )
     await admin.start()
     await consumer.start()
@@ -352,8 +387,9 @@ async def deltas_lag(deployment: Deployment) -> int:
         count = (await topic_partition_counts(deployment.bootstrap, [topic])).get(topic, 0)
         tps = [TopicPartition(topic, p) for p in range(count)]
         ends = await consumer.end_offsets(tps) if tps else {}
-        return sum(max(0, end - max(committed.get(tp, 0), 0)) for tp, end in ends.items())
-    except Exception:  # a broker hiccup: try again at the next poll
+        needed = await last_data_offsets(consumer, tps, ends)
+        return sum(max(0, n - max(committed.get(tp, 0), 0)) for tp, n in needed.items())
+    except Exception:  # a broker hiccup: try again later
         return -1
     finally:
         await consumer.stop()
@@ -377,6 +413,7 @@ def follow_worker(
     last_counted_change = time.perf_counter()
     last_updates: float | None = None
     next_progress = run.launched
+    next_lag_check = 0.0
     next_poll = time.perf_counter()
     while True:
         now = time.perf_counter()
@@ -427,12 +464,13 @@ def follow_worker(
             run.all_counted = now
         if run.all_counted is not None:
             quiet_since = max(run.last_product_change or run.all_counted, run.all_counted)
-            if now - quiet_since >= SETTLE_QUIET_S:
+            if now - quiet_since >= SETTLE_QUIET_S and now >= next_lag_check:
                 # Quiet counters can also mean a crashed app in a live process, or a pause
                 # (a long commit): settled only once every delta is consumed and committed.
                 if app_crashed(worker.log_path):
                     run.status = "app_crashed"
                     return
+                next_lag_check = now + LAG_CHECK_S
                 lag = asyncio.run(deltas_lag(worker.deployment))
                 run.quiet_with_lag.append(lag)
                 if lag == 0:
@@ -722,6 +760,7 @@ def worker_report(
         if run.settled
         else None,
         "state_settled_s_after_all_counted": settle_after,
+        "settle_confirmed_s_after_first": since(run.first, run.settled),
         "health_at_settle": run.health_at_settle,
         "deltas_lag_when_quiet": run.quiet_with_lag[-20:],
         "counted_valid": by_logical(final.valid),
