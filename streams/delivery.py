@@ -23,6 +23,7 @@ any event keep Faust's rule.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -71,6 +72,18 @@ def step_inline(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
 
 class FastDeliveryConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer with an inline fast path for message delivery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sensors_on_message_in = self._on_message_in
+
+        def on_message_in(tp: Any, offset: int, message: Any) -> None:
+            # Faust stamps time_in only with its (costly, opt-in) monitor sensor: the
+            # decision latency metric measures from this moment.
+            message.time_in = time.monotonic()
+            sensors_on_message_in(tp, offset, message)
+
+        self._on_message_in = on_message_in
 
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         """Like `Service.wait_first`, but a first coroutine that never suspends runs inline."""

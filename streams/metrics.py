@@ -101,3 +101,64 @@ ERASURES = Counter(
     ["action"],
     registry=REGISTRY,
 )
+
+PLACEMENTS = ("cart", "confirmation")
+DECISIONS = Counter(
+    "basketlift_decisions",
+    "Offer decisions sent to the offers topic.",
+    ["placement", "cohort"],
+    registry=REGISTRY,
+)
+OFFERS = Counter(
+    "basketlift_offers",
+    "Offers inside the decisions sent.",
+    ["placement", "kind"],
+    registry=REGISTRY,
+)
+DECISION_LATENCY = Histogram(
+    "basketlift_decision_latency_seconds",
+    "From the worker receiving the triggering event to the decision being sent.",
+    ["placement"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+INDEX_REBUILDS = Counter(
+    "basketlift_index_rebuilds",
+    "Rebuilds of the ranker's product index from the product and catalog views.",
+    registry=REGISTRY,
+)
+INDEX_PRODUCTS = Gauge(
+    "basketlift_index_products",
+    "Products in the ranker's current index.",
+    registry=REGISTRY,
+)
+INDEX_AGE = Gauge(
+    "basketlift_index_build_timestamp_seconds",
+    "Unix time the current ranker index was built.",
+    registry=REGISTRY,
+)
+INDEX_STALE = Gauge(
+    "basketlift_index_stale_records",
+    "View records (products, catalog) not yet in the ranker's index at its last check.",
+    registry=REGISTRY,
+)
+INDEX_CHECKED = Gauge(
+    "basketlift_index_checked_timestamp_seconds",
+    "Unix time the ranker index was last compared with the views.",
+    registry=REGISTRY,
+)
+FATIGUE_UPDATES = Counter(
+    "basketlift_fatigue_updates",
+    "Offer impressions and dismissals applied to shoppers' fatigue state.",
+    ["action"],
+    registry=REGISTRY,
+)
+
+for _placement in PLACEMENTS:
+    DECISION_LATENCY.labels(placement=_placement)
+    DECISIONS.labels(placement=_placement, cohort="treatment")
+DELTAS_SKIPPED = Counter(
+    "basketlift_deltas_redelivered",
+    "Co-purchase deltas skipped because the product state already contained them.",
+    registry=REGISTRY,
+)

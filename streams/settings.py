@@ -77,6 +77,25 @@ class Settings(BaseSettings):
     price_band_budget_below: float = Field(5.0, ge=0)
     price_band_premium_from: float = Field(20.0, ge=0)
 
+    # --- Offer decisions ---
+    offers_top_n: int = Field(3, ge=1, le=20, description="Offers per decision.")
+    offers_max_per_category: int = Field(2, ge=1, description="Offers from one category, at most.")
+    post_purchase_exclude_days: float = Field(
+        30.0, ge=0, description="Confirmation offers skip products bought this recently."
+    )
+    fatigue_max_impressions: int = Field(
+        3, ge=1, description="Impressions without purchase that suppress a product."
+    )
+    fatigue_window_days: float = Field(7.0, ge=0, description="Window of those impressions.")
+    fatigue_suppress_days: float = Field(7.0, ge=0, description="How long suppression lasts.")
+    index_refresh_seconds: float = Field(
+        5.0, gt=0, description="How often the ranker's product index is rebuilt from the views."
+    )
+    decision_log_level: str = Field(
+        "info", description="Level of the structured decision log (logger basketlift.decisions)."
+    )
+    model_version: str = Field("ranker-1", min_length=1, max_length=64)
+
     # --- Local development broker (`basketlift kafka ...`) ---
     kafka_home: Path = Field(
         default_factory=lambda: default_cache_dir() / "kafka",

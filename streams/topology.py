@@ -5,6 +5,8 @@ from __future__ import annotations
 import streams.copurchase.agents
 import streams.copurchase.web
 import streams.ingest.agents
+import streams.offers.agents
+import streams.offers.web
 import streams.profiles.agents
 import streams.profiles.web
 import streams.web

@@ -2,6 +2,16 @@
 
 A message on the deltas topic is a JSON list of product deltas, all for products of the
 partition it was sent to.
+
+IDEMPOTENT APPLICATION. Each product state records the (partition, offset) of the last
+delta message applied to it, and a message at or below it is skipped. Exactly-once makes a
+batch's table writes and its consumed offsets commit together, but the crash-recovery test
+caught a committed product write whose delta message was applied again after a `kill -9`
+(the group's committed offset for that deltas partition was behind the committed state).
+Orders were never counted twice: their path was already idempotent (a profile or session
+remembers the event ids it has seen). With the position kept in the state, the deltas path
+no longer depends on Faust's offset bookkeeping either. A product always maps to one deltas
+partition (changing the partition count means rebuilding state, as Faust requires anyway).
 """
 
 from __future__ import annotations
@@ -34,20 +44,36 @@ def load_product(product_id: str) -> ProductState:
 
 
 async def apply_delta_batch(events: list[EventT]) -> None:
-    """Merge a batch's deltas per product, then read and write each product once."""
-    merged: dict[str, tuple[ProductDelta, EventT]] = {}
+    """Apply a batch's deltas: per product, skip those already applied, merge, write once."""
+    by_product: dict[str, list[tuple[int, ProductDelta]]] = {}
+    last_event: dict[str, EventT] = {}
     for event in events:
+        offset = event.message.offset
         for data in orjson.loads(event.message.value or b"[]"):
             delta = ProductDelta.from_dict(data)
-            previous = merged.get(delta.product_id)
-            if previous is not None:
-                delta = previous[0].merge(delta, config.half_life_days)
-            merged[delta.product_id] = (delta, event)
-    for product_id, (delta, event) in merged.items():
+            by_product.setdefault(delta.product_id, []).append((offset, delta))
+            last_event[delta.product_id] = event
+    written = skipped = 0
+    for product_id, deltas in by_product.items():
+        event = last_event[product_id]
+        partition = event.message.partition
         with acting_for(event):
-            state = load_product(product_id).apply(delta, config)
+            state = load_product(product_id)
+            fresh = [d for offset, d in deltas if not state.already_applied(partition, offset)]
+            skipped += len(deltas) - len(fresh)
+            if not fresh:
+                continue
+            merged = fresh[0]
+            for delta in fresh[1:]:
+                merged = merged.merge(delta, config.half_life_days)
+            state = state.apply(merged, config).with_applied_through(
+                partition, max(offset for offset, _ in deltas)
+            )
             products_table[product_id] = orjson.dumps(state.to_dict())
-    metrics.PRODUCT_UPDATES.inc(len(merged))
+            written += 1
+    metrics.PRODUCT_UPDATES.inc(written)
+    if skipped:
+        metrics.DELTAS_SKIPPED.inc(skipped)
 
 
 @app.agent(deltas_topic, name="basketlift.copurchase.apply")

@@ -42,7 +42,8 @@ are never pruned.
 
 WIRE FORMAT. ``to_dict`` gives compact JSON-able dicts (deltas cross Kafka once per product
 per batch): ``p`` product_id, ``t`` as_of_ts, ``n`` purchases, ``w`` neighbour weights,
-``lp`` last price, ``lt`` its timestamp, ``c`` category; zero, empty and null fields are
+``lp`` last price, ``lt`` its timestamp, ``c`` category, and on product states ``at``
+[partition, offset] of the last delta message applied; zero, empty and null fields are
 left out and whole-number weights are written as integers.
 """
 
@@ -425,6 +426,9 @@ class ProductState:
     last_price: float | None = None
     last_price_ts: int = NO_PRICE_TS
     category: str | None = None
+    applied_through: tuple[int, int] | None = None
+    """(partition, offset) of the last delta message applied: the stream's position in the
+    state itself, so that re-delivered deltas are recognised and skipped (see the agent)."""
 
     @classmethod
     def empty(cls, product_id: str) -> ProductState:
@@ -448,7 +452,17 @@ class ProductState:
             last_price,
             last_price_ts,
             category,
+            self.applied_through,
         )
+
+    def already_applied(self, partition: int, offset: int) -> bool:
+        """True if the delta message at (partition, offset) is already in this state."""
+        applied = self.applied_through
+        return applied is not None and applied[0] == partition and offset <= applied[1]
+
+    def with_applied_through(self, partition: int, offset: int) -> ProductState:
+        """This state, marked as containing every delta up to (partition, offset)."""
+        return replace(self, applied_through=(partition, offset))
 
     def decayed_to(self, ts_ms: int, half_life_days: float) -> ProductState:
         """The values as of `ts_ms`; the state itself when `ts_ms` is not later than as_of_ts."""
@@ -476,12 +490,20 @@ class ProductState:
 
     def to_dict(self) -> dict[str, Any]:
         """A compact JSON-able dict (keys in the module docstring)."""
-        return _encode(
+        data = _encode(
             self.product_id, self.as_of_ts, self.purchases, self.neighbours, self._price_facts()
         )
+        if self.applied_through is not None:
+            data["at"] = list(self.applied_through)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProductState:
         """The state `to_dict` wrote; ValueError when `data` is not one."""
         product_id, as_of_ts, purchases, neighbours, price = _decode("ProductState", data)
-        return cls(product_id, purchases, neighbours, as_of_ts, *price)
+        applied = data.get("at")
+        try:
+            through = None if applied is None else (int(applied[0]), int(applied[1]))
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise ValueError(f"not a ProductState dict (at={applied!r}): {exc!r}") from exc
+        return cls(product_id, purchases, neighbours, as_of_ts, *price, through)

@@ -2,8 +2,8 @@
 
 1. State: the orders before ``split_at`` are folded through the stream's own code
    (``streams.evaluation.state.fold_orders``), then the product view is indexed exactly as
-   the worker indexes it (``ProductIndex.from_states``, decayed to the split time). The
-   state stays FROZEN at the split: test orders never update it, so every test order is
+   the worker indexes it (``streams.offers.snapshot.build_snapshot``, decayed to the split
+   time). The state stays FROZEN at the split: test orders never update it, so every test order is
    ranked with what was known before the test period (a 3-month-old model by the end: a
    lower bound on what a live stream, which keeps learning, would do).
 2. Cases: every order at or after the split with 2 or more distinct products (orders
@@ -46,6 +46,7 @@ from streams.offers.ranker import (
     rank_by_popularity,
     rank_offers,
 )
+from streams.offers.snapshot import build_snapshot
 from streams.profiles.model import ShopperProfile
 from streams.replay.orderlog import Order
 
@@ -153,15 +154,14 @@ def build_context(
     state: LiveState, as_of_ms: int, config: RankerConfig, half_life_days: float, k_neighbours: int
 ) -> RankerContext:
     """Index the folded state as the worker would, decayed to `as_of_ms`."""
-    index = ProductIndex.from_states(
-        state.product_states(),
+    snapshot = build_snapshot(
+        state.products.values(),
         as_of_ms=as_of_ms,
         half_life_days=half_life_days,
         neighbours_k=k_neighbours,
         price_bins=config.price_bins,
     )
-    total = state.total_orders_state().decayed_to(as_of_ms, half_life_days).purchases
-    return RankerContext(index, total, state.profiles, config)
+    return RankerContext(snapshot.index, snapshot.total_orders, state.profiles, config)
 
 
 @dataclass

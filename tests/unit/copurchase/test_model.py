@@ -387,3 +387,25 @@ def test_from_dict_rejects_malformed_dicts(data: dict[str, object]) -> None:
         ProductState.from_dict(data)
     with pytest.raises(ValueError, match="not a ProductDelta dict"):
         ProductDelta.from_dict(data)
+
+
+# --------------------------------------------------------------------------- idempotence
+
+
+def test_applied_through_marks_delta_messages_as_applied_per_partition() -> None:
+    state = ProductState.empty("a").with_applied_through(3, 40)
+    assert state.already_applied(3, 40) and state.already_applied(3, 7)
+    assert not state.already_applied(3, 41)
+    assert not state.already_applied(2, 7)  # another partition's offsets say nothing
+    assert not ProductState.empty("a").already_applied(3, 0)
+
+
+def test_applied_through_survives_apply_and_the_wire_format() -> None:
+    state = ProductState.empty("a").with_applied_through(1, 9)
+    delta = ProductDelta("a", T0, 1.0, {"b": 1.0})
+    applied = state.apply(delta, NO_DECAY)
+    assert applied.applied_through == (1, 9)
+    assert ProductState.from_dict(json.loads(json.dumps(applied.to_dict()))) == applied
+    assert "at" not in ProductState.empty("a").to_dict()
+    with pytest.raises(ValueError, match="not a ProductState"):
+        ProductState.from_dict({"p": "a", "t": 0, "at": ["x"]})

@@ -1,0 +1,16 @@
+"""The offers domain's tables (partitioned by shopper); decisions go to `shop.offers`."""
+
+from __future__ import annotations
+
+from streams.app import raw_table
+from streams.ingest.topics import offers_topic
+from streams.settings import get_settings
+
+settings = get_settings()
+
+# shopper_id -> the latest decision sent for them (contract JSON), for GET /offers/{id}.
+latest_decisions_table = raw_table("offer-decisions-latest", settings.partitions)
+# shopper_id -> FatigueState: offers shown or dismissed recently (from shop.clicks).
+fatigue_table = raw_table("offer-fatigue", settings.partitions)
+
+__all__ = ["fatigue_table", "latest_decisions_table", "offers_topic"]

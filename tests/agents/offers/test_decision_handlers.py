@@ -1,0 +1,144 @@
+"""The offers handlers inside the carts/orders/clicks/privacy ingest agents (test context).
+
+The replicated views are filled directly (no Kafka); sends to shop.offers are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas import CatalogEvent, OfferDecision, decode_event
+from streams.catalog.view import catalog_view
+from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
+from streams.copurchase.view import products_view
+from streams.ingest.agents import INGEST_AGENTS
+from streams.offers import live
+from streams.offers.agents import load_fatigue
+from streams.offers.topics import fatigue_table, latest_decisions_table, offers_topic
+from tests.agents.conftest import Sent, _recorder, encode, home_partition, wait_until
+
+T0 = 1_763_740_800_000
+
+
+@pytest.fixture
+def offers_sent(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
+    sent: list[Sent] = []
+    monkeypatch.setattr(offers_topic, "send", _recorder(sent))
+    return sent
+
+
+@pytest.fixture
+def views() -> Iterator[None]:
+    """p-1 goes with p-2 (often), p-3 and p-9 (out of stock); p-4 is dear and popular."""
+    products = {
+        "p-1": ProductState("p-1", 100.0, {"p-2": 40.0, "p-3": 20.0, "p-9": 60.0}, T0),
+        "p-2": ProductState("p-2", 80.0, {"p-1": 40.0}, T0),
+        "p-3": ProductState("p-3", 50.0, {"p-1": 20.0}, T0),
+        "p-4": ProductState("p-4", 90.0, {}, T0),
+        "p-9": ProductState("p-9", 90.0, {"p-1": 60.0}, T0),
+        TOTAL_ORDERS_KEY: ProductState(TOTAL_ORDERS_KEY, 1000.0, {}, T0),
+    }
+    catalog = {
+        pid: CatalogEvent(
+            event_id=f"{pid}@1",
+            ts=T0,
+            product_id=pid,
+            category=cat,
+            unit_price=price,
+            in_stock=pid != "p-9",
+        )
+        for pid, cat, price in [
+            ("p-1", "kitchen", 12.5),
+            ("p-2", "kitchen", 6.0),
+            ("p-3", "garden", 30.0),
+            ("p-4", "garden", 45.0),
+            ("p-9", "kitchen", 10.0),
+        ]
+    }
+    products_view.data.update(products)
+    catalog_view.data.update(catalog)
+    live.live_snapshot.snapshot = None
+    yield
+    for key in products:
+        products_view.data.pop(key, None)
+    for key in catalog:
+        catalog_view.data.pop(key, None)
+    live.live_snapshot.snapshot = None
+
+
+def decisions_of(sent: list[Sent]) -> list[OfferDecision]:
+    return [decode_event(OfferDecision, s.value or b"") for s in sent]
+
+
+async def test_every_cart_event_gets_one_decision_without_cart_or_sold_out_items(
+    views: None, offers_sent: list[Sent], make_event: Callable[..., dict[str, Any]]
+) -> None:
+    carts = [make_event("carts", event_id=f"c-{n}", shopper_id="s-1", ts=T0 + n) for n in range(3)]
+    async with INGEST_AGENTS["carts"].test_context() as agent:
+        for cart in carts:
+            await agent.put(value=encode(cart), key=b"s-1", partition=home_partition("s-1"))
+        await wait_until(lambda: len(offers_sent) == 3, "three decisions")
+        latest = latest_decisions_table.get("s-1")
+    decisions = decisions_of(offers_sent)
+    assert [d.trigger_event_id for d in decisions] == ["c-0", "c-1", "c-2"]
+    assert all(s.key == b"s-1" for s in offers_sent)
+    for decision in decisions:
+        products = [o.product_id for o in decision.offers]
+        assert products, "the views know p-1's neighbours"
+        assert "p-1" not in products and "p-9" not in products
+        assert decision.placement == "cart"
+    assert latest is not None
+    assert orjson.loads(latest)["trigger_event_id"] == "c-2"
+
+
+async def test_impressions_fatigue_a_product_and_erase_forgets_it(
+    views: None, offers_sent: list[Sent], make_event: Callable[..., dict[str, Any]]
+) -> None:
+    key, partition = b"s-2", home_partition("s-2")
+    cart = make_event("carts", event_id="c-a", shopper_id="s-2", ts=T0)
+    async with INGEST_AGENTS["carts"].test_context() as carts:
+        await carts.put(value=encode(cart), key=key, partition=partition)
+        await wait_until(lambda: len(offers_sent) == 1, "a decision")
+    first = decisions_of(offers_sent)[0].offers[0]
+    impressions = [
+        make_event(
+            "clicks",
+            event_id=f"k-{n}",
+            shopper_id="s-2",
+            ts=T0 + n * 1000,
+            action="offer_impression",
+            # The first impression names only the offer: its product comes from the decision.
+            product_id=None if n == 0 else first.product_id,
+            offer_id=first.offer_id,
+        )
+        for n in range(3)
+    ]
+    async with INGEST_AGENTS["clicks"].test_context() as clicks:
+        for click in impressions:
+            await clicks.put(value=encode(click), key=key, partition=partition)
+        await wait_until(lambda: fatigue_table.get("s-2") is not None, "fatigue state")
+        await wait_until(
+            lambda: (
+                len(load_fatigue("s-2").products.get(first.product_id, ()).impressions) == 3
+                if load_fatigue("s-2").products.get(first.product_id)
+                else False
+            ),
+            "three impressions",
+        )
+    again = make_event("carts", event_id="c-b", shopper_id="s-2", ts=T0 + 10_000)
+    async with INGEST_AGENTS["carts"].test_context() as carts:
+        await carts.put(value=encode(again), key=key, partition=partition)
+        await wait_until(lambda: len(offers_sent) == 2, "a second decision")
+    assert first.product_id not in [o.product_id for o in decisions_of(offers_sent)[1].offers]
+
+    erase = make_event("privacy", event_id="v-1", shopper_id="s-2", action="erase")
+    async with INGEST_AGENTS["privacy"].test_context() as privacy:
+        await privacy.put(value=encode(erase), key=key, partition=partition)
+        await wait_until(
+            lambda: fatigue_table.get("s-2") is None and latest_decisions_table.get("s-2") is None,
+            "erased",
+        )

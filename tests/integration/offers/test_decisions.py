@@ -1,0 +1,174 @@
+"""Carts and orders in, decisions out, on a real broker: one per trigger, contract-valid,
+keyed like the input, and filtered (never in the cart or order, never out of stock, never
+bought in the last 30 days after an order)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas import OfferDecision, decode_event
+from streams.replay.events import catalog_events, event_key, order_event
+from tests.integration.replay_support import (
+    STATE_ENV,
+    get_json,
+    metric_total,
+    offline_state,
+    sample_slice,
+    send_events,
+    wait_for_products,
+)
+from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worker
+
+pytestmark = pytest.mark.integration
+
+HISTORY = 250
+"""Real orders that build the state before the probes."""
+PROBES = 40
+"""Later real orders, each sent as a cart (all but its last line) and then as the order."""
+DAY_MS = 86_400_000
+
+
+def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
+    """Wait until a check after the wall time `after` found the ranker index up to date."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
+        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
+
+
+def read_decisions(deployment: Deployment, expected: int, timeout: float = 120) -> list[Any]:
+    """Every committed record of the offers topic, once at least `expected` have arrived."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        time.sleep(1)
+
+
+def test_every_cart_and_order_gets_one_valid_filtered_decision(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    full = sample_slice(HISTORY + PROBES)
+    history = full.head(HISTORY)
+    probes = [o for o in full.orders[HISTORY:] if len({line.product_id for line in o.lines}) >= 2]
+    assert len(probes) >= 20
+    purchases, weights, _ = offline_state(history)
+
+    # The most purchased product of the history goes out of stock: the ranker would
+    # otherwise offer it often (it is a strong neighbour of many carts).
+    sold_out = max(purchases, key=lambda p: (purchases[p], p))
+    catalog = catalog_events(full)
+    for event in catalog:
+        if event["product_id"] == sold_out:
+            event["in_stock"] = False
+
+    worker = start_worker(deployment, tmp_path, BASKETLIFT_INDEX_REFRESH_SECONDS="0.5", **STATE_ENV)
+    try:
+        worker.wait_healthy()
+        send_events(deployment, [("catalog", e["product_id"], e) for e in catalog])
+        send_events(deployment, [("orders", event_key(o), order_event(o)) for o in history.orders])
+        assert not wait_for_products(worker, purchases, weights)
+        wait_for_index(worker, time.time())
+
+        triggers: list[tuple[str, str, dict[str, Any]]] = []
+        for order in probes:
+            event = order_event(order)
+            cart_items = event["items"][:-1]
+            triggers.append(
+                (
+                    "carts",
+                    event_key(order),
+                    {
+                        "event_id": f"probe-cart-{order.order_id}",
+                        "ts": order.ts_ms - 60_000,
+                        "shopper_id": event["shopper_id"],
+                        "session_id": event["session_id"],
+                        "cart_id": f"k-{order.order_id}",
+                        "currency": "GBP",
+                        "items": cart_items,
+                    },
+                )
+            )
+            triggers.append(("orders", event_key(order), event))
+        send_events(deployment, triggers)
+
+        expected = HISTORY + len(triggers)
+        records = read_decisions(deployment, expected)
+        decisions = [decode_event(OfferDecision, value) for _key, value, _p, _o in records]
+        per_trigger = Counter(d.trigger_event_id for d in decisions)
+        assert len(records) == expected, (len(records), expected)
+        assert all(n == 1 for n in per_trigger.values()), per_trigger.most_common(3)
+        for key, value, _partition, _offset in records:
+            decision = decode_event(OfferDecision, value)
+            assert key == decision.routing_key.encode()
+
+        by_trigger = {d.trigger_event_id: d for d in decisions}
+        history_products: dict[str, dict[str, int]] = defaultdict(dict)
+        for order in history.orders:
+            if order.shopper_id is not None:
+                for line in order.lines:
+                    history_products[f"c-{order.shopper_id}"][line.product_id] = order.ts_ms
+        offered = 0
+        for logical, _key, event in triggers:
+            decision = by_trigger[event["event_id"]]
+            in_basket = {item["product_id"] for item in event["items"]}
+            products = [offer.product_id for offer in decision.offers]
+            offered += len(products)
+            assert decision.cohort == "treatment"
+            assert len(products) == len(set(products)) <= 3
+            assert not in_basket & set(products), (event["event_id"], products)
+            assert sold_out not in products
+            if logical == "carts":
+                assert decision.placement == "cart"
+                assert decision.cart_id == event["cart_id"]
+                assert {o.kind for o in decision.offers} <= {"cross_sell"}
+            else:
+                assert decision.placement == "confirmation"
+                assert decision.order_id == event["order_id"]
+                assert {o.kind for o in decision.offers} <= {"post_purchase"}
+                recent = {
+                    p
+                    for p, ts in history_products.get(event["shopper_id"] or "", {}).items()
+                    if event["ts"] - ts <= 30 * DAY_MS
+                }
+                assert not recent & set(products), (event["event_id"], recent & set(products))
+            for offer in decision.offers:
+                assert offer.offer_id.startswith(decision.decision_id + ":")
+                assert offer.expected_revenue == pytest.approx(
+                    offer.p_accept * offer.offer_price, rel=1e-3, abs=1e-6
+                )
+                assert offer.reason
+        assert offered >= len(triggers), "most probes should get offers from the real state"
+
+        # The pull API serves each shopper's latest decision.
+        latest: dict[str, OfferDecision] = {}
+        for decision in decisions:
+            if decision.shopper_id is not None:
+                latest[decision.shopper_id] = decision  # per key, topic order is send order
+        shopper = next(e["shopper_id"] for _l, _k, e in triggers if e["shopper_id"])
+        status, body = get_json(f"{worker.base_url}/offers/{shopper}")
+        assert status == 200
+        assert body == orjson.loads(latest[shopper].model_dump_json())
+        status, _ = get_json(f"{worker.base_url}/offers/c-never-seen")
+        assert status == 404
+
+        text = worker.metrics_text()
+        assert metric_total(text, "basketlift_decisions_total", placement="cart") == len(probes)
+        assert metric_total(
+            text, "basketlift_decisions_total", placement="confirmation"
+        ) == HISTORY + len(probes)
+        assert metric_total(text, "basketlift_decision_latency_seconds_count") == expected
+    finally:
+        worker.stop()
