@@ -162,3 +162,61 @@ DELTAS_SKIPPED = Counter(
     "Co-purchase deltas skipped because the product state already contained them.",
     registry=REGISTRY,
 )
+
+COHORTS = ("treatment", "holdout")
+OFFER_IMPRESSIONS = Counter(
+    "basketlift_offer_impressions",
+    "Offer impressions reported by the frontend (shop.clicks offer_impression).",
+    ["placement", "kind"],
+    registry=REGISTRY,
+)
+OFFERS_ACCEPTED = Counter(
+    "basketlift_offers_accepted",
+    "Order lines credited to an offer (explicit offer_id, or bought within the window).",
+    ["placement", "kind"],
+    registry=REGISTRY,
+)
+OFFER_REVENUE = Counter(
+    "basketlift_offer_revenue",
+    "Revenue (quantity x unit price) of order lines credited to offers.",
+    registry=REGISTRY,
+)
+ORDER_VALUE = Histogram(
+    "basketlift_order_value",
+    "Order value (sum of quantity x unit price, shipping excluded) by experiment cohort.",
+    ["cohort"],
+    buckets=(5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2500, 5000),
+    registry=REGISTRY,
+)
+AOV = Gauge(
+    "basketlift_aov",
+    "Average order value per cohort over the last BASKETLIFT_AOV_WINDOW_SECONDS on this worker.",
+    ["cohort"],
+    registry=REGISTRY,
+)
+NUDGES = Counter(
+    "basketlift_nudges",
+    "Nudges inside the decisions sent.",
+    ["kind"],
+    registry=REGISTRY,
+)
+HOLDOUT_FRACTION = Gauge(
+    "basketlift_holdout_fraction",
+    "The configured share of shoppers in the holdout cohort.",
+    registry=REGISTRY,
+)
+
+for _cohort in COHORTS:
+    ORDER_VALUE.labels(cohort=_cohort)
+    for _placement in PLACEMENTS:
+        DECISIONS.labels(placement=_placement, cohort=_cohort)
+for _kind in ("free_shipping", "loyalty_tier"):
+    NUDGES.labels(kind=_kind)
+for _placement, _kind in (
+    ("cart", "cross_sell"),
+    ("cart", "bundle"),
+    ("confirmation", "post_purchase"),
+):
+    OFFERS.labels(placement=_placement, kind=_kind)
+    OFFER_IMPRESSIONS.labels(placement=_placement, kind=_kind)
+    OFFERS_ACCEPTED.labels(placement=_placement, kind=_kind)

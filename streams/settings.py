@@ -96,6 +96,42 @@ class Settings(BaseSettings):
     )
     model_version: str = Field("ranker-1", min_length=1, max_length=64)
 
+    # --- Experiment, nudges, rules, attribution (names of the first six fixed) ---
+    holdout_fraction: float = Field(0.1, ge=0, le=1, description="Share of shoppers held out.")
+    holdout_salt: str = Field(
+        "basketlift-1", min_length=1, description="Cohort hash salt; a new salt, a new split."
+    )
+    free_shipping_base: float = Field(
+        50.0, gt=0, description="The store's free-shipping threshold."
+    )
+    free_shipping_min: float = Field(20.0, gt=0, description="Lowest personal threshold.")
+    free_shipping_max: float = Field(150.0, gt=0, description="Highest personal threshold.")
+    rules_file: Path | None = Field(None, description="TOML offer rules (none: no rules).")
+    free_shipping_factor: float = Field(
+        1.2, gt=0, description="Personal threshold / typical order."
+    )
+    free_shipping_max_gap_share: float = Field(
+        0.3, gt=0, le=1, description="Nudge only when the gap is at most this share of it."
+    )
+    loyalty_tiers: str = Field(
+        "", description='Tiers by trailing-365-day spend, e.g. "Silver:200,Gold:500" (none: off).'
+    )
+    loyalty_proximity_min: float = Field(0.0, ge=0, le=1)
+    loyalty_proximity_max: float = Field(
+        0.3, ge=0, le=1, description="Prompt when the gap to the next tier is within this share."
+    )
+    rules_check_seconds: float = Field(
+        1.0, gt=0, description="How often the rules file is checked."
+    )
+    attribution_cart_hours: float = Field(24.0, ge=0, description="Cart offers: purchase window.")
+    attribution_confirmation_days: float = Field(
+        7.0, ge=0, description="Confirmation offers: purchase window."
+    )
+    acceptance_prior_strength: float = Field(
+        50.0, gt=0, description="Offers' worth of evidence the ranker's p_accept counts as."
+    )
+    aov_window_seconds: float = Field(3600.0, gt=0, description="Window of the AOV gauges.")
+
     # --- Local development broker (`basketlift kafka ...`) ---
     kafka_home: Path = Field(
         default_factory=lambda: default_cache_dir() / "kafka",

@@ -198,6 +198,13 @@ class OfferLedger:
                     break
         return [a for a in result if a is not None], used
 
+    def find(self, offer_id: str) -> ShownOffer | None:
+        """The shown offer with this id, if the ledger still holds it."""
+        for entry in reversed(self.offers):
+            if entry.offer_id == offer_id:
+                return entry
+        return None
+
     def attribute(
         self,
         lines: Iterable[OrderLineLike],

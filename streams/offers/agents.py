@@ -1,9 +1,12 @@
 """Offer decisions on the stream: one per cart event and per order event, to `shop.offers`.
 
 These handlers run inside the ingest agents (streams.ingest), after the profile handlers of
-the same batch, for events already validated and on their shopper's partition. Per batch,
-each shopper's latest decision and fatigue state are written once. Clicks feed fatigue;
-privacy requests delete what this domain keeps about a shopper.
+the same batch (this module imports them first), for events already validated and on their
+shopper's partition. Per batch, each key's ledger, fatigue state and latest decision are
+written once. A decision: the cohort (holdout: empty), the rules and the ranker (cart) or
+post-purchase ranking (order), calibrated by observed acceptance, and the nudges (cart).
+Orders are attributed to the offers the shopper was shown; clicks feed fatigue and the
+impression counters; privacy requests delete what this domain keeps about a shopper.
 """
 
 from __future__ import annotations
@@ -18,22 +21,35 @@ import orjson
 
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
 from streams import metrics
+from streams.catalog.view import catalog_view, list_price
+from streams.copurchase.view import products_view
 from streams.eventcontext import acting_for
+from streams.experiment import AttributionConfig, Counts, OfferLedger, cohort_for
+from streams.experiment.window import SlidingMean
 from streams.ingest.agents import send_dead_letter
 from streams.ingest.handlers import ValidEvent, handles
+from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers import decisions
 from streams.offers.fatigue import FatigueConfig, FatigueState
 from streams.offers.live import live_snapshot
 from streams.offers.ranker import RankerConfig
-from streams.offers.topics import fatigue_table, latest_decisions_table, offers_topic
-from streams.profiles.agents import consent_granted, delete_key, load_profile
+from streams.offers.topics import (
+    fatigue_table,
+    latest_decisions_table,
+    ledger_table,
+    offers_topic,
+)
+from streams.profiles.agents import consent_granted, delete_key, load_profile, profile_config
+from streams.profiles.model import order_value
 from streams.profiles.topics import profiles_table
+from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 decision_log = logging.getLogger("basketlift.decisions")
 settings = get_settings()
 DECISION_LOG_LEVEL = logging.getLevelNamesMapping().get(settings.decision_log_level.upper(), 20)
+HOUR_MS = 3_600_000
 
 decision_config = decisions.DecisionConfig(
     ranker=RankerConfig(
@@ -41,18 +57,74 @@ decision_config = decisions.DecisionConfig(
     ),
     post_purchase_exclude_days=settings.post_purchase_exclude_days,
     model_version=settings.model_version,
+    acceptance_prior_strength=settings.acceptance_prior_strength,
+    nudges=NudgeConfig(
+        shipping_base=settings.free_shipping_base,
+        shipping_minimum=settings.free_shipping_min,
+        shipping_maximum=settings.free_shipping_max,
+        shipping_factor=settings.free_shipping_factor,
+        shipping_max_gap_share=settings.free_shipping_max_gap_share,
+        tiers=parse_tiers(settings.loyalty_tiers),
+        tier_proximity_min=settings.loyalty_proximity_min,
+        tier_proximity_max=settings.loyalty_proximity_max,
+    ),
+    profile=profile_config,
 )
 fatigue_config = FatigueConfig(
     max_impressions=settings.fatigue_max_impressions,
     window_days=settings.fatigue_window_days,
     suppress_days=settings.fatigue_suppress_days,
 )
+attribution_config = AttributionConfig(
+    cart_window_ms=int(settings.attribution_cart_hours * HOUR_MS),
+    confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * HOUR_MS),
+)
+rules_watcher = (
+    RuleFileWatcher(settings.rules_file, check_interval_s=settings.rules_check_seconds)
+    if settings.rules_file is not None
+    else None
+)
+# Offers shown and accepted per (placement, product) on this worker: a sample of all
+# shoppers (those of its partitions), kept in memory; it restarts from zero with the worker.
+acceptance_counts: dict[tuple[str, str], Counts] = {}
+aov_windows = {cohort: SlidingMean(settings.aov_window_seconds) for cohort in metrics.COHORTS}
+metrics.HOLDOUT_FRACTION.set(settings.holdout_fraction)
+
+
+def current_rules() -> RuleSet:
+    """The rules in force (reloaded when the file changes; the last good set otherwise)."""
+    return rules_watcher.current() if rules_watcher is not None else EMPTY_RULES
+
+
+def catalog_facts(
+    product_id: str,
+) -> tuple[float | None, str | None, bool | None, float | None] | None:
+    """(price, category, in_stock, margin) from the catalog, else from the co-purchase view."""
+    entry = catalog_view.get(product_id)
+    if entry is not None:
+        return entry.unit_price, entry.category, entry.in_stock, entry.margin
+    state = products_view.get(product_id)
+    if state is not None:
+        return state.last_price, state.category, None, None
+    return None
+
+
+def cohort_of(event: decisions.Trigger | ClickEvent) -> decisions.Cohort:
+    """The experiment arm of the event's shopper (or session, when anonymous)."""
+    unit = event.shopper_id or event.session_id or ""
+    return cohort_for(unit, settings.holdout_salt, settings.holdout_fraction)
 
 
 def load_fatigue(shopper_id: str) -> FatigueState:
     """The stored fatigue state, or an empty one (call inside `acting_for`)."""
     raw = fatigue_table.get(shopper_id)
     return FatigueState.from_dict(orjson.loads(raw)) if raw else FatigueState()
+
+
+def load_ledger(key: str) -> OfferLedger:
+    """The offers recently shown to a shopper or session (call inside `acting_for`)."""
+    raw = ledger_table.get(key)
+    return OfferLedger.from_dict(orjson.loads(raw)) if raw else OfferLedger()
 
 
 def load_latest_decision(shopper_id: str) -> dict[str, Any] | None:
@@ -63,56 +135,99 @@ def load_latest_decision(shopper_id: str) -> dict[str, Any] | None:
 
 @dataclass
 class OffersBatch:
-    """Per-shopper state this batch read or changed, so each key is written once."""
+    """Per-key state this batch read or changed, so each key is written once."""
 
     fatigue: dict[str, tuple[FatigueState, Any, bool]] = field(default_factory=dict)
+    ledgers: dict[str, tuple[OfferLedger, Any, bool]] = field(default_factory=dict)
     latest: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
 
     def fatigue_of(self, shopper_id: str, source: Any) -> FatigueState:
         """The shopper's fatigue state as this batch has it so far."""
-        if shopper_id in self.fatigue:
-            return self.fatigue[shopper_id][0]
-        with acting_for(source):
-            state = load_fatigue(shopper_id)
-        self.fatigue[shopper_id] = (state, source, False)
-        return state
+        if shopper_id not in self.fatigue:
+            with acting_for(source):
+                self.fatigue[shopper_id] = (load_fatigue(shopper_id), source, False)
+        return self.fatigue[shopper_id][0]
 
     def set_fatigue(self, shopper_id: str, state: FatigueState, source: Any) -> None:
         """Record a changed fatigue state (written at flush)."""
         self.fatigue[shopper_id] = (state, source, True)
 
-    def flush(self, now_ms: int) -> None:
-        """Write every changed key once: fatigue (pruned; empty = deleted) and decisions."""
-        for shopper_id, (state, source, changed) in self.fatigue.items():
-            if not changed:
-                continue
-            state = state.pruned(now_ms, fatigue_config)
+    def ledger_of(self, key: str, source: Any) -> OfferLedger:
+        """The key's offer ledger as this batch has it so far."""
+        if key not in self.ledgers:
             with acting_for(source):
-                if state.products:
-                    fatigue_table[shopper_id] = orjson.dumps(state.to_dict())
-                else:
-                    delete_key(fatigue_table, shopper_id)
+                self.ledgers[key] = (load_ledger(key), source, False)
+        return self.ledgers[key][0]
+
+    def set_ledger(self, key: str, ledger: OfferLedger, source: Any) -> None:
+        """Record a changed ledger (written at flush)."""
+        self.ledgers[key] = (ledger, source, True)
+
+    def flush(self, now_ms: int) -> None:
+        """Write every changed key once (pruned; empty states are deleted)."""
+        for shopper_id, (state, source, changed) in self.fatigue.items():
+            if changed:
+                state = state.pruned(now_ms, fatigue_config)
+                with acting_for(source):
+                    if state.products:
+                        fatigue_table[shopper_id] = orjson.dumps(state.to_dict())
+                    else:
+                        delete_key(fatigue_table, shopper_id)
+        for key, (ledger, source, changed) in self.ledgers.items():
+            if changed:
+                ledger = ledger.pruned(now_ms, attribution_config)
+                with acting_for(source):
+                    if ledger.offers:
+                        ledger_table[key] = orjson.dumps(ledger.to_dict())
+                    else:
+                        delete_key(ledger_table, key)
         for shopper_id, (payload, source) in self.latest.items():
             with acting_for(source):
                 latest_decisions_table[shopper_id] = payload
 
 
-def cohort_of(event: decisions.Trigger) -> decisions.Cohort:
-    """Which experiment arm the trigger's shopper (or session) is in."""
-    return "treatment"
+def attribute_order(
+    event: OrderEvent, cohort: str, key: str, batch: OffersBatch, source: Any
+) -> None:
+    """Credit the order's lines to offers shown before; count order value per cohort."""
+    value = order_value(event.items)
+    metrics.ORDER_VALUE.labels(cohort=cohort).observe(value)
+    now_s = time.time()
+    aov_windows[cohort].add(now_s, value)
+    for name, window in aov_windows.items():
+        mean = window.mean(now_s)
+        if mean is not None:
+            metrics.AOV.labels(cohort=name).set(mean)
+    ledger = batch.ledger_of(key, source)
+    ledger, attributions = ledger.with_order(event.items, event.ts, attribution_config)
+    for credit in attributions:
+        placement = credit.placement or "unknown"
+        metrics.OFFERS_ACCEPTED.labels(placement=placement, kind=credit.kind or "unknown").inc()
+        metrics.OFFER_REVENUE.inc(credit.revenue)
+        if credit.placement is not None:
+            counts_key = (credit.placement, credit.product_id)
+            acceptance_counts[counts_key] = acceptance_counts.get(counts_key, Counts()).plus(0, 1)
+    if event.shopper_id is None:
+        ledger = OfferLedger()  # a guest's session ends with its order
+    batch.set_ledger(key, ledger, source)
 
 
 async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> None:
-    """Rank, send one decision for this trigger, log and count it."""
+    """Attribute (orders), decide, send one decision for this trigger, log and count it."""
     source = record.source
     shopper_id = event.shopper_id
+    key = event.routing_key
+    cohort = cohort_of(event)
+    if isinstance(event, OrderEvent):
+        attribute_order(event, cohort, key, batch, source)
     profile = None
     suppressed: frozenset[str] = frozenset()
     if shopper_id is not None:
         with acting_for(source):
             granted = consent_granted(shopper_id)
             # No stored profile (new shopper) ranks like an anonymous cart, as offline.
-            profile = load_profile(shopper_id) if granted and shopper_id in profiles_table else None
+            stored = granted and shopper_id in profiles_table
+            profile = load_profile(shopper_id) if stored else None
         if granted:
             fatigue = batch.fatigue_of(shopper_id, source)
             suppressed = fatigue.suppressed(event.ts, fatigue_config)
@@ -120,18 +235,29 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
                 for item in event.items:
                     fatigue = fatigue.with_purchase(item.product_id)
                 batch.set_fatigue(shopper_id, fatigue, source)
-    cohort = cohort_of(event)
-    offers = []
+    offers: list[decisions.AnyOffer] = []
+    nudges: list[Any] = []
     if cohort == "treatment":
+        segments = profile.segments(event.ts, profile_config) if profile is not None else ()
         offers = decisions.choose_offers(
-            event, live_snapshot.current(), profile, suppressed, decision_config
+            event,
+            live_snapshot.current(),
+            profile,
+            suppressed,
+            decision_config,
+            rules=current_rules(),
+            segments=segments,
+            catalog_lookup=catalog_facts,
+            acceptance=acceptance_counts,
         )
+        nudges = decisions.choose_nudges(event, profile, decision_config, list_price)
     decision = decisions.make_decision(
         event,
         offers,
         cohort=cohort,
         model_version=decision_config.model_version,
         now_ms=int(time.time() * 1000),
+        nudges=nudges,
     )
     payload = encode(decision)
     with acting_for(source):
@@ -141,9 +267,14 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         metrics.DECISION_LATENCY.labels(placement=decision.placement).observe(
             time.monotonic() - received
         )
-    metrics.DECISIONS.labels(placement=decision.placement, cohort=decision.cohort).inc()
-    for offer in decision.offers:
-        metrics.OFFERS.labels(placement=decision.placement, kind=offer.kind).inc()
+    count_decision(decision)
+    if decision.offers and (shopper_id is not None or decision.placement == "cart"):
+        ledger = batch.ledger_of(key, source)
+        batch.set_ledger(
+            key,
+            ledger.with_decision(decision.offers, decision.placement, event.ts, attribution_config),
+            source,
+        )
     if decision_log.isEnabledFor(DECISION_LOG_LEVEL):
         record_log = decisions.decision_log_record(
             decision, record.topic, record.partition, record.offset
@@ -151,6 +282,18 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         decision_log.log(DECISION_LOG_LEVEL, "decision %s", orjson.dumps(record_log).decode())
     if shopper_id is not None:
         batch.latest[shopper_id] = (payload, source)
+
+
+def count_decision(decision: Any) -> None:
+    """Metrics of one decision sent, and its offers counted as shown for calibration."""
+    placement = decision.placement
+    metrics.DECISIONS.labels(placement=placement, cohort=decision.cohort).inc()
+    for offer in decision.offers:
+        metrics.OFFERS.labels(placement=placement, kind=offer.kind).inc()
+        counts_key = (placement, offer.product_id)
+        acceptance_counts[counts_key] = acceptance_counts.get(counts_key, Counts()).plus(1, 0)
+    for nudge in decision.nudges:
+        metrics.NUDGES.labels(kind=nudge.kind).inc()
 
 
 async def decide_batch(valid: Sequence[ValidEvent]) -> None:
@@ -173,35 +316,45 @@ async def decide_batch(valid: Sequence[ValidEvent]) -> None:
 
 @handles("carts")
 async def decide_for_carts(valid: Sequence[ValidEvent]) -> None:
-    """A `cart` placement decision (cross-sell) for every cart event."""
+    """A `cart` placement decision (cross-sell, bundles, nudges) for every cart event."""
     await decide_batch(valid)
 
 
 @handles("orders")
 async def decide_for_orders(valid: Sequence[ValidEvent]) -> None:
-    """A `confirmation` placement decision (post-purchase) for every order event."""
+    """Attribution, then a `confirmation` decision (post-purchase) for every order event."""
     await decide_batch(valid)
 
 
 @handles("clicks")
-async def fatigue_from_clicks(valid: Sequence[ValidEvent]) -> None:
-    """Offer impressions and dismissals of identified, consenting shoppers feed fatigue."""
+async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
+    """Offer impressions are counted; impressions and dismissals of consenting, identified
+    shoppers feed fatigue."""
     batch = OffersBatch()
     latest_ts = 0
     for record, event in valid:
         assert isinstance(event, ClickEvent)
-        shopper_id = event.shopper_id
-        if shopper_id is None or event.action not in ("offer_impression", "offer_dismiss"):
+        if event.action not in ("offer_impression", "offer_dismiss"):
             continue
         source = record.source
+        shown = batch.ledger_of(event.routing_key, source).find(event.offer_id or "")
+        if event.action == "offer_impression":
+            metrics.OFFER_IMPRESSIONS.labels(
+                placement=shown.placement if shown else "unknown",
+                kind=shown.kind if shown else "unknown",
+            ).inc()
+        shopper_id = event.shopper_id
+        if shopper_id is None:
+            continue
         with acting_for(source):
             if not consent_granted(shopper_id):
                 continue
-            product_id = event.product_id or decisions.product_of_offer(
-                load_latest_decision(shopper_id), event.offer_id or ""
-            )
+            product_id = event.product_id or (shown.product_id if shown else None)
+            if product_id is None:
+                product_id = decisions.product_of_offer(
+                    load_latest_decision(shopper_id), event.offer_id or ""
+                )
         if product_id is None:
-            # Without product_id, only offers of the shopper's latest decision are known.
             metrics.FATIGUE_UPDATES.labels(action="unknown_offer").inc()
             continue
         latest_ts = max(latest_ts, event.ts)
@@ -217,12 +370,13 @@ async def fatigue_from_clicks(valid: Sequence[ValidEvent]) -> None:
 
 @handles("privacy")
 async def forget_offers(valid: Sequence[ValidEvent]) -> None:
-    """Revoke drops the shopper's fatigue state; erase drops it and their latest decision."""
+    """Revoke drops fatigue and the offer ledger; erase also drops the latest decision."""
     for record, event in valid:
         assert isinstance(event, PrivacyEvent)
         if event.action == "grant":
             continue
         with acting_for(record.source):
             delete_key(fatigue_table, event.shopper_id)
+            delete_key(ledger_table, event.shopper_id)
             if event.action == "erase":
                 delete_key(latest_decisions_table, event.shopper_id)

@@ -10,14 +10,17 @@ event (or a batch reprocessed after a crash) yields the same ids: consumers can 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from schemas import CartEvent, Offer, OfferDecision, OrderEvent
+from schemas import CartEvent, Nudge, Offer, OfferDecision, OrderEvent
+from streams.experiment.acceptance import Counts
+from streams.nudges import NudgeConfig, NudgeProposal, propose_nudges
 from streams.offers import ranker
 from streams.offers.snapshot import RankingSnapshot
-from streams.profiles.model import ShopperProfile
+from streams.profiles.model import ProfileConfig, ShopperProfile
+from streams.rules import EMPTY_RULES, CatalogLookup, RuleOffer, RuleSet
 
 Placement = Literal["cart", "confirmation"]
 OfferKind = Literal["cross_sell", "bundle", "post_purchase"]
@@ -32,13 +35,23 @@ MONEY_DECIMALS: Final = 2
 RATE_DECIMALS: Final = 6
 
 
+AnyOffer = ranker.Offer | RuleOffer
+CANDIDATES_PER_OFFER: Final = 3
+"""The ranker proposes this many candidates per offer slot, so that calibration by observed
+acceptance (which can reorder them) chooses among more than the final top N."""
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionConfig:
-    """How decisions are made (ranker settings plus the post-purchase window)."""
+    """How decisions are made (ranker settings, post-purchase window, feedback, nudges)."""
 
     ranker: ranker.RankerConfig = ranker.DEFAULT_RANKER_CONFIG
     post_purchase_exclude_days: float = 30.0
     model_version: str = "ranker-1"
+    acceptance_prior_strength: float = 50.0
+    """The ranker's p_accept counts as this many shown offers against observed acceptance."""
+    nudges: NudgeConfig = field(default_factory=NudgeConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
 
 
 def placement_of(trigger: Trigger) -> Placement:
@@ -52,32 +65,139 @@ def decision_id_for(trigger_event_id: str, placement: str) -> str:
     return f"d-{digest.hexdigest()}"
 
 
+def calibrated(
+    offers: Sequence[ranker.Offer],
+    acceptance: Mapping[tuple[str, str], Counts] | None,
+    placement: str,
+    prior_strength: float,
+) -> list[ranker.Offer]:
+    """Offers with p_accept updated by what shoppers accepted, best expected revenue first.
+
+    The ranker's p is the prior mean of a Beta prior worth ``prior_strength`` shown offers;
+    ``accepted`` of ``shown`` observed for this placement and product update it:
+    ``p' = (p x strength + accepted) / (strength + shown)``. No observations: p unchanged.
+    """
+    if acceptance is None:
+        return list(offers)
+    out: list[ranker.Offer] = []
+    for offer in offers:
+        counts = acceptance.get((placement, offer.product_id))
+        if counts is None or (counts.shown == 0 and counts.accepted == 0):
+            out.append(offer)
+            continue
+        shown = max(counts.shown, counts.accepted)
+        p = (offer.p_accept * prior_strength + counts.accepted) / (prior_strength + shown)
+        p = min(max(p, 0.0), 1.0)
+        reason = f"{offer.reason}; accepted {counts.accepted} of {counts.shown} times shown"
+        out.append(
+            replace(offer, p_accept=p, expected_revenue=p * offer.offer_price, reason=reason)
+        )
+    out.sort(key=lambda o: (-o.expected_revenue, o.product_id))
+    return out
+
+
 def choose_offers(
     trigger: Trigger,
     snapshot: RankingSnapshot,
     profile: ShopperProfile | None,
     suppressed: Collection[str],
     config: DecisionConfig,
-) -> list[ranker.Offer]:
-    """The ranked offers for this trigger (the cart, or the order for post-purchase)."""
-    exclude: Collection[str] = ()
+    *,
+    rules: RuleSet = EMPTY_RULES,
+    segments: Collection[str] = (),
+    catalog_lookup: CatalogLookup | None = None,
+    acceptance: Mapping[tuple[str, str], Counts] | None = None,
+) -> list[AnyOffer]:
+    """The offers for this trigger: rule offers and ranked ones merged by expected revenue.
+
+    Cart: the rules (bundles, pins, exclusions) run on the cart, the ranker ranks the rest.
+    Confirmation: ranked post-purchase offers, never the order's products or ones bought in
+    the last ``post_purchase_exclude_days``. Either way p_accept is calibrated by observed
+    acceptance, and fatigued (``suppressed``) products are never offered.
+    """
+    placement = placement_of(trigger)
+    top_n = config.ranker.top_n
+    wide = replace(config.ranker, top_n=top_n * CANDIDATES_PER_OFFER)
+    exclude: set[str] = set()
+    outcome = None
     if isinstance(trigger, OrderEvent):
-        exclude = ranker.post_purchase_exclusions(
+        exclude |= ranker.post_purchase_exclusions(
             trigger.items, profile, trigger.ts, config.post_purchase_exclude_days
         )
-    return ranker.rank_offers(
+    elif rules.rules and catalog_lookup is not None:
+        outcome = rules.apply(
+            [item.product_id for item in trigger.items],
+            [item.category for item in trigger.items],
+            segments,
+            catalog_lookup,
+        )
+        exclude |= outcome.ranker_exclude
+    ranked = ranker.rank_offers(
         trigger.items,
         snapshot.index,
         snapshot.total_orders,
         profile=profile,
         exclude=exclude,
         suppressed=suppressed,
-        config=config.ranker,
+        config=wide,
+    )
+    ranked = calibrated(ranked, acceptance, placement, config.acceptance_prior_strength)
+    if outcome is None:
+        return list(ranked[:top_n])
+    suppressed_set = frozenset(suppressed)
+    rule_offers = [o for o in outcome.offers if o.product_id not in suppressed_set]
+    outcome = replace(outcome, offers=tuple(rule_offers))
+    return list(outcome.merge(ranked, top_n, config.ranker.max_per_category))
+
+
+def cart_value(trigger: CartEvent, list_price: Callable[[str], float | None]) -> float:
+    """Sum of quantity x unit price (the catalog price where the cart has none)."""
+    total = 0.0
+    for item in trigger.items:
+        price = item.unit_price if item.unit_price is not None else list_price(item.product_id)
+        if price is not None:
+            total += item.quantity * price
+    return total
+
+
+def choose_nudges(
+    trigger: Trigger,
+    profile: ShopperProfile | None,
+    config: DecisionConfig,
+    list_price: Callable[[str], float | None],
+) -> list[Nudge]:
+    """Free-shipping and loyalty-tier nudges for a cart (none after an order).
+
+    Without a profile (anonymous, revoked, new) only the store's base free-shipping
+    threshold applies, and no tier prompt.
+    """
+    if not isinstance(trigger, CartEvent):
+        return []
+    typical = profile.typical_order_value() if profile is not None else None
+    spend = profile.trailing_spend(trigger.ts, config.profile) if profile is not None else None
+    proposals = propose_nudges(
+        cart_value(trigger, list_price), typical, spend, config.nudges, trigger.currency
+    )
+    return [contract_nudge(p) for p in proposals]
+
+
+def contract_nudge(proposal: NudgeProposal) -> Nudge:
+    """A nudge proposal in the contract's shape."""
+    return Nudge(
+        kind=proposal.kind,
+        threshold=proposal.threshold,
+        gap=proposal.gap,
+        message=proposal.message,
     )
 
 
-def contract_offer(decision_id: str, rank: int, offer: ranker.Offer, kind: OfferKind) -> Offer:
-    """A ranked offer in the contract's shape (``offer_id`` = ``<decision_id>:<rank>``)."""
+def contract_offer(decision_id: str, rank: int, offer: AnyOffer, kind: OfferKind) -> Offer:
+    """An offer in the contract's shape (``offer_id`` = ``<decision_id>:<rank>``).
+
+    A rule's offer keeps its own kind (``bundle`` when discounted); ranked ones get `kind`.
+    """
+    if isinstance(offer, RuleOffer):
+        kind = offer.offer_kind
     unit_price = round(offer.unit_price, MONEY_DECIMALS)
     offer_price = round(offer.offer_price, MONEY_DECIMALS)
     discount = 0.0 if unit_price <= 0 else max(0.0, 1.0 - offer_price / unit_price)
@@ -98,13 +218,14 @@ def contract_offer(decision_id: str, rank: int, offer: ranker.Offer, kind: Offer
 
 def make_decision(
     trigger: Trigger,
-    offers: Sequence[ranker.Offer],
+    offers: Sequence[AnyOffer],
     *,
     cohort: Cohort,
     model_version: str,
     now_ms: int,
+    nudges: Sequence[Nudge] = (),
 ) -> OfferDecision:
-    """The decision for a trigger, in the contract's shape (holdout: no offers)."""
+    """The decision for a trigger, in the contract's shape (holdout: no offers, no nudges)."""
     placement = placement_of(trigger)
     decision_id = decision_id_for(trigger.event_id, placement)
     kind = KIND_OF_PLACEMENT[placement]
@@ -121,7 +242,7 @@ def make_decision(
         cohort=cohort,
         model_version=model_version,
         offers=[contract_offer(decision_id, i, o, kind) for i, o in enumerate(chosen, 1)],
-        nudges=[],
+        nudges=[] if cohort == "holdout" else list(nudges),
     )
 
 

@@ -12,5 +12,7 @@ settings = get_settings()
 latest_decisions_table = raw_table("offer-decisions-latest", settings.partitions)
 # shopper_id -> FatigueState: offers shown or dismissed recently (from shop.clicks).
 fatigue_table = raw_table("offer-fatigue", settings.partitions)
+# routing key (shopper, or session) -> OfferLedger: offers shown recently, for attribution.
+ledger_table = raw_table("offer-ledger", settings.partitions)
 
-__all__ = ["fatigue_table", "latest_decisions_table", "offers_topic"]
+__all__ = ["fatigue_table", "latest_decisions_table", "ledger_table", "offers_topic"]

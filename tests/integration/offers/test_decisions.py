@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from schemas import OfferDecision, decode_event
+from streams.experiment import cohort_for
 from streams.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
     STATE_ENV,
@@ -120,13 +121,17 @@ def test_every_cart_and_order_gets_one_valid_filtered_decision(
             if order.shopper_id is not None:
                 for line in order.lines:
                     history_products[f"c-{order.shopper_id}"][line.product_id] = order.ts_ms
-        offered = 0
+        offered = holdouts = 0
         for logical, _key, event in triggers:
             decision = by_trigger[event["event_id"]]
             in_basket = {item["product_id"] for item in event["items"]}
             products = [offer.product_id for offer in decision.offers]
             offered += len(products)
-            assert decision.cohort == "treatment"
+            unit = event["shopper_id"] or event["session_id"]
+            assert decision.cohort == cohort_for(unit, "basketlift-1", 0.1)  # the defaults
+            if decision.cohort == "holdout":
+                assert not decision.offers and not decision.nudges
+                holdouts += 1
             assert len(products) == len(set(products)) <= 3
             assert not in_basket & set(products), (event["event_id"], products)
             assert sold_out not in products
@@ -151,6 +156,7 @@ def test_every_cart_and_order_gets_one_valid_filtered_decision(
                 )
                 assert offer.reason
         assert offered >= len(triggers), "most probes should get offers from the real state"
+        assert holdouts < len(triggers) / 2
 
         # The pull API serves each shopper's latest decision.
         latest: dict[str, OfferDecision] = {}
