@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -388,6 +389,107 @@ def evaluate(
     console.print(report_table(report))
     timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in report.timings.items())
     console.print(f"timings: {timings}" + (f"; plot: {plot}" if plot is not None else ""))
+
+
+# --- the lift report ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--since", default=None, help="Only events at or after this date/time (UTC).")
+@click.option("--until", default=None, help="Only events before this date/time (UTC).")
+@click.option(
+    "--method",
+    type=click.Choice(["bootstrap", "welch"]),
+    default="bootstrap",
+    show_default=True,
+    help="Confidence interval of the lift.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write a PNG chart here.",
+)
+def report(
+    since: str | None, until: str | None, method: str, as_json: bool, plot: Path | None
+) -> None:
+    """Lift report: AOV per cohort with a CI, acceptance per placement, nudge conversion.
+
+    Reads the orders and offers topics (BASKETLIFT_TOPIC_ORDERS / _OFFERS) in full.
+    """
+    from schemas import InvalidEvent, OfferDecision, OrderEvent, decode_event
+    from streams.evaluation.runner import parse_split_at as parse_time
+    from streams.experiment.attribution import AttributionConfig
+    from streams.experiment.report import (
+        ReportConfig,
+        build_report,
+        report_lines,
+        write_report_plot,
+    )
+    from streams.replay.kafka_in import read_topic_values
+
+    settings = get_settings()
+    try:
+        start = parse_time(since) if since else None
+        end = parse_time(until) if until else None
+    except ValueError as error:
+        fail(str(error))
+
+    async def read_both() -> tuple[list[bytes], list[bytes]]:
+        bootstrap = settings.bootstrap_servers
+        offers = await read_topic_values(bootstrap, settings.topic_offers)
+        orders = await read_topic_values(bootstrap, settings.topic_orders)
+        return offers, orders
+
+    try:
+        raw_offers, raw_orders = asyncio.run(read_both())
+    except (LookupError, TimeoutError) as error:
+        fail(str(error))
+    except Exception as error:
+        fail(f"cannot read from Kafka at {settings.bootstrap_servers}: {error!r}")
+
+    def in_range(ts: int) -> bool:
+        return (start is None or ts >= start) and (end is None or ts < end)
+
+    skipped = 0
+    decisions: list[OfferDecision] = []
+    for value in raw_offers:
+        try:
+            decision = decode_event(OfferDecision, value)
+        except InvalidEvent:
+            skipped += 1
+            continue
+        if in_range(decision.ts):
+            decisions.append(decision)
+    orders: list[OrderEvent] = []
+    for value in raw_orders:
+        try:
+            order = decode_event(OrderEvent, value)
+        except InvalidEvent:
+            skipped += 1  # the workers dead-letter these
+            continue
+        if in_range(order.ts):
+            orders.append(order)
+    hour_ms = 3_600_000
+    config = ReportConfig(
+        attribution=AttributionConfig(
+            cart_window_ms=int(settings.attribution_cart_hours * hour_ms),
+            confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * hour_ms),
+        ),
+        method="welch" if method == "welch" else "bootstrap",
+    )
+    result = build_report(decisions, orders, config)
+    result["invalid_records_skipped"] = skipped
+    if plot is not None:
+        write_report_plot(result, str(plot))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for line in report_lines(result):
+        click.echo(line)
+    if skipped:
+        click.echo(f"({skipped} invalid record(s) skipped)")
 
 
 if __name__ == "__main__":

@@ -251,18 +251,21 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
             acceptance=acceptance_counts,
         )
         nudges = decisions.choose_nudges(event, profile, decision_config, list_price)
+    received = getattr(source.message, "time_in", None)
+    elapsed_s = time.monotonic() - received if received is not None else 0.0
     decision = decisions.make_decision(
         event,
         offers,
         cohort=cohort,
         model_version=decision_config.model_version,
-        now_ms=int(time.time() * 1000),
+        # Event time, like all state: the trigger's ts plus the time taken to decide (live,
+        # that is the wall clock of the decision; in a replay it stays in the replay's time).
+        now_ms=event.ts + int(elapsed_s * 1000),
         nudges=nudges,
     )
     payload = encode(decision)
     with acting_for(source):
         await offers_topic.send(key=decision.routing_key.encode(), value=payload)
-    received = getattr(source.message, "time_in", None)
     if received is not None:
         metrics.DECISION_LATENCY.labels(placement=decision.placement).observe(
             time.monotonic() - received
