@@ -97,6 +97,18 @@ def default_group_timing_env() -> dict[str, str]:
     }
 
 
+def code_report(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The code a run started with, and the files that changed while it ran."""
+    return {
+        **{key: value for key, value in before.items() if key != "files"},
+        "changed_during_run": sorted(
+            path
+            for path in before["files"].keys() | after["files"].keys()
+            if before["files"].get(path) != after["files"].get(path)
+        ),
+    }
+
+
 def code_version() -> dict[str, Any]:
     """The commit, uncommitted changes and digests of the worker's code (streams/, schemas/).
 
@@ -122,7 +134,7 @@ def code_version() -> dict[str, Any]:
     dirty = git("status", "--porcelain", "--", "streams", "schemas").splitlines()
     return {
         "git_head": git("rev-parse", "HEAD"),
-        "uncommitted_in_streams_schemas": [line[3:] for line in dirty],
+        "uncommitted_in_streams_schemas": [line[2:].strip() for line in dirty],
         "code_sha256": digest.hexdigest()[:16],
         "files": files,
     }
@@ -872,14 +884,7 @@ def main() -> None:
             "dropped": dict(log.dropped),
             "read_s": round(read_s, 1),
         },
-        "code": {
-            **{key: value for key, value in code_before.items() if key != "files"},
-            "changed_during_run": sorted(
-                path
-                for path in code_before["files"].keys() | code_after["files"].keys()
-                if code_before["files"].get(path) != code_after["files"].get(path)
-            ),
-        },
+        "code": code_report(code_before, code_after),
         "settings": {
             "partitions": settings.partitions,
             "processing_guarantee": settings.processing_guarantee,

@@ -153,6 +153,15 @@ def worker() -> None:
     except Exception as error:  # the broker is unreachable or refuses
         fail(f"cannot reach Kafka at {settings.bootstrap_servers}: {error!r}")
 
+    if settings.rules_file is not None:
+        from streams.rules import RulesError, load_rules
+
+        try:
+            rules = load_rules(settings.rules_file)
+        except (OSError, RulesError) as error:
+            fail(f"BASKETLIFT_RULES_FILE {settings.rules_file}: {error}")
+        click.echo(f"rules: {len(rules.rules)} rule(s) from {settings.rules_file}", err=True)
+
     import faust
 
     from streams.topology import app

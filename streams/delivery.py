@@ -1,4 +1,4 @@
-"""Two adjustments to Faust's Kafka transport: faster delivery, and correct transactions.
+"""Adjustments to Faust's Kafka transport: faster delivery, and correct transactions.
 
 1. A faster hand-off from Faust's consumer to its streams, without changing its semantics.
 
@@ -18,6 +18,10 @@ as there are two workers. `SourcePartitionTransactions` sends it in the transact
 *source* partition of the event being processed instead: the one whose consumed offset
 commits in that same transaction, which is what exactly-once means. Sends made outside of
 any event keep Faust's rule.
+
+3. Before each commit, every buffered table write is handed to the Kafka client
+(`DrainableProducer.drain_buffer`), so that it belongs to the transaction that commits the
+offsets of the event that made it (Faust's own flush can return with writes still queued).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Generator
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.producer import ProducerBuffer
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
@@ -154,14 +159,56 @@ class SourcePartitionTransactions(TransactionManager):
         with them, buffered changelog records were sent after the commit had ended the
         transaction and crashed the worker ("Can't send messages while not in transaction").
         """
-        await self.producer.flush()
+        producer = self.producer
+        if isinstance(producer, DrainableProducer):
+            await producer.drain_buffer()
+        await producer.flush()
         return bool(await super().commit(offsets, start_new_transaction=start_new_transaction))
+
+
+class DrainableProducer(aiokafka_driver.Producer):
+    """Faust's producer whose buffer can be drained completely (see `drain_buffer`).
+
+    Table changelog writes go through the producer's buffer, sent by a background task.
+    Faust's `buffer.flush()` gives up as soon as one message takes more than 0.1 s (under
+    load it returns with messages still queued), and it never waits for the message the
+    task has taken but not yet handed to the Kafka client. Under exactly-once either one
+    lands in the *next* transaction, after the offsets of the event that wrote it were
+    committed: a kill -9 then loses that write for good. The crash-recovery test caught
+    exactly this (product states short of their committed deltas).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        buffer = cast(ProducerBuffer, self.buffer)
+        send_pending = buffer._send_pending
+        self.in_flight = 0
+
+        async def tracked_send_pending(fut: Any) -> None:
+            self.in_flight += 1
+            try:
+                await send_pending(fut)
+            finally:
+                self.in_flight -= 1
+
+        # Set before the buffer's task starts (it binds the method when it starts).
+        buffer._send_pending = tracked_send_pending  # type: ignore[method-assign]
+
+    async def drain_buffer(self) -> None:
+        """Wait until every buffered message has been handed to the Kafka client."""
+        buffer = cast(ProducerBuffer, self.buffer)
+        while buffer.size or self.in_flight:
+            buffer.message_sent.clear()
+            if not (buffer.size or self.in_flight):
+                break
+            await buffer.message_sent.wait()
 
 
 class FastDeliveryTransport(aiokafka_driver.Transport):
     """The aiokafka transport with `FastDeliveryConsumer` and `SourcePartitionTransactions`."""
 
     Consumer = GatedCommitConsumer
+    Producer = DrainableProducer
     TransactionManager = SourcePartitionTransactions
 
 

@@ -11,6 +11,7 @@ from streams import metrics
 from streams.app import app
 from streams.catalog.view import catalog_view
 from streams.copurchase.view import products_view
+from streams.ops import WorkerCollector
 from streams.settings import get_settings
 
 if get_settings().faust_sensor:
@@ -46,6 +47,15 @@ def health_problems() -> list[str]:
         if not view.ready.is_set():
             problems.append(f"{name} view still loading")
     return problems
+
+
+metrics.REGISTRY.register(
+    WorkerCollector(
+        app,
+        {"products": products_view, "catalog": catalog_view},
+        ready=lambda: not health_problems(),
+    )
+)
 
 
 @app.page("/health")

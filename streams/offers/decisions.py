@@ -10,7 +10,7 @@ event (or a batch reprocessed after a crash) yields the same ids: consumers can 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -36,9 +36,6 @@ RATE_DECIMALS: Final = 6
 
 
 AnyOffer = ranker.Offer | RuleOffer
-CANDIDATES_PER_OFFER: Final = 3
-"""The ranker proposes this many candidates per offer slot, so that calibration by observed
-acceptance (which can reorder them) chooses among more than the final top N."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,34 +62,35 @@ def decision_id_for(trigger_event_id: str, placement: str) -> str:
     return f"d-{digest.hexdigest()}"
 
 
-def calibrated(
-    offers: Sequence[ranker.Offer],
-    acceptance: Mapping[tuple[str, str], Counts] | None,
-    placement: str,
-    prior_strength: float,
-) -> list[ranker.Offer]:
-    """Offers with p_accept updated by what shoppers accepted, best expected revenue first.
+class PlacementCounts(Mapping[str, tuple[int, int]]):
+    """One placement's (shown, accepted) per product, read from the per-(placement, product)
+    counts without copying them."""
 
-    The ranker's p is the prior mean of a Beta prior worth ``prior_strength`` shown offers;
-    ``accepted`` of ``shown`` observed for this placement and product update it:
-    ``p' = (p x strength + accepted) / (strength + shown)``. No observations: p unchanged.
-    """
-    if acceptance is None:
-        return list(offers)
-    out: list[ranker.Offer] = []
+    def __init__(self, counts: Mapping[tuple[str, str], Counts], placement: str) -> None:
+        self.counts, self.placement = counts, placement
+
+    def __getitem__(self, product_id: str) -> tuple[int, int]:
+        counts = self.counts[(self.placement, product_id)]
+        return counts.shown, counts.accepted
+
+    def __iter__(self) -> Iterator[str]:
+        return (pid for placement, pid in self.counts if placement == self.placement)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+def with_acceptance_note(
+    offers: Sequence[ranker.Offer], observed: Mapping[str, tuple[int, int]]
+) -> list[ranker.Offer]:
+    """Offers whose reason also says how often they were accepted, where it is known."""
+    out = []
     for offer in offers:
-        counts = acceptance.get((placement, offer.product_id))
-        if counts is None or (counts.shown == 0 and counts.accepted == 0):
-            out.append(offer)
-            continue
-        shown = max(counts.shown, counts.accepted)
-        p = (offer.p_accept * prior_strength + counts.accepted) / (prior_strength + shown)
-        p = min(max(p, 0.0), 1.0)
-        reason = f"{offer.reason}; accepted {counts.accepted} of {counts.shown} times shown"
-        out.append(
-            replace(offer, p_accept=p, expected_revenue=p * offer.offer_price, reason=reason)
-        )
-    out.sort(key=lambda o: (-o.expected_revenue, o.product_id))
+        counts = observed.get(offer.product_id)
+        if counts is not None and counts[0] > 0:
+            note = f"; accepted {counts[1]} of {counts[0]} times shown"
+            offer = replace(offer, reason=offer.reason + note)
+        out.append(offer)
     return out
 
 
@@ -117,7 +115,7 @@ def choose_offers(
     """
     placement = placement_of(trigger)
     top_n = config.ranker.top_n
-    wide = replace(config.ranker, top_n=top_n * CANDIDATES_PER_OFFER)
+    observed = PlacementCounts(acceptance, placement) if acceptance else None
     exclude: set[str] = set()
     outcome = None
     if isinstance(trigger, OrderEvent):
@@ -139,11 +137,14 @@ def choose_offers(
         profile=profile,
         exclude=exclude,
         suppressed=suppressed,
-        config=wide,
+        config=config.ranker,
+        observed=observed,
+        observed_strength=config.acceptance_prior_strength,
     )
-    ranked = calibrated(ranked, acceptance, placement, config.acceptance_prior_strength)
+    if observed is not None:
+        ranked = with_acceptance_note(ranked, observed)
     if outcome is None:
-        return list(ranked[:top_n])
+        return list(ranked)
     suppressed_set = frozenset(suppressed)
     rule_offers = [o for o in outcome.offers if o.product_id not in suppressed_set]
     outcome = replace(outcome, offers=tuple(rule_offers))

@@ -959,8 +959,14 @@ def rank_offers(
     exclude: Collection[str] = (),
     suppressed: Collection[str] = (),
     config: RankerConfig = DEFAULT_RANKER_CONFIG,
+    observed: Mapping[str, tuple[int, int]] | None = None,
+    observed_strength: float = 50.0,
 ) -> list[Offer]:
     """The best ``config.top_n`` offers by expected revenue per impression (module docstring).
+
+    ``observed``: product id -> (times shown, times accepted) at this placement. The model's
+    p is then the mean of a Beta prior worth ``observed_strength`` showings, updated by
+    them: ``p' = (p x strength + accepted) / (strength + shown)``, before choosing.
 
     ``items``: the cart, or the just-completed order (post-purchase: pass
     ``post_purchase_exclusions(...)`` as ``exclude``). ``total_orders``: the graph's decayed
@@ -973,7 +979,34 @@ def rank_offers(
     seeded = shopper.recent
     decision = _decision(items, index, exclude, suppressed, seeded)
     model = _Model(total_orders, shopper, config)
-    return _rank(decision, model, model.explain, config)
+    scorer: Scorer = model
+    if observed:
+        scorer = _Observed(model, observed, observed_strength)
+    return _rank(decision, scorer, model.explain, config)
+
+
+class _Observed:
+    """A scorer whose p is updated by observed acceptance (see ``rank_offers``)."""
+
+    def __init__(
+        self, model: _Model, observed: Mapping[str, tuple[int, int]], strength: float
+    ) -> None:
+        _check_positive("observed_strength", strength)
+        self.model, self.observed, self.strength = model, observed, strength
+
+    def __call__(self, decision: _Decision) -> tuple[FloatArray, FloatArray]:
+        _scores, p = self.model(decision)
+        codes = decision.candidates
+        ids = decision.index.product_ids
+        get = self.observed.get
+        k = self.strength
+        for j, code in enumerate(codes.tolist()):
+            counts = get(ids[code])
+            if counts is not None:
+                accepted = counts[1]
+                shown = max(counts[0], accepted)
+                p[j] = (p[j] * k + accepted) / (k + shown)
+        return p * np.nan_to_num(decision.index.price[codes]), p
 
 
 def _copurchase_scores(decision: _Decision) -> tuple[FloatArray, FloatArray]:

@@ -256,3 +256,15 @@ def state_mismatches(
     time.sleep(settle)
     wrong = product_mismatches(worker, purchases, weights) + shopper_mismatches(worker, shoppers)
     return ["changed after matching:", *wrong] if wrong else []
+
+
+def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
+    """Wait until a check after the wall time `after` found the ranker index up to date."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
+        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")

@@ -20,12 +20,12 @@ from streams.experiment import cohort_for
 from streams.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
     get_json,
-    metric_total,
     sample_slice,
     send_events,
+    wait_for_index,
     wait_for_metric,
 )
-from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worker
+from tests.support.kafka import Deployment, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -35,18 +35,6 @@ ACCEPT = 0.8
 """Probability that a treatment shopper adds the first offered product to the order."""
 SALT = "sim-1"
 HOLDOUT = 0.5
-
-
-def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
-    """Wait until a check after the wall time `after` found the ranker index up to date."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = worker.metrics_text()
-        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
-        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
 
 
 def decisions_for(deployment: Deployment, triggers: set[str], timeout: float = 180) -> dict:

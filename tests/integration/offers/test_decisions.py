@@ -23,9 +23,10 @@ from tests.integration.replay_support import (
     offline_state,
     sample_slice,
     send_events,
+    wait_for_index,
     wait_for_products,
 )
-from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worker
+from tests.support.kafka import Deployment, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -34,18 +35,6 @@ HISTORY = 250
 PROBES = 40
 """Later real orders, each sent as a cart (all but its last line) and then as the order."""
 DAY_MS = 86_400_000
-
-
-def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
-    """Wait until a check after the wall time `after` found the ranker index up to date."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = worker.metrics_text()
-        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
-        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
 
 
 def read_decisions(deployment: Deployment, expected: int, timeout: float = 120) -> list[Any]:

@@ -13,10 +13,12 @@ from streams.copurchase.model import (
     ProductState,
     total_orders_delta,
 )
+from streams.experiment import Counts
 from streams.offers import decisions
 from streams.offers.ranker import ProductFacts, ProductIndex
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
 from streams.profiles.model import OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
+from streams.rules import parse_rules
 
 T0 = 1_763_740_800_000
 DAY_MS = 86_400_000
@@ -189,3 +191,93 @@ def test_snapshot_decays_the_total_with_the_products() -> None:
     assert snap.total_orders == pytest.approx(4.0)  # one half-life later
     facts = snap.index.facts("a")
     assert facts is not None and facts.purchases == pytest.approx(4.0)
+
+
+# --------------------------------------------------------------------------- rules, nudges
+
+
+RULES = parse_rules(
+    """
+margin_floor = 0.2
+[exclude]
+products = ["c"]
+
+[[rule]]
+name = "b-bundle"
+kind = "bundle"
+offer = "b"
+discount_pct = 0.5
+p_accept = 0.9
+
+[rule.when]
+products = ["a"]
+"""
+)
+
+
+def catalog(product_id: str) -> tuple[float, str, bool, float] | None:
+    known = {"a": (5.0, "k", True, 0.5), "b": (6.0, "k", True, 0.5), "c": (30.0, "m", True, 0.5)}
+    return known.get(product_id)
+
+
+def test_rules_merge_with_ranked_offers_by_expected_revenue() -> None:
+    event = cart_event("a")
+    offers = decisions.choose_offers(
+        event, snapshot(), None, (), CONFIG, rules=RULES, catalog_lookup=catalog
+    )
+    decision = decisions.make_decision(
+        event, offers, cohort="treatment", model_version="m", now_ms=T0
+    )
+    by_product = {o.product_id: o for o in decision.offers}
+    assert "c" not in by_product  # excluded by the rules, though a neighbour of a
+    bundle = by_product["b"]
+    assert bundle.kind == "bundle"
+    assert 0 < bundle.discount_pct < 0.5  # cut back by the margin floor
+    assert bundle.offer_price < bundle.unit_price
+    assert "b-bundle" in bundle.reason
+    assert decision.offers[0].product_id == "b"  # 0.9 x price beats every ranked offer
+
+
+def test_rules_never_offer_a_suppressed_product() -> None:
+    offers = decisions.choose_offers(
+        cart_event("a"), snapshot(), None, {"b"}, CONFIG, rules=RULES, catalog_lookup=catalog
+    )
+    assert "b" not in [o.product_id for o in offers]
+
+
+def test_observed_acceptance_recalibrates_and_reorders() -> None:
+    event = cart_event("a")
+    plain = decisions.choose_offers(event, snapshot(), None, (), CONFIG)
+    first, second = plain[0], plain[1]
+    counts = {
+        ("cart", first.product_id): Counts(shown=1000, accepted=0),
+        ("cart", second.product_id): Counts(shown=100, accepted=60),
+    }
+    tuned = decisions.choose_offers(event, snapshot(), None, (), CONFIG, acceptance=counts)
+    assert tuned[0].product_id == second.product_id
+    assert tuned[0].p_accept > second.p_accept
+    assert "accepted 60 of 100" in tuned[0].reason
+    assert first.product_id not in [o.product_id for o in tuned[:1]]
+
+
+def test_free_shipping_nudge_from_the_shoppers_typical_order() -> None:
+    profile = ShopperProfile.empty("s-1")
+    for n in range(3):
+        profile = profile.with_order(
+            OrderFacts(f"o-{n}", T0 - (n + 1) * DAY_MS, (OrderLineFacts("z", 1, 42.0, "m"),)),
+            ProfileConfig(),
+        )
+    event = CartEvent.model_validate(
+        {
+            **cart_event("a").model_dump(),
+            "items": [{"product_id": "a", "quantity": 1, "unit_price": 42.0}],
+        }
+    )
+    nudges = decisions.choose_nudges(event, profile, CONFIG, lambda _p: None)
+    assert [(n.kind, n.threshold, n.gap) for n in nudges] == [("free_shipping", 50.0, 8.0)]
+    assert nudges[0].message == "Add 8.00 GBP more for free shipping"
+    # No profile: the store's base threshold (50 by default) still applies.
+    anonymous = decisions.choose_nudges(event, None, CONFIG, lambda _p: None)
+    assert [(n.threshold, n.gap) for n in anonymous] == [(50.0, 8.0)]
+    # An order gets no nudge.
+    assert decisions.choose_nudges(order_event("a"), profile, CONFIG, lambda _p: None) == []
