@@ -194,6 +194,28 @@ class DrainableProducer(aiokafka_driver.Producer):
         # Set before the buffer's task starts (it binds the method when it starts).
         buffer._send_pending = tracked_send_pending  # type: ignore[method-assign]
 
+    async def commit_transactions(
+        self,
+        tid_to_offset_map: Any,
+        group_id: str,
+        start_new_transaction: bool = True,
+    ) -> None:
+        """Faust's commit, but a transaction already ended gets a new one for its offsets.
+
+        At shutdown Faust commits and ends every transaction, and then may commit again
+        (the consumer's last commit): aiokafka refused ("Not in the middle of a
+        transaction") and the remaining partitions' offsets were not committed. No output
+        is sent after the transactions end, so the offsets alone commit safely.
+        """
+        for transactional_id in tid_to_offset_map:
+            producer = self._transaction_producers.get(transactional_id)
+            if producer is not None and not producer._txn_manager.is_in_transaction():
+                async with self._trn_locks[transactional_id]:
+                    await producer.begin_transaction()
+        await super().commit_transactions(
+            tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
+        )
+
     async def drain_buffer(self) -> None:
         """Wait until every buffered message has been handed to the Kafka client."""
         buffer = cast(ProducerBuffer, self.buffer)
