@@ -170,6 +170,12 @@ OFFER_IMPRESSIONS = Counter(
     ["placement", "kind"],
     registry=REGISTRY,
 )
+OFFER_INTERACTIONS = Counter(
+    "basketlift_offer_interactions",
+    "Offer clicks from shop.clicks by action (offer_impression, offer_click, offer_dismiss).",
+    ["action", "placement"],
+    registry=REGISTRY,
+)
 OFFERS_ACCEPTED = Counter(
     "basketlift_offers_accepted",
     "Order lines credited to an offer (explicit offer_id, or bought within the window).",

@@ -337,10 +337,15 @@ async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
     latest_ts = 0
     for record, event in valid:
         assert isinstance(event, ClickEvent)
-        if event.action not in ("offer_impression", "offer_dismiss"):
+        if event.action not in ("offer_impression", "offer_click", "offer_dismiss"):
             continue
         source = record.source
         shown = batch.ledger_of(event.routing_key, source).find(event.offer_id or "")
+        metrics.OFFER_INTERACTIONS.labels(
+            action=event.action, placement=shown.placement if shown else "unknown"
+        ).inc()
+        if event.action == "offer_click":
+            continue
         if event.action == "offer_impression":
             metrics.OFFER_IMPRESSIONS.labels(
                 placement=shown.placement if shown else "unknown",

@@ -19,7 +19,7 @@ from streams.ingest.agents import INGEST_AGENTS
 from streams.offers import live
 from streams.offers.agents import load_fatigue
 from streams.offers.topics import fatigue_table, latest_decisions_table, offers_topic
-from tests.agents.conftest import Sent, _recorder, encode, home_partition, wait_until
+from tests.agents.conftest import Sent, _recorder, encode, home_partition, sample, wait_until
 
 T0 = 1_763_740_800_000
 
@@ -129,6 +129,12 @@ async def test_impressions_fatigue_a_product_and_erase_forgets_it(
             ),
             "three impressions",
         )
+    # The offer ledger knew the offers, so the impressions are counted for the cart placement.
+    assert (
+        sample("basketlift_offer_interactions_total", action="offer_impression", placement="cart")
+        >= 3
+    )
+    assert sample("basketlift_offer_impressions_total", placement="cart", kind="cross_sell") >= 3
     again = make_event("carts", event_id="c-b", shopper_id="s-2", ts=T0 + 10_000)
     async with INGEST_AGENTS["carts"].test_context() as carts:
         await carts.put(value=encode(again), key=key, partition=partition)
