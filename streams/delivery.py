@@ -27,6 +27,7 @@ offsets of the event that made it (Faust's own flush can return with writes stil
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
@@ -40,6 +41,8 @@ from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
 from streams.eventcontext import commit_gate
+
+log = logging.getLogger(__name__)
 
 
 class ResumedCoroutine:
@@ -109,11 +112,22 @@ class FastDeliveryConsumer(aiokafka_driver.Consumer):
         return await super().wait_first(*coros, timeout=timeout)  # type: ignore[arg-type]
 
 
+PRE_DRAIN_SECONDS = 2.0
+"""Longest a commit sends buffered table writes before it holds new batches off."""
+
+
 class GatedCommitConsumer(FastDeliveryConsumer):
     """Commits only between batches (see `streams.eventcontext.CommitGate`)."""
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
-        """Wait until no batch is in flight, then commit as Faust does."""
+        """Wait until no batch is in flight, then commit as Faust does.
+
+        The buffered table writes are sent before the gate closes (for at most
+        `PRE_DRAIN_SECONDS`), so that batches are held off only for the few written since.
+        """
+        producer = self.transactions.producer
+        if isinstance(producer, DrainableProducer):
+            await producer.drain_buffer(max_seconds=PRE_DRAIN_SECONDS)
         async with commit_gate.committing():
             return bool(await super().commit(*args, **kwargs))
 
@@ -207,23 +221,55 @@ class DrainableProducer(aiokafka_driver.Producer):
         transaction") and the remaining partitions' offsets were not committed. No output
         is sent after the transactions end, so the offsets alone commit safely.
         """
-        for transactional_id in tid_to_offset_map:
-            producer = self._transaction_producers.get(transactional_id)
-            if producer is not None and not producer._txn_manager.is_in_transaction():
-                async with self._trn_locks[transactional_id]:
-                    await producer.begin_transaction()
-        await super().commit_transactions(
-            tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
+        await asyncio.gather(
+            *(
+                self._commit_one(transactional_id, offsets, group_id, start_new_transaction)
+                for transactional_id, offsets in tid_to_offset_map.items()
+            )
         )
 
-    async def drain_buffer(self) -> None:
-        """Wait until every buffered message has been handed to the Kafka client."""
+    async def _commit_one(
+        self, transactional_id: str, offsets: Any, group_id: str, start_new_transaction: bool
+    ) -> None:
+        """Commit one partition's transaction with its offsets (Faust's steps, per tid).
+
+        The transactions are independent (one producer each), so they commit concurrently:
+        Faust committed them one after the other, 16 round trips in a row, while every
+        batch waited behind the commit.
+        """
+        async with self._trn_locks[transactional_id]:
+            producer = self._transaction_producers.get(transactional_id)
+            if producer is None:
+                log.warning("Commit invoked for unknown transaction %s", transactional_id)
+                return
+            if not producer._txn_manager.is_in_transaction():
+                await producer.begin_transaction()
+            await producer.send_offsets_to_transaction(offsets, group_id)
+            await producer.commit_transaction()
+            if start_new_transaction:
+                await producer.begin_transaction()
+
+    async def drain_buffer(self, max_seconds: float | None = None) -> None:
+        """Wait until every buffered message has been handed to the Kafka client.
+
+        With `max_seconds`, give up after that long (a pre-drain while batches still write).
+        """
         buffer = cast(ProducerBuffer, self.buffer)
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         while buffer.size or self.in_flight:
             buffer.message_sent.clear()
             if not (buffer.size or self.in_flight):
                 break
-            await buffer.message_sent.wait()
+            if deadline is None:
+                await buffer.message_sent.wait()
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(buffer.message_sent.wait(), timeout=left)
+            except TimeoutError:
+                return
 
 
 class FastDeliveryTransport(aiokafka_driver.Transport):

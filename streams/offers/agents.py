@@ -24,7 +24,7 @@ from streams import metrics
 from streams.catalog.view import catalog_view, list_price
 from streams.copurchase.view import products_view
 from streams.eventcontext import acting_for
-from streams.experiment import AttributionConfig, Counts, OfferLedger, cohort_for
+from streams.experiment import AttributionConfig, OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
 from streams.ingest.agents import send_dead_letter
 from streams.ingest.handlers import ValidEvent, handles
@@ -84,9 +84,18 @@ rules_watcher = (
     if settings.rules_file is not None
     else None
 )
-# Offers shown and accepted per (placement, product) on this worker: a sample of all
+# Offers (shown, accepted) per placement and product on this worker: a sample of all
 # shoppers (those of its partitions), kept in memory; it restarts from zero with the worker.
-acceptance_counts: dict[tuple[str, str], Counts] = {}
+acceptance_counts: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in metrics.PLACEMENTS}
+
+
+def count_acceptance(placement: str, product_id: str, shown: int, accepted: int) -> None:
+    """Add to the (shown, accepted) counts of a product at a placement."""
+    counts = acceptance_counts.setdefault(placement, {})
+    before = counts.get(product_id, (0, 0))
+    counts[product_id] = (before[0] + shown, before[1] + accepted)
+
+
 aov_windows = {cohort: SlidingMean(settings.aov_window_seconds) for cohort in metrics.COHORTS}
 metrics.HOLDOUT_FRACTION.set(settings.holdout_fraction)
 
@@ -205,8 +214,7 @@ def attribute_order(
         metrics.OFFERS_ACCEPTED.labels(placement=placement, kind=credit.kind or "unknown").inc()
         metrics.OFFER_REVENUE.inc(credit.revenue)
         if credit.placement is not None:
-            counts_key = (credit.placement, credit.product_id)
-            acceptance_counts[counts_key] = acceptance_counts.get(counts_key, Counts()).plus(0, 1)
+            count_acceptance(credit.placement, credit.product_id, 0, 1)
     if event.shopper_id is None:
         ledger = OfferLedger()  # a guest's session ends with its order
     batch.set_ledger(key, ledger, source)
@@ -293,8 +301,7 @@ def count_decision(decision: Any) -> None:
     metrics.DECISIONS.labels(placement=placement, cohort=decision.cohort).inc()
     for offer in decision.offers:
         metrics.OFFERS.labels(placement=placement, kind=offer.kind).inc()
-        counts_key = (placement, offer.product_id)
-        acceptance_counts[counts_key] = acceptance_counts.get(counts_key, Counts()).plus(1, 0)
+        count_acceptance(placement, offer.product_id, 1, 0)
     for nudge in decision.nudges:
         metrics.NUDGES.labels(kind=nudge.kind).inc()
 

@@ -10,12 +10,11 @@ event (or a batch reprocessed after a crash) yields the same ids: consumers can 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from schemas import CartEvent, Nudge, Offer, OfferDecision, OrderEvent
-from streams.experiment.acceptance import Counts
 from streams.nudges import NudgeConfig, NudgeProposal, propose_nudges
 from streams.offers import ranker
 from streams.offers.snapshot import RankingSnapshot
@@ -62,24 +61,6 @@ def decision_id_for(trigger_event_id: str, placement: str) -> str:
     return f"d-{digest.hexdigest()}"
 
 
-class PlacementCounts(Mapping[str, tuple[int, int]]):
-    """One placement's (shown, accepted) per product, read from the per-(placement, product)
-    counts without copying them."""
-
-    def __init__(self, counts: Mapping[tuple[str, str], Counts], placement: str) -> None:
-        self.counts, self.placement = counts, placement
-
-    def __getitem__(self, product_id: str) -> tuple[int, int]:
-        counts = self.counts[(self.placement, product_id)]
-        return counts.shown, counts.accepted
-
-    def __iter__(self) -> Iterator[str]:
-        return (pid for placement, pid in self.counts if placement == self.placement)
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-
 def with_acceptance_note(
     offers: Sequence[ranker.Offer], observed: Mapping[str, tuple[int, int]]
 ) -> list[ranker.Offer]:
@@ -104,7 +85,7 @@ def choose_offers(
     rules: RuleSet = EMPTY_RULES,
     segments: Collection[str] = (),
     catalog_lookup: CatalogLookup | None = None,
-    acceptance: Mapping[tuple[str, str], Counts] | None = None,
+    acceptance: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
 ) -> list[AnyOffer]:
     """The offers for this trigger: rule offers and ranked ones merged by expected revenue.
 
@@ -115,7 +96,7 @@ def choose_offers(
     """
     placement = placement_of(trigger)
     top_n = config.ranker.top_n
-    observed = PlacementCounts(acceptance, placement) if acceptance else None
+    observed = acceptance.get(placement) if acceptance else None
     exclude: set[str] = set()
     outcome = None
     if isinstance(trigger, OrderEvent):

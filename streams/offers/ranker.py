@@ -996,15 +996,23 @@ class _Observed:
 
     def __call__(self, decision: _Decision) -> tuple[FloatArray, FloatArray]:
         _scores, p = self.model(decision)
-        codes = decision.candidates
-        ids = decision.index.product_ids
-        get = self.observed.get
-        k = self.strength
-        for j, code in enumerate(codes.tolist()):
-            counts = get(ids[code])
-            if counts is not None:
-                accepted = counts[1]
-                shown = max(counts[0], accepted)
+        codes = decision.candidates  # sorted (np.unique)
+        code_of = decision.index.code_of
+        found = [
+            (code, counts)
+            for product_id, counts in self.observed.items()
+            if (code := code_of.get(product_id)) is not None
+        ]
+        if found and len(codes):
+            observed_codes = np.fromiter((c for c, _ in found), np.int64, len(found))
+            at = np.minimum(np.searchsorted(codes, observed_codes), len(codes) - 1)
+            hit = codes[at] == observed_codes
+            if hit.any():
+                counts = np.array([c for _, c in found], np.float64)[hit]
+                accepted = counts[:, 1]
+                shown = np.maximum(counts[:, 0], accepted)
+                j = at[hit]
+                k = self.strength
                 p[j] = (p[j] * k + accepted) / (k + shown)
         return p * np.nan_to_num(decision.index.price[codes]), p
 

@@ -13,7 +13,6 @@ from streams.copurchase.model import (
     ProductState,
     total_orders_delta,
 )
-from streams.experiment import Counts
 from streams.offers import decisions
 from streams.offers.ranker import ProductFacts, ProductIndex
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
@@ -249,10 +248,7 @@ def test_observed_acceptance_recalibrates_and_reorders() -> None:
     event = cart_event("a")
     plain = decisions.choose_offers(event, snapshot(), None, (), CONFIG)
     first, second = plain[0], plain[1]
-    counts = {
-        ("cart", first.product_id): Counts(shown=1000, accepted=0),
-        ("cart", second.product_id): Counts(shown=100, accepted=60),
-    }
+    counts = {"cart": {first.product_id: (1000, 0), second.product_id: (100, 60)}}
     tuned = decisions.choose_offers(event, snapshot(), None, (), CONFIG, acceptance=counts)
     assert tuned[0].product_id == second.product_id
     assert tuned[0].p_accept > second.p_accept

@@ -483,3 +483,27 @@ def test_contract_cart_items_are_accepted_as_they_are() -> None:
     line = ContractCartItem(product_id="p-1", quantity=2, unit_price=12.5, category="kitchen")
     assert ids(rank_offers([line], index, TOTAL)) == ["p-9"]
     assert post_purchase_exclusions([line], None, now_ms=T0) == {"p-1"}
+
+
+def test_observed_acceptance_updates_p_by_the_beta_rule() -> None:
+    index = ProductIndex(
+        [
+            facts("a", 100, neighbours={"cheap": 30, "dear": 30}),
+            facts("cheap", 80, price=10.0),
+            facts("dear", 80, price=45.0),
+        ]
+    )
+    plain = {o.product_id: o for o in rank_offers(cart("a"), index, TOTAL)}
+    observed = {"cheap": (100, 90), "unknown-product": (5, 5), "a": (3, 3)}
+    tuned = {
+        o.product_id: o
+        for o in rank_offers(cart("a"), index, TOTAL, observed=observed, observed_strength=50.0)
+    }
+    expected = (plain["cheap"].p_accept * 50 + 90) / (50 + 100)
+    assert tuned["cheap"].p_accept == pytest.approx(expected)
+    assert tuned["dear"].p_accept == pytest.approx(plain["dear"].p_accept)  # not observed
+    assert tuned["cheap"].expected_revenue == pytest.approx(expected * 10.0)
+    revenues = [o.expected_revenue for o in tuned.values()]
+    assert revenues == sorted(revenues, reverse=True)
+    with pytest.raises(ValueError, match="observed_strength"):
+        rank_offers(cart("a"), index, TOTAL, observed=observed, observed_strength=0)
