@@ -997,23 +997,36 @@ class _Observed:
     def __call__(self, decision: _Decision) -> tuple[FloatArray, FloatArray]:
         _scores, p = self.model(decision)
         codes = decision.candidates  # sorted (np.unique)
-        code_of = decision.index.code_of
-        found = [
-            (code, counts)
-            for product_id, counts in self.observed.items()
-            if (code := code_of.get(product_id)) is not None
-        ]
-        if found and len(codes):
-            observed_codes = np.fromiter((c for c, _ in found), np.int64, len(found))
-            at = np.minimum(np.searchsorted(codes, observed_codes), len(codes) - 1)
-            hit = codes[at] == observed_codes
-            if hit.any():
-                counts = np.array([c for _, c in found], np.float64)[hit]
-                accepted = counts[:, 1]
-                shown = np.maximum(counts[:, 0], accepted)
-                j = at[hit]
-                k = self.strength
-                p[j] = (p[j] * k + accepted) / (k + shown)
+        if not len(codes) or not self.observed:
+            return p * np.nan_to_num(decision.index.price[codes]), p
+        positions: list[int] = []
+        found: list[tuple[int, int]] = []
+        if len(self.observed) < len(codes):
+            # Few products observed: look each up among the candidates.
+            code_of = decision.index.code_of
+            for product_id, counts in self.observed.items():
+                code = code_of.get(product_id)
+                if code is not None:
+                    at = int(np.searchsorted(codes, code))
+                    if at < len(codes) and codes[at] == code:
+                        positions.append(at)
+                        found.append(counts)
+        else:
+            # Many observed: look each candidate up among them.
+            ids = decision.index.product_ids
+            get = self.observed.get
+            for at, code in enumerate(codes.tolist()):
+                seen = get(ids[code])
+                if seen is not None:
+                    positions.append(at)
+                    found.append(seen)
+        if found:
+            table = np.array(found, np.float64)
+            accepted = table[:, 1]
+            shown = np.maximum(table[:, 0], accepted)
+            j = np.array(positions, np.int64)
+            k = self.strength
+            p[j] = (p[j] * k + accepted) / (k + shown)
         return p * np.nan_to_num(decision.index.price[codes]), p
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from streams import localkafka
 from streams.replay.run import run_replay
-from streams.replay.worker_metrics import health_status
+from streams.replay.worker_metrics import decision_counts, fetch_metrics_text, health_status
 from streams.settings import Settings, get_settings
 
 
@@ -57,6 +57,21 @@ def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+
+
+def show_decisions(settings: Settings, console: Console) -> None:
+    """The decisions the worker made, by placement and cohort, and where to see one."""
+    text = fetch_metrics_text(f"http://127.0.0.1:{settings.web_port}/metrics")
+    if text is None:
+        return
+    counts = decision_counts(text)
+    parts = [f"{placement}/{cohort}: {n:,.0f}" for (placement, cohort), n in sorted(counts.items())]
+    console.print("Decisions on " + settings.topic_offers + ": " + (", ".join(parts) or "none"))
+    console.print(
+        "A shopper's latest decision (while a worker runs, e.g. `basketlift demo "
+        f"--keep-running`): curl http://127.0.0.1:{settings.web_port}/offers/c-<customer id>; "
+        "the lift report: basketlift report"
+    )
 
 
 def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bool:
@@ -102,9 +117,10 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
             carts=True,
             rate=None,
             wait=True,
-            wait_timeout=600,
+            wait_timeout=1800,
             console=console,
         )
+        show_decisions(settings, console)
     finally:
         if not keep_running:
             stop_worker(worker)

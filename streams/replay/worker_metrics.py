@@ -58,3 +58,13 @@ def health_status(url: str, timeout: float = 3.0) -> int | None:
         return int(error.code)
     except (urllib.error.URLError, OSError, TimeoutError):
         return None
+
+
+def decision_counts(text: str) -> dict[tuple[str, str], float]:
+    """basketlift_decisions_total per (placement, cohort) from a /metrics text."""
+    counts: dict[tuple[str, str], float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "basketlift_decisions_total":
+                counts[(sample.labels["placement"], sample.labels["cohort"])] += sample.value
+    return dict(counts)

@@ -507,3 +507,19 @@ def test_observed_acceptance_updates_p_by_the_beta_rule() -> None:
     assert revenues == sorted(revenues, reverse=True)
     with pytest.raises(ValueError, match="observed_strength"):
         rank_offers(cart("a"), index, TOTAL, observed=observed, observed_strength=0)
+
+
+def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
+    """Few observed products are looked up among the candidates, many the other way round."""
+    index = ProductIndex(
+        [
+            facts("a", 100, neighbours={"cheap": 30, "dear": 30}),
+            facts("cheap", 80, price=10.0),
+            facts("dear", 80, price=45.0),
+        ]
+    )
+    few = {"cheap": (100, 90)}
+    many = {**few, **{f"other-{n}": (1, 0) for n in range(50)}}
+    one = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL, observed=few)}
+    two = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL, observed=many)}
+    assert one == pytest.approx(two)
