@@ -1004,21 +1004,25 @@ class _Observed:
         if len(self.observed) < len(codes):
             # Few products observed: look each up among the candidates.
             code_of = decision.index.code_of
-            for product_id, counts in self.observed.items():
-                code = code_of.get(product_id)
-                if code is not None:
-                    at = int(np.searchsorted(codes, code))
-                    if at < len(codes) and codes[at] == code:
-                        positions.append(at)
-                        found.append(counts)
+            known = [
+                (code, counts)
+                for product_id, counts in self.observed.items()
+                if (code := code_of.get(product_id)) is not None
+            ]
+            if known:
+                wanted = np.fromiter((code for code, _ in known), np.int64, len(known))
+                at = np.minimum(np.searchsorted(codes, wanted), len(codes) - 1)
+                for i in np.flatnonzero(codes[at] == wanted).tolist():
+                    positions.append(int(at[i]))
+                    found.append(known[i][1])
         else:
             # Many observed: look each candidate up among them.
             ids = decision.index.product_ids
             get = self.observed.get
-            for at, code in enumerate(codes.tolist()):
+            for position, code in enumerate(codes.tolist()):
                 seen = get(ids[code])
                 if seen is not None:
-                    positions.append(at)
+                    positions.append(position)
                     found.append(seen)
         if found:
             table = np.array(found, np.float64)
