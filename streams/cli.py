@@ -229,6 +229,12 @@ def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) ->
 )
 @click.option("--limit-orders", type=int, default=None, help="Replay only the first N orders.")
 @click.option("--no-carts", is_flag=True, help="Send orders only, no derived cart events.")
+@click.option(
+    "--cart-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only the last N cart events of each order (default: one per added line).",
+)
 @click.option("--rate", type=float, default=None, help="Events per second (default: flat out).")
 @click.option(
     "--wait/--no-wait",
@@ -242,6 +248,7 @@ def replay(
     fmt: str,
     limit_orders: int | None,
     no_carts: bool,
+    cart_steps: int | None,
     rate: float | None,
     wait: bool,
     wait_timeout: float,
@@ -255,6 +262,7 @@ def replay(
         fmt=fmt,
         limit_orders=limit_orders,
         carts=not no_carts,
+        cart_steps=cart_steps,
         rate=rate,
         wait=wait,
         wait_timeout=wait_timeout,

@@ -59,6 +59,9 @@ def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         worker.wait()
 
 
+DEMO_CART_STEPS = 2
+
+
 def show_decisions(settings: Settings, console: Console) -> None:
     """The decisions the worker made, by placement and cohort, and where to see one."""
     text = fetch_metrics_text(f"http://127.0.0.1:{settings.web_port}/metrics")
@@ -115,6 +118,9 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
             fmt="auto",
             limit_orders=limit_orders,
             carts=True,
+            # The last two cart states of each order: ~6,000 cart decisions, a few minutes on
+            # a laptop (`basketlift replay` sends every step: ~57,000 carts).
+            cart_steps=DEMO_CART_STEPS,
             rate=None,
             wait=True,
             wait_timeout=1800,

@@ -171,16 +171,23 @@ def catalog_events(log: OrderLog) -> list[Event]:
     return events
 
 
-def replay_events(log: OrderLog, *, carts: bool = True) -> Iterator[tuple[str, str | None, Event]]:
+def replay_events(
+    log: OrderLog, *, carts: bool = True, cart_steps: int | None = None
+) -> Iterator[tuple[str, str | None, Event]]:
     """Yield (logical topic, key, event): the catalog, then per order its carts and the order.
 
-    The logical topics are ``LOGICAL_TOPICS``: "catalog", "carts" and "orders".
+    The logical topics are ``LOGICAL_TOPICS``: "catalog", "carts" and "orders". With
+    ``cart_steps``, only the last that many cart events of each order are sent (the cart as
+    it grew to its final state), each still one decision.
     """
+    if cart_steps is not None and cart_steps < 1:
+        raise ValueError(f"cart_steps must be at least 1, got {cart_steps}")
     for event in catalog_events(log):
         yield "catalog", event["product_id"], event
     for order in log.orders:
         key = event_key(order)
         if carts:
-            for event in cart_events(order):
+            steps = cart_events(order)
+            for event in steps if cart_steps is None else steps[-cart_steps:]:
                 yield "carts", key, event
         yield "orders", key, order_event(order)

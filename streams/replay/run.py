@@ -99,6 +99,7 @@ def run_replay(
     fmt: str,
     limit_orders: int | None,
     carts: bool,
+    cart_steps: int | None = None,
     rate: float | None,
     wait: bool,
     wait_timeout: float,
@@ -113,7 +114,7 @@ def run_replay(
         f"{log.shopper_count:,} shoppers; cleaning dropped "
         + (", ".join(f"{n:,} {reason}" for reason, n in log.dropped.items() if n) or "nothing")
     )
-    events = list(replay_events(log, carts=carts))
+    events = list(replay_events(log, carts=carts, cart_steps=cart_steps))
     metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
     baseline = fetch_consumed(metrics_url) if wait else None
     if wait and baseline is None:

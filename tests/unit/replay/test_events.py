@@ -118,6 +118,18 @@ def test_replay_without_carts() -> None:
     assert topics == ["catalog"] * 4 + ["orders"] * 2
 
 
+def test_replay_with_the_last_cart_steps_only() -> None:
+    sequence = [
+        event["event_id"]
+        for topic, _, event in replay_events(LOG, cart_steps=1)
+        if topic != "catalog"
+    ]
+
+    assert sequence == ["cart-581001-3", "order-581001", "cart-581002-2", "order-581002"]
+    with pytest.raises(ValueError, match="cart_steps"):
+        list(replay_events(LOG, cart_steps=0))
+
+
 def test_event_ids_are_deterministic_and_unique() -> None:
     first = list(replay_events(LOG))
     second = list(replay_events(LOG))
