@@ -7,11 +7,15 @@ import gc
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from streams.settings import get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> None:
@@ -129,6 +133,19 @@ def schemas_export(directory: Path | None) -> None:
     target = directory or Path(schemas_pkg.__file__).parent / "json"
     for path in export_json_schemas(target):
         click.echo(str(path))
+
+
+def json_and_plot_options(command: F) -> F:
+    """`--json` (one JSON object instead of the table) and `--plot FILE` (a PNG chart)."""
+    command = click.option(
+        "--plot",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        default=None,
+        help="Also write a PNG chart here.",
+    )(command)
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")(
+        command
+    )
 
 
 # --- worker ------------------------------------------------------------------------------
@@ -314,13 +331,7 @@ def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
 )
 @click.option("--k", type=click.IntRange(min=1), default=3, show_default=True, help="Offers.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hidden product, cart.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Also write a PNG bar chart here.",
-)
+@json_and_plot_options
 @click.option(
     "--limit-orders",
     type=click.IntRange(min=0),
@@ -426,13 +437,7 @@ def evaluate(
     show_default=True,
     help="Confidence interval of the lift.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Also write a PNG chart here.",
-)
+@json_and_plot_options
 def report(
     since: str | None, until: str | None, method: str, as_json: bool, plot: Path | None
 ) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Final, Literal
+from typing import Final
+
+from schemas.events import Cohort
 
 __all__ = ["Cohort", "cohort_for", "unit_position"]
 
-Cohort = Literal["treatment", "holdout"]
 _SCALE: Final = float(2**53)
 
 

@@ -12,18 +12,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from schemas import CartEvent, Nudge, Offer, OfferDecision, OrderEvent
+from schemas.events import Cohort, OfferKind, Placement
 from streams.nudges import NudgeConfig, NudgeProposal, propose_nudges
 from streams.offers import ranker
 from streams.offers.snapshot import RankingSnapshot
 from streams.profiles.model import ProfileConfig, ShopperProfile
 from streams.rules import EMPTY_RULES, CatalogLookup, RuleOffer, RuleSet
 
-Placement = Literal["cart", "confirmation"]
-OfferKind = Literal["cross_sell", "bundle", "post_purchase"]
-Cohort = Literal["treatment", "holdout"]
 Trigger = CartEvent | OrderEvent
 
 KIND_OF_PLACEMENT: Final[Mapping[str, OfferKind]] = {

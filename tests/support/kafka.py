@@ -17,6 +17,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import localkafka
+from streams.replay.kafka_in import read_topic_records
 from streams.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
 from streams.settings import Settings
 
@@ -219,42 +220,10 @@ async def read_all(
     `read_committed` consumer (a Faust worker under exactly-once) sees them, up to the last
     stable offset. Records are in offset order within each partition.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed" if committed else "read_uncommitted",
-    )
-    await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        deadline = time.monotonic() + 10
-        while not partitions and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            raise AssertionError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[tuple[bytes | None, bytes | None, int, int]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: could not read up to {ends} in {timeout}s")
-            batch = await consumer.getmany(*behind, timeout_ms=500)
-            for messages in batch.values():
-                records.extend(
-                    (m.key, m.value, m.partition, m.offset)
-                    for m in messages
-                    if m.offset < ends[TopicPartition(topic, m.partition)]
-                )
-    finally:
-        await consumer.stop()
+        return await read_topic_records(bootstrap, topic, committed=committed, timeout_s=timeout)
+    except (LookupError, TimeoutError) as error:
+        raise AssertionError(str(error)) from error
 
 
 async def produce_records(
