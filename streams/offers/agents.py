@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -142,54 +142,72 @@ def load_latest_decision(shopper_id: str) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw else None
 
 
+S = TypeVar("S", FatigueState, OfferLedger)
+
+
+@dataclass
+class BatchedStates(Generic[S]):
+    """One table's states a batch read or changed; each changed key is written once."""
+
+    table: Any
+    load: Callable[[str], S]
+    """Reads a key's state (inside `acting_for`)."""
+    prune: Callable[[S, int], S | None]
+    """The state to store at a time; None when nothing is left (the key is deleted)."""
+    states: dict[str, tuple[S, Any, bool]] = field(default_factory=dict)
+
+    def get(self, key: str, source: Any) -> S:
+        """The key's state as this batch has it so far."""
+        if key not in self.states:
+            with acting_for(source):
+                self.states[key] = (self.load(key), source, False)
+        return self.states[key][0]
+
+    def set(self, key: str, state: S, source: Any) -> None:
+        """Record a changed state (written at flush)."""
+        self.states[key] = (state, source, True)
+
+    def flush(self, now_ms: int) -> None:
+        """Write every changed key once, pruned; delete the keys with nothing left."""
+        for key, (state, source, changed) in self.states.items():
+            if not changed:
+                continue
+            kept = self.prune(state, now_ms)
+            with acting_for(source):
+                if kept is None:
+                    delete_key(self.table, key)
+                else:
+                    self.table[key] = orjson.dumps(kept.to_dict())
+
+
+def pruned_fatigue(state: FatigueState, now_ms: int) -> FatigueState | None:
+    """The fatigue state worth keeping at `now_ms`, None when every entry has expired."""
+    kept = state.pruned(now_ms, fatigue_config)
+    return kept if kept.products else None
+
+
+def pruned_ledger(ledger: OfferLedger, now_ms: int) -> OfferLedger | None:
+    """The offers still within an attribution window at `now_ms`, None when none are."""
+    kept = ledger.pruned(now_ms, attribution_config)
+    return kept if kept.offers else None
+
+
 @dataclass
 class OffersBatch:
     """Per-key state this batch read or changed, so each key is written once."""
 
-    fatigue: dict[str, tuple[FatigueState, Any, bool]] = field(default_factory=dict)
-    ledgers: dict[str, tuple[OfferLedger, Any, bool]] = field(default_factory=dict)
+    fatigue: BatchedStates[FatigueState] = field(
+        default_factory=lambda: BatchedStates(fatigue_table, load_fatigue, pruned_fatigue)
+    )
+    ledgers: BatchedStates[OfferLedger] = field(
+        default_factory=lambda: BatchedStates(ledger_table, load_ledger, pruned_ledger)
+    )
     latest: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
-
-    def fatigue_of(self, shopper_id: str, source: Any) -> FatigueState:
-        """The shopper's fatigue state as this batch has it so far."""
-        if shopper_id not in self.fatigue:
-            with acting_for(source):
-                self.fatigue[shopper_id] = (load_fatigue(shopper_id), source, False)
-        return self.fatigue[shopper_id][0]
-
-    def set_fatigue(self, shopper_id: str, state: FatigueState, source: Any) -> None:
-        """Record a changed fatigue state (written at flush)."""
-        self.fatigue[shopper_id] = (state, source, True)
-
-    def ledger_of(self, key: str, source: Any) -> OfferLedger:
-        """The key's offer ledger as this batch has it so far."""
-        if key not in self.ledgers:
-            with acting_for(source):
-                self.ledgers[key] = (load_ledger(key), source, False)
-        return self.ledgers[key][0]
-
-    def set_ledger(self, key: str, ledger: OfferLedger, source: Any) -> None:
-        """Record a changed ledger (written at flush)."""
-        self.ledgers[key] = (ledger, source, True)
 
     def flush(self, now_ms: int) -> None:
         """Write every changed key once (pruned; empty states are deleted)."""
-        for shopper_id, (state, source, changed) in self.fatigue.items():
-            if changed:
-                state = state.pruned(now_ms, fatigue_config)
-                with acting_for(source):
-                    if state.products:
-                        fatigue_table[shopper_id] = orjson.dumps(state.to_dict())
-                    else:
-                        delete_key(fatigue_table, shopper_id)
-        for key, (ledger, source, changed) in self.ledgers.items():
-            if changed:
-                ledger = ledger.pruned(now_ms, attribution_config)
-                with acting_for(source):
-                    if ledger.offers:
-                        ledger_table[key] = orjson.dumps(ledger.to_dict())
-                    else:
-                        delete_key(ledger_table, key)
+        self.fatigue.flush(now_ms)
+        self.ledgers.flush(now_ms)
         for shopper_id, (payload, source) in self.latest.items():
             with acting_for(source):
                 latest_decisions_table[shopper_id] = payload
@@ -207,7 +225,7 @@ def attribute_order(
         mean = window.mean(now_s)
         if mean is not None:
             metrics.AOV.labels(cohort=name).set(mean)
-    ledger = batch.ledger_of(key, source)
+    ledger = batch.ledgers.get(key, source)
     ledger, attributions = ledger.with_order(event.items, event.ts, attribution_config)
     for credit in attributions:
         placement = credit.placement or "unknown"
@@ -217,7 +235,7 @@ def attribute_order(
             count_acceptance(credit.placement, credit.product_id, 0, 1)
     if event.shopper_id is None:
         ledger = OfferLedger()  # a guest's session ends with its order
-    batch.set_ledger(key, ledger, source)
+    batch.ledgers.set(key, ledger, source)
 
 
 async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> None:
@@ -237,23 +255,29 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
             stored = granted and shopper_id in profiles_table
             profile = load_profile(shopper_id) if stored else None
         if granted:
-            fatigue = batch.fatigue_of(shopper_id, source)
+            fatigue = batch.fatigue.get(shopper_id, source)
             suppressed = fatigue.suppressed(event.ts, fatigue_config)
             if isinstance(event, OrderEvent) and fatigue.products:
                 for item in event.items:
                     fatigue = fatigue.with_purchase(item.product_id)
-                batch.set_fatigue(shopper_id, fatigue, source)
+                batch.fatigue.set(shopper_id, fatigue, source)
     offers: list[decisions.AnyOffer] = []
     nudges: list[Any] = []
     if cohort == "treatment":
-        segments = profile.segments(event.ts, profile_config) if profile is not None else ()
+        rules = current_rules()
+        # Segments only matter to rules with segment conditions: not derived otherwise.
+        segments = (
+            profile.segments(event.ts, profile_config)
+            if profile is not None and rules.rules
+            else ()
+        )
         offers = decisions.choose_offers(
             event,
             live_snapshot.current(),
             profile,
             suppressed,
             decision_config,
-            rules=current_rules(),
+            rules=rules,
             segments=segments,
             catalog_lookup=catalog_facts,
             acceptance=acceptance_counts,
@@ -280,8 +304,8 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         )
     count_decision(decision)
     if decision.offers and (shopper_id is not None or decision.placement == "cart"):
-        ledger = batch.ledger_of(key, source)
-        batch.set_ledger(
+        ledger = batch.ledgers.get(key, source)
+        batch.ledgers.set(
             key,
             ledger.with_decision(decision.offers, decision.placement, event.ts, attribution_config),
             source,
@@ -347,7 +371,7 @@ async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
         if event.action not in ("offer_impression", "offer_click", "offer_dismiss"):
             continue
         source = record.source
-        shown = batch.ledger_of(event.routing_key, source).find(event.offer_id or "")
+        shown = batch.ledgers.get(event.routing_key, source).find(event.offer_id or "")
         metrics.OFFER_INTERACTIONS.labels(
             action=event.action, placement=shown.placement if shown else "unknown"
         ).inc()
@@ -373,12 +397,12 @@ async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
             metrics.FATIGUE_UPDATES.labels(action="unknown_offer").inc()
             continue
         latest_ts = max(latest_ts, event.ts)
-        state = batch.fatigue_of(shopper_id, source)
+        state = batch.fatigue.get(shopper_id, source)
         if event.action == "offer_impression":
             state = state.with_impression(product_id, event.ts, fatigue_config)
         else:
             state = state.with_dismissal(product_id, event.ts)
-        batch.set_fatigue(shopper_id, state, source)
+        batch.fatigue.set(shopper_id, state, source)
         metrics.FATIGUE_UPDATES.labels(action=event.action).inc()
     batch.flush(latest_ts)
 
