@@ -202,15 +202,25 @@ class OffersBatch:
     ledgers: BatchedStates[OfferLedger] = field(
         default_factory=lambda: BatchedStates(ledger_table, load_ledger, pruned_ledger)
     )
-    latest: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
+    latest: dict[str, tuple[int, bytes, Any]] = field(default_factory=dict)
+
+    def keep_latest(self, shopper_id: str, decided_ms: int, payload: bytes, source: Any) -> None:
+        """Remember a decision for the pull API if it is the shopper's newest in this batch."""
+        kept = self.latest.get(shopper_id)
+        if kept is None or decided_ms >= kept[0]:
+            self.latest[shopper_id] = (decided_ms, payload, source)
 
     def flush(self, now_ms: int) -> None:
         """Write every changed key once (pruned; empty states are deleted)."""
         self.fatigue.flush(now_ms)
         self.ledgers.flush(now_ms)
-        for shopper_id, (payload, source) in self.latest.items():
+        for shopper_id, (decided_ms, payload, source) in self.latest.items():
             with acting_for(source):
-                latest_decisions_table[shopper_id] = payload
+                # Cart and order decisions come from different agents whose batches flush in
+                # any order: a newer stored decision must not be overwritten by an older one.
+                stored = load_latest_decision(shopper_id)
+                if stored is None or int(stored.get("ts", 0)) <= decided_ms:
+                    latest_decisions_table[shopper_id] = payload
 
 
 def attribute_order(
@@ -316,7 +326,7 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         )
         decision_log.log(DECISION_LOG_LEVEL, "decision %s", orjson.dumps(record_log).decode())
     if shopper_id is not None:
-        batch.latest[shopper_id] = (payload, source)
+        batch.keep_latest(shopper_id, decision.ts, payload, source)
 
 
 def count_decision(decision: Any) -> None:

@@ -14,6 +14,7 @@ import pytest
 from schemas import CatalogEvent, OfferDecision, decode_event
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
+from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
 from streams.ingest.agents import INGEST_AGENTS
 from streams.offers import live
@@ -93,6 +94,29 @@ async def test_every_cart_event_gets_one_decision_without_cart_or_sold_out_items
         assert decision.placement == "cart"
     assert latest is not None
     assert orjson.loads(latest)["trigger_event_id"] == "c-2"
+
+
+async def test_an_older_cart_decision_flushed_later_does_not_replace_a_newer_order_decision(
+    views: None,
+    offers_sent: list[Sent],
+    make_event: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(deltas_topic, "send", _recorder([]))  # the order's co-purchase deltas
+    key, partition = b"s-3", home_partition("s-3")
+    order = make_event("orders", event_id="o-new", shopper_id="s-3", ts=T0 + 60_000)
+    cart = make_event("carts", event_id="c-old", shopper_id="s-3", ts=T0)
+    async with INGEST_AGENTS["orders"].test_context() as orders:
+        await orders.put(value=encode(order), key=key, partition=partition)
+        await wait_until(lambda: len(offers_sent) == 1, "the order's decision")
+    async with INGEST_AGENTS["carts"].test_context() as carts:
+        await carts.put(value=encode(cart), key=key, partition=partition)
+        await wait_until(lambda: len(offers_sent) == 2, "the cart's decision")
+        await wait_until(lambda: latest_decisions_table.get("s-3") is not None, "a flush")
+        latest = latest_decisions_table.get("s-3")
+    assert [d.trigger_event_id for d in decisions_of(offers_sent)] == ["o-new", "c-old"]
+    assert latest is not None
+    assert orjson.loads(latest)["trigger_event_id"] == "o-new"
 
 
 async def test_impressions_fatigue_a_product_and_erase_forgets_it(

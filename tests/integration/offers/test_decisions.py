@@ -148,10 +148,15 @@ def test_every_cart_and_order_gets_one_valid_filtered_decision(
         assert holdouts < len(triggers) / 2
 
         # The pull API serves each shopper's latest decision.
+        # The newest decision by decision time (cart and order decisions of one shopper come
+        # from different agents, so topic order alone does not say which is newer).
         latest: dict[str, OfferDecision] = {}
         for decision in decisions:
-            if decision.shopper_id is not None:
-                latest[decision.shopper_id] = decision  # per key, topic order is send order
+            shopper_id = decision.shopper_id
+            if shopper_id is not None and (
+                shopper_id not in latest or decision.ts >= latest[shopper_id].ts
+            ):
+                latest[shopper_id] = decision
         shopper = next(e["shopper_id"] for _l, _k, e in triggers if e["shopper_id"])
         status, body = get_json(f"{worker.base_url}/offers/{shopper}")
         assert status == 200
