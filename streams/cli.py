@@ -179,6 +179,11 @@ def worker() -> None:
             fail(f"BASKETLIFT_RULES_FILE {settings.rules_file}: {error}")
         click.echo(f"rules: {len(rules.rules)} rule(s) from {settings.rules_file}", err=True)
 
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        # Before Faust creates its loop. Measured in bench/ingest_throughput.py: +36%.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     import faust
 
     from streams.topology import app

@@ -21,6 +21,7 @@ from streams.copurchase import model as copurchase
 from streams.copurchase.agents import config as copurchase_config
 from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
+from streams.decodedcache import DecodedCache
 from streams.eventcontext import acting_for
 from streams.ingest.handlers import ValidEvent, handles
 from streams.ingest.routing import partition_for_key
@@ -48,12 +49,21 @@ def consent_granted(shopper_id: str) -> bool:
     return profiles.is_granted(current, settings.consent_default_granted)
 
 
+def decode_profile(raw: bytes) -> profiles.ShopperProfile:
+    """A profile from its stored JSON."""
+    return profiles.ShopperProfile.from_dict(orjson.loads(raw))
+
+
+# Active shoppers' profiles are read once per cart: decoded once while their bytes stay equal.
+decoded_profiles = DecodedCache(decode_profile, settings.profile_cache_size)
+
+
 def load_profile(shopper_id: str) -> profiles.ShopperProfile:
     """The stored profile, or an empty one (call inside `acting_for`)."""
     raw = profiles_table.get(shopper_id)
     if raw is None:
         return profiles.ShopperProfile.empty(shopper_id)
-    return profiles.ShopperProfile.from_dict(orjson.loads(raw))
+    return decoded_profiles.get(shopper_id, raw)
 
 
 def load_session(key: str) -> profiles.SessionState:
@@ -97,8 +107,10 @@ class ShopperBatch:
     async def flush(self) -> None:
         """Write every touched key once and send the deltas."""
         for shopper_id, (profile, source) in self.changed_profiles.items():
+            raw = orjson.dumps(profile.to_dict())
             with acting_for(source):
-                profiles_table[shopper_id] = orjson.dumps(profile.to_dict())
+                profiles_table[shopper_id] = raw
+            decoded_profiles.remember(shopper_id, raw, profile)
         metrics.PROFILE_UPDATES.inc(len(self.changed_profiles))
         for key, (session, source) in self.changed_sessions.items():
             with acting_for(source):
@@ -240,4 +252,6 @@ async def handle_privacy(valid: Sequence[ValidEvent]) -> None:
             else:  # erase: forget the shopper in every table keyed by them
                 for table in (profiles_table, consent_table, sessions_table):
                     delete_key(table, shopper_id)
+            if event.action != "grant":
+                decoded_profiles.forget(shopper_id)
         metrics.ERASURES.labels(action=event.action).inc()

@@ -102,3 +102,25 @@ async def test_revoked_shopper_keeps_no_profile_but_still_counts_in_pairs(
         await wait_until(lambda: "x" in decoded(deltas_sent), "pairs sent")
     assert profiles_table.get("s-9") is None
     assert decoded(deltas_sent)["x"].neighbours == {"y": 1.0}
+
+
+def test_load_profile_never_serves_a_decoded_profile_whose_stored_bytes_changed() -> None:
+    day = 86_400_000
+    model, config = shopper_agents.profiles, shopper_agents.profile_config
+    first = model.ShopperProfile.empty("s-cache").with_order(
+        model.OrderFacts("o-1", day, (("a", 1, 20.0),)), config
+    )
+    second = first.with_order(model.OrderFacts("o-2", 2 * day, (("b", 1, 50.0),)), config)
+    store = profiles_table.data  # written as a changelog recovery would, not via the handlers
+    try:
+        store["s-cache"] = orjson.dumps(first.to_dict())
+        assert shopper_agents.load_profile("s-cache") == first
+        assert shopper_agents.load_profile("s-cache") is shopper_agents.load_profile("s-cache")
+        # Written behind the cache's back: read anew.
+        store["s-cache"] = orjson.dumps(second.to_dict())
+        assert shopper_agents.load_profile("s-cache") == second
+        del store["s-cache"]
+        assert shopper_agents.load_profile("s-cache").order_count == 0
+    finally:
+        store.pop("s-cache", None)
+        shopper_agents.decoded_profiles.forget("s-cache")
