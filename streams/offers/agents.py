@@ -30,6 +30,7 @@ from streams.ingest.agents import send_dead_letter
 from streams.ingest.handlers import ValidEvent, handles
 from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers import decisions
+from streams.offers.calibration import ObservedCounts
 from streams.offers.fatigue import FatigueConfig, FatigueState
 from streams.offers.live import live_snapshot
 from streams.offers.ranker import RankerConfig
@@ -86,14 +87,15 @@ rules_watcher = (
 )
 # Offers (shown, accepted) per placement and product on this worker: a sample of all
 # shoppers (those of its partitions), kept in memory; it restarts from zero with the worker.
-acceptance_counts: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in metrics.PLACEMENTS}
+acceptance_counts: dict[str, ObservedCounts] = {p: ObservedCounts() for p in metrics.PLACEMENTS}
 
 
 def count_acceptance(placement: str, product_id: str, shown: int, accepted: int) -> None:
     """Add to the (shown, accepted) counts of a product at a placement."""
-    counts = acceptance_counts.setdefault(placement, {})
-    before = counts.get(product_id, (0, 0))
-    counts[product_id] = (before[0] + shown, before[1] + accepted)
+    counts = acceptance_counts.get(placement)
+    if counts is None:
+        counts = acceptance_counts[placement] = ObservedCounts()
+    counts.add(product_id, shown, accepted)
 
 
 aov_windows = {cohort: SlidingMean(settings.aov_window_seconds) for cohort in metrics.COHORTS}

@@ -86,6 +86,8 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from streams.offers.calibration import ObservedCounts
+
 if TYPE_CHECKING:
     from streams.copurchase.model import ProductState
     from streams.profiles.model import ShopperProfile
@@ -998,6 +1000,14 @@ class _Observed:
         _scores, p = self.model(decision)
         codes = decision.candidates  # sorted (np.unique)
         if not len(codes) or not self.observed:
+            return p * np.nan_to_num(decision.index.price[codes]), p
+        if isinstance(self.observed, ObservedCounts):
+            shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
+            accepted = accepted_by_code[codes]
+            shown = np.maximum(shown_by_code[codes], accepted)
+            k = self.strength
+            # Never-observed candidates (0, 0) keep their p: (p k + 0) / (k + 0).
+            p = (p * k + accepted) / (k + shown)
             return p * np.nan_to_num(decision.index.price[codes]), p
         positions: list[int] = []
         found: list[tuple[int, int]] = []

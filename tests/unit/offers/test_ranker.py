@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from streams.copurchase.model import DAY_MS, ProductState
+from streams.offers.calibration import ObservedCounts
 from streams.offers.ranker import (
     CartItem,
     Offer,
@@ -510,7 +511,8 @@ def test_observed_acceptance_updates_p_by_the_beta_rule() -> None:
 
 
 def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
-    """Few observed products are looked up among the candidates, many the other way round."""
+    """Few observed products are looked up among the candidates, many the other way round,
+    and ObservedCounts gathers them from arrays: all three agree."""
     index = ProductIndex(
         [
             facts("a", 100, neighbours={"cheap": 30, "dear": 30}),
@@ -523,3 +525,10 @@ def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
     one = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL, observed=few)}
     two = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL, observed=many)}
     assert one == pytest.approx(two)
+    arrays = ObservedCounts(many)
+    three = {
+        o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL, observed=arrays)
+    }
+    assert three == pytest.approx(one)
+    plain = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL)}
+    assert three["cheap"] != pytest.approx(plain["cheap"])  # the counts were applied
