@@ -811,6 +811,22 @@ def _shopper(
     return _Shopper(recent, orders, price_lr, observations, category_lr)
 
 
+def _absent_sums(c: FloatArray, n: FloatArray, floor: FloatArray, q: FloatArray) -> FloatArray:
+    """Per candidate b: sum over sources a of c_a min(floor_a, n_a q_b), without the S x C matrix.
+
+    min(floor_a, n_a q_b) is floor_a where t_a = floor_a / n_a <= q_b, else n_a q_b; with the
+    sources sorted by t_a, both parts are prefix sums found by one binary search per b.
+    Sources with n_a = 0 contribute 0 (t_a = inf puts them in the n_a q_b part).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        threshold = np.where(n > 0, floor / n, np.inf)
+    order = np.argsort(threshold, kind="stable")
+    floor_part = np.concatenate(([0.0], np.cumsum((c * floor)[order])))
+    scaled_part = np.concatenate(([0.0], np.cumsum((c * n)[order])))
+    below = np.searchsorted(threshold[order], q, side="right")
+    return floor_part[below] + q * (scaled_part[-1] - scaled_part[below])
+
+
 class _Model:
     """The basketlift scorer of one decision; keeps its arrays for the explanations."""
 
@@ -842,13 +858,11 @@ class _Model:
             u = n / (n + alpha)
             c = u / (n + alpha)
             # sum_a u_a p_ab = sum_a c_a (w~_ab + alpha q_b), w~ = absent estimate unless listed.
-            absent = np.minimum(floor[:, None], n[:, None] * q[None, :])
-            total = c @ absent + alpha * q * c.sum()
+            total = _absent_sums(c, n, floor, q) + alpha * q * c.sum()
             src, cand = decision.entry_source, decision.entry_candidate
             listed = np.minimum(decision.entry_weight, n[src])
-            total += np.bincount(
-                cand, weights=c[src] * (listed - absent[src, cand]), minlength=len(codes)
-            )
+            absent = np.minimum(floor[src], n[src] * q[cand])
+            total += np.bincount(cand, weights=c[src] * (listed - absent), minlength=len(codes))
             p_cart = total / u.sum() if u.sum() > 0 else q
             self.pair_p = (listed + alpha * q[cand]) / (n[src] + alpha)
             self.credibility = u

@@ -7,6 +7,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from streams.copurchase.model import DAY_MS, ProductState
@@ -532,3 +533,15 @@ def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
     assert three == pytest.approx(one)
     plain = {o.product_id: o.p_accept for o in rank_offers(cart("a"), index, TOTAL)}
     assert three["cheap"] != pytest.approx(plain["cheap"])  # the counts were applied
+
+
+def test_absent_sums_equal_the_dense_matrix_they_replace() -> None:
+    from streams.offers.ranker import _absent_sums
+
+    rng = np.random.default_rng(7)
+    n = np.concatenate([rng.uniform(0, 200, 30), [0.0, 0.0, 5.0]])
+    floor = np.concatenate([rng.uniform(0, 5, 15), np.zeros(15), [0.0, 2.0, 0.0]])
+    c = rng.uniform(0, 0.1, len(n))
+    q = np.concatenate([rng.uniform(1e-4, 0.2, 500), [floor[0] / n[0]]])  # a tie at t_a = q_b
+    dense = c @ np.minimum(floor[:, None], n[:, None] * q[None, :])
+    assert np.allclose(_absent_sums(c, n, floor, q), dense, rtol=1e-12, atol=1e-15)
