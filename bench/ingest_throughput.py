@@ -48,15 +48,20 @@ def small_events(count: int) -> list[tuple[str, str | None, bytes]]:
 
 
 def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
-    """`count` cart/order events from the real sample (cycled, with unique event ids)."""
+    """`count` cart/order events from the real sample (cycled, unique event ids, time forward)."""
     from streams.replay.events import replay_events
     from streams.replay.run import load_order_log
 
     log = load_order_log([], "auto", None)
     base = [(t, k, e) for t, k, e in replay_events(log, carts=True) if t in ("carts", "orders")]
+    # Each further pass over the sample happens later (ts shifted by the sample's span), as a
+    # real stream would: time going backwards would keep every attribution window open.
+    first = min(event["ts"] for _, _, event in base)
+    span = max(event["ts"] for _, _, event in base) - first + 86_400_000
     out = []
     for index, (logical, key, event) in zip(range(count), itertools.cycle(base), strict=False):
-        event = dict(event, event_id=f"{event['event_id']}#{index}")
+        shift = (index // len(base)) * span
+        event = dict(event, event_id=f"{event['event_id']}#{index}", ts=event["ts"] + shift)
         out.append((logical, key, orjson.dumps(event)))
     return out
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     cross_order_weight: float = Field(0.5, ge=0, description="0 = same-order pairs only.")
     cross_order_days: float = Field(30.0, ge=0)
     neighbours_k: int = Field(100, ge=1, description="Strongest neighbours kept per product.")
+    product_cache_size: int = Field(
+        5_000, ge=0, description="Decoded product states kept in memory per worker (0: none)."
+    )
 
     # --- Shopper profiles, segments and consent ---
     consent_default_granted: bool = Field(

@@ -409,3 +409,17 @@ def test_applied_through_survives_apply_and_the_wire_format() -> None:
     assert "at" not in ProductState.empty("a").to_dict()
     with pytest.raises(ValueError, match="not a ProductState"):
         ProductState.from_dict({"p": "a", "t": 0, "at": ["x"]})
+
+
+def test_pruning_selects_the_same_neighbours_as_a_full_sort_by_weight_then_id() -> None:
+    import random
+
+    from streams.copurchase.model import _pruned
+
+    rng = random.Random(11)
+    for _ in range(300):
+        size, k = rng.randint(1, 60), rng.randint(1, 40)
+        # Few distinct weights, so that ties at the k-th weight are common.
+        neighbours = {f"p{rng.randint(0, 999):03d}": float(rng.randint(1, 6)) for _ in range(size)}
+        expected = dict(sorted(neighbours.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+        assert _pruned(dict(neighbours), k) == expected
