@@ -14,7 +14,12 @@ from rich.console import Console
 
 from streams import localkafka
 from streams.replay.run import run_replay
-from streams.replay.worker_metrics import decision_counts, fetch_metrics_text, health_status
+from streams.replay.worker_metrics import (
+    decision_counts,
+    decisions_pending,
+    fetch_metrics_text,
+    health_status,
+)
 from streams.settings import Settings, get_settings
 
 
@@ -60,13 +65,25 @@ def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 
 
 DEMO_CART_STEPS = 2
+DECISIONS_WAIT_SECONDS = 60.0
 
 
 def show_decisions(settings: Settings, console: Console) -> None:
     """The decisions the worker made, by placement and cohort, and where to see one."""
-    text = fetch_metrics_text(f"http://127.0.0.1:{settings.web_port}/metrics")
-    if text is None:
-        return
+    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    triggers = (settings.topic_carts, settings.topic_orders)
+    # The replay waits until every event is validated; the last batch's decisions follow.
+    deadline = time.monotonic() + DECISIONS_WAIT_SECONDS
+    while True:
+        text = fetch_metrics_text(url)
+        if text is None:
+            return
+        pending = decisions_pending(text, triggers)
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if pending:
+        console.print(f"[yellow]{pending:,.0f} decisions still in progress[/yellow]")
     counts = decision_counts(text)
     parts = [f"{placement}/{cohort}: {n:,.0f}" for (placement, cohort), n in sorted(counts.items())]
     console.print("Decisions on " + settings.topic_offers + ": " + (", ".join(parts) or "none"))

@@ -68,3 +68,14 @@ def decision_counts(text: str) -> dict[tuple[str, str], float]:
             if sample.name == "basketlift_decisions_total":
                 counts[(sample.labels["placement"], sample.labels["cohort"])] += sample.value
     return dict(counts)
+
+
+def decisions_pending(text: str, trigger_topics: tuple[str, ...]) -> float:
+    """Valid events on the trigger topics (carts, orders) not yet answered by a decision.
+
+    An event is counted when its batch is validated, its decision a little later: a reader
+    that wants every decision waits until this reaches 0.
+    """
+    consumed = parse_consumed(text)
+    valid = sum(consumed.valid.get(topic, 0.0) for topic in trigger_topics)
+    return max(valid - sum(decision_counts(text).values()), 0.0)

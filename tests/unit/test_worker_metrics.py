@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from streams.replay.worker_metrics import (
+    decisions_pending,
     fetch_consumed,
     fetch_metrics_text,
     health_status,
@@ -132,3 +133,19 @@ def test_health_status_reports_http_status(fake_worker, status: int) -> None:
     url, handler = fake_worker
     handler.health = status
     assert health_status(url + "/health") == status
+
+
+def test_decisions_pending_counts_valid_triggers_not_yet_decided() -> None:
+    text, valid, _ = exposition()
+    registry = CollectorRegistry()
+    decisions = Counter("basketlift_decisions", "d", ["placement", "cohort"], registry=registry)
+    decisions.labels(placement="cart", cohort="treatment").inc(1200)
+    decisions.labels(placement="cart", cohort="holdout").inc(100)
+    decisions.labels(placement="confirmation", cohort="treatment").inc(250)
+    with_decisions = text + generate_latest(registry).decode()
+    triggers = ("shop.carts", "shop.orders")
+    # 1,500 carts + 250 orders validated, 1,550 decided; invalid events never get one.
+    assert decisions_pending(with_decisions, triggers) == 200.0
+    decisions.labels(placement="cart", cohort="treatment").inc(200)
+    assert decisions_pending(text + generate_latest(registry).decode(), triggers) == 0.0
+    assert decisions_pending(text, triggers) == valid["shop.carts"] + valid["shop.orders"]
