@@ -693,19 +693,7 @@ async def internal_end_offsets(deployment: Deployment) -> dict[str, int]:
 
 async def delete_topics(deployment: Deployment) -> list[str]:
     """Delete every topic of this deployment (its unique prefix) from the broker."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap, request_timeout_ms=60000)
-    await admin.start()
-    try:
-        ours = [
-            t
-            for t in await admin.list_topics()
-            if t.startswith(deployment.prefix + ".") or t.startswith(deployment.app_id + "-")
-        ]
-        if ours:
-            await admin.delete_topics(ours, timeout_ms=60000)
-        return ours
-    finally:
-        await admin.close()
+    return await deployment.delete_topics()
 
 
 # --------------------------------------------------------------------------- main

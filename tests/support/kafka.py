@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import localkafka
 from streams.replay.kafka_in import read_topic_records
@@ -91,6 +92,22 @@ class Deployment:
         await localkafka.ensure_topics(
             self.bootstrap, localkafka.contract_topics(settings), self.partitions
         )
+
+    async def delete_topics(self) -> list[str]:
+        """Delete every topic of this deployment (its prefix and its app's internal topics)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=60000)
+        await admin.start()
+        try:
+            ours = [
+                t
+                for t in await admin.list_topics()
+                if t.startswith(self.prefix + ".") or t.startswith(self.app_id + "-")
+            ]
+            if ours:
+                await admin.delete_topics(ours, timeout_ms=60000)
+            return ours
+        finally:
+            await admin.close()
 
 
 def new_deployment(bootstrap: str, partitions: int = 4) -> Deployment:
