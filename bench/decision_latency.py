@@ -51,7 +51,6 @@ from bench.state_replay import (
     code_report,
     code_version,
     default_group_timing_env,
-    delete_topics,
     deltas_lag,
     fetch_snapshot,
     log_summary,
@@ -614,7 +613,7 @@ def main() -> None:
             exit_code = worker.stop(timeout=60)
             log = log_summary(worker.log_path)
     code_after = code_version()
-    deleted = [] if args.keep_topics else asyncio.run(delete_topics(deployment))
+    deleted = [] if args.keep_topics else asyncio.run(deployment.delete_topics())
 
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

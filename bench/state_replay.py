@@ -691,11 +691,6 @@ async def internal_end_offsets(deployment: Deployment) -> dict[str, int]:
         await consumer.stop()
 
 
-async def delete_topics(deployment: Deployment) -> list[str]:
-    """Delete every topic of this deployment (its unique prefix) from the broker."""
-    return await deployment.delete_topics()
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -857,7 +852,7 @@ def main() -> None:
         "graph_orders_as_of": iso_day(orjson.loads(graph_total)["t"]) if graph_total else None,
         "last_order_ts": iso_day(log.orders[-1].ts_ms) if log.orders else None,
     }
-    deleted = [] if args.keep_topics else asyncio.run(delete_topics(deployment))
+    deleted = [] if args.keep_topics else asyncio.run(deployment.delete_topics())
 
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -41,6 +41,23 @@ def consumer_lag(
             continue
         lag[(tp.topic, tp.partition)] = max(0, end - (position or 0))
     return lag
+
+
+def labelled_gauge(
+    name: str,
+    documentation: str,
+    labels: list[str],
+    rows: Callable[[], Iterable[tuple[list[str], float]]],
+    what: str,
+) -> GaugeMetricFamily:
+    """A gauge family of `rows()`; empty (and logged at debug) when its source fails."""
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    try:
+        for values, value in rows():
+            family.add_metric(values, value)
+    except Exception:
+        log.debug("%s unavailable", what, exc_info=True)
+    return family
 
 
 class WorkerCollector(Collector):
@@ -110,44 +127,32 @@ class WorkerCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         """The metric families, each from its own source; one failing does not stop the rest."""
-        lag = GaugeMetricFamily(
+        yield labelled_gauge(
             "basketlift_consumer_lag",
             "Records behind the partition's end (last stable offset), per assigned partition.",
-            labels=["topic", "partition"],
+            ["topic", "partition"],
+            lambda: (([t, str(p)], n) for (t, p), n in sorted(self._lag().items())),
+            "consumer lag",
         )
-        try:
-            for (topic, partition), behind in sorted(self._lag().items()):
-                lag.add_metric([topic, str(partition)], behind)
-        except Exception:
-            log.debug("consumer lag unavailable", exc_info=True)
-        yield lag
         yield CounterMetricFamily(
             "basketlift_rebalances",
             "Consumer group rebalances this worker took part in.",
             value=float(getattr(self.app, "rebalancing_count", 0)),
         )
-        recovery = GaugeMetricFamily(
+        yield labelled_gauge(
             "basketlift_recovery_remaining",
             "Changelog records this worker still has to read to recover each table.",
-            labels=["table"],
+            ["table"],
+            lambda: (([name], n) for name, n in sorted(self._recovery_remaining().items())),
+            "recovery progress",
         )
-        try:
-            for name, left in sorted(self._recovery_remaining().items()):
-                recovery.add_metric([name], left)
-        except Exception:
-            log.debug("recovery progress unavailable", exc_info=True)
-        yield recovery
-        keys = GaugeMetricFamily(
+        yield labelled_gauge(
             "basketlift_table_keys",
             "Keys in each local table (this worker's partitions) and each replicated view.",
-            labels=["table"],
+            ["table"],
+            lambda: (([name], n) for name, n in sorted(self._keys().items())),
+            "table sizes",
         )
-        try:
-            for name, count in sorted(self._keys().items()):
-                keys.add_metric([name], count)
-        except Exception:
-            log.debug("table sizes unavailable", exc_info=True)
-        yield keys
         try:
             is_ready = 1.0 if self.ready() else 0.0
         except Exception:
