@@ -43,6 +43,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout_seconds,
         broker_heartbeat_interval=settings.broker_heartbeat_interval_seconds,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_seconds,
+        # Faust's leader skips a topic its metadata lacks ("Ignoring missing topic") and the
+        # group only rebalances once a metadata refresh shows it: by default after 5 minutes.
+        consumer_metadata_max_age_ms=int(settings.metadata_refresh_seconds * 1000),
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         producer_max_request_size=MAX_MESSAGE_BYTES,

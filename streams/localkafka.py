@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -414,10 +415,53 @@ async def ensure_topics(
                 for t in missing
             ]
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(new, timeout_ms=30000)
+                response = await admin.create_topics(new, timeout_ms=30000)
+                failed = creation_errors(response.topic_errors)
+                if failed:
+                    raise BrokerError(f"could not create topics: {failed}")
+            await wait_until_visible(admin, missing, partitions)
         return {t: ("created" if t in missing else "exists") for t in topics}
     finally:
         await admin.close()
+
+
+# Kafka error codes that mean "the topic is there", whoever created it.
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def creation_errors(topic_errors: list[tuple[Any, ...]]) -> dict[str, str]:
+    """Topic -> error from a CreateTopics response's (topic, code, message[, ...]) entries."""
+    return {
+        str(entry[0]): f"error {entry[1]}: {entry[2] if len(entry) > 2 else ''}".strip()
+        for entry in topic_errors
+        if entry[1] not in (0, _TOPIC_ALREADY_EXISTS)
+    }
+
+
+async def wait_until_visible(
+    admin: AIOKafkaAdminClient, topics: list[str], partitions: int, timeout: float = 60.0
+) -> None:
+    """Wait until the broker's metadata shows every topic with all partitions led.
+
+    A created topic reaches the broker's metadata a moment later (much later on a broker busy
+    deleting old topics); a worker that joins its group before then is assigned nothing of it.
+    """
+    deadline = time.monotonic() + timeout
+    pending = sorted(topics)
+    while True:
+        described = await admin.describe_topics(pending)
+        pending = [
+            d["topic"]
+            for d in described
+            if d.get("error_code")
+            or len(d["partitions"]) != partitions
+            or any(p["leader"] < 0 for p in d["partitions"])
+        ]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"topics created but not visible after {timeout:.0f}s: {pending}")
+        await asyncio.sleep(0.2)
 
 
 async def existing_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     broker_session_timeout_seconds: float = Field(30.0, gt=0)
     broker_heartbeat_interval_seconds: float = Field(3.0, gt=0)
     broker_rebalance_timeout_seconds: float = Field(60.0, gt=0)
+    metadata_refresh_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="Longest the consumer goes without refreshing topic metadata: bounds how"
+        " long a topic missing from an assignment (created late, or not yet visible on a busy"
+        " broker) stays unconsumed.",
+    )
     log_level: str = "info"
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="The worker's event loop (uvloop: about +35% events/s)."

@@ -64,7 +64,9 @@ class Deployment:
                 "BASKETLIFT_BROKER_SESSION_TIMEOUT_SECONDS": "10",
                 "BASKETLIFT_BROKER_HEARTBEAT_INTERVAL_SECONDS": "1",
                 "BASKETLIFT_BROKER_REBALANCE_TIMEOUT_SECONDS": "20",
-                "BASKETLIFT_LOG_LEVEL": "warning",
+                "BASKETLIFT_LOG_LEVEL": os.environ.get(
+                    "BASKETLIFT_TEST_WORKER_LOG_LEVEL", "warning"
+                ),
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -309,3 +309,14 @@ def test_random_cluster_id_shape() -> None:
         assert len(cluster_id) == 22
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id)
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_creation_errors_keep_real_failures_only() -> None:
+    entries = [
+        ("fine", 0, None),
+        ("there-already", 36, "Topic 'there-already' already exists."),
+        ("bad", 40, "Invalid value bogus for configuration cleanup.policy"),
+    ]
+    assert localkafka.creation_errors(entries) == {
+        "bad": "error 40: Invalid value bogus for configuration cleanup.policy"
+    }

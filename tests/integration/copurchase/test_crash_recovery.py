@@ -35,6 +35,12 @@ pytestmark = pytest.mark.integration
 ORDERS = 250
 KILL_AT = 0.4
 """Kill once the worker has taken this share of the orders and written some product states."""
+WORKER_ENV = {
+    **STATE_ENV,
+    "BASKETLIFT_LOG_LEVEL": "info",
+    "BASKETLIFT_DECISION_LOG_LEVEL": "debug",
+}
+"""Info logs (assignments, recovery, commits) so that a failure here can be explained."""
 HOLD_AT = 0.7
 """Stop sending at this share until product states appear (the first commit is slow)."""
 AHEAD = 25
@@ -120,7 +126,7 @@ def test_sigkill_mid_replay_then_restart_gives_exactly_the_offline_state(
     others = [record for record in records if record[0] != orders_topic]
     assert len(orders) == ORDERS
 
-    first = start_worker(deployment, tmp_path, **STATE_ENV)
+    first = start_worker(deployment, tmp_path, **WORKER_ENV)
     second: WorkerProcess | None = None
     try:
         first.wait_healthy(timeout=180)
@@ -138,7 +144,7 @@ def test_sigkill_mid_replay_then_restart_gives_exactly_the_offline_state(
             shutil.rmtree(tmp_path / "data")
         with first.log_path.open("a") as worker_log:  # the new worker appends to the same log
             worker_log.write(f"\n----- SIGKILL at {point}; restarting -----\n")
-        second = start_worker(deployment, tmp_path, **STATE_ENV)
+        second = start_worker(deployment, tmp_path, **WORKER_ENV)
         second.wait_healthy(timeout=300)
         wrong = state_mismatches(second, purchases, weights, shoppers)
         assert not wrong, (point, wrong[:10], second.log_tail())
