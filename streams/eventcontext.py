@@ -64,6 +64,16 @@ class CommitGate:
         self._no_commit = asyncio.Event()
         self._no_commit.set()
 
+    @property
+    def batches_in_flight(self) -> int:
+        """Batches between `start_batch` and `end_batch` now."""
+        return self._batches
+
+    @property
+    def commit_waiting(self) -> bool:
+        """Whether a commit holds new batches off now."""
+        return not self._no_commit.is_set()
+
     async def start_batch(self) -> None:
         """Wait for any commit in progress, then count this batch in."""
         await self._no_commit.wait()

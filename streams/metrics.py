@@ -142,6 +142,11 @@ INDEX_STALE = Gauge(
     "View records (products, catalog) not yet in the ranker's index at its last check.",
     registry=REGISTRY,
 )
+STALLED_PARTITIONS = Gauge(
+    "basketlift_stalled_partitions",
+    "Source partitions with records waiting whose position did not move over the last check.",
+    registry=REGISTRY,
+)
 INDEX_CHECKED = Gauge(
     "basketlift_index_checked_timestamp_seconds",
     "Unix time the ranker index was last compared with the views.",

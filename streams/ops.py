@@ -27,7 +27,7 @@ def consumer_lag(
     highwater: Callable[[Any], int | None],
     next_offset: Callable[[Any], int | None],
 ) -> dict[tuple[str, int], int]:
-    """Records behind the end (last stable offset under exactly-once) per source partition.
+    """Offsets behind the end (last stable offset under exactly-once) per source partition.
 
     Changelog partitions are left out: they are read for recovery, not consumed.
     """
@@ -41,6 +41,44 @@ def consumer_lag(
             continue
         lag[(tp.topic, tp.partition)] = max(0, end - (position or 0))
     return lag
+
+
+def committed_offsets(consumer: Any) -> Callable[[Any], int]:
+    """Offset up to which a partition is processed and committed (0 before the first commit).
+
+    Lag counts from here, not from what Faust has fetched: fetched events wait in its
+    buffers (a whole batch of them) and are not processed yet. A group without a commit
+    starts from the beginning (offset reset "earliest").
+    """
+    committed = getattr(consumer, "_committed_offset", {})
+
+    def offset(tp: Any) -> int:
+        value = committed.get(tp)
+        return int(value) if value is not None else 0
+
+    return offset
+
+
+def stalled_partitions(
+    previous: Mapping[tuple[str, int], int | None],
+    positions: Mapping[tuple[str, int], int | None],
+    ends: Mapping[tuple[str, int], int | None],
+) -> dict[tuple[str, int], int]:
+    """Partitions with records waiting whose position equals the previous one.
+
+    Returns each such partition's offsets waiting (end - position). A single waiting offset
+    is not judged: under exactly-once the offset after the last record of an idle partition
+    is the transaction's commit marker, which is never delivered. A partition not in
+    `previous` (newly assigned) or without a known position or end is not judged either.
+    """
+    stalled: dict[tuple[str, int], int] = {}
+    for tp, position in positions.items():
+        end = ends.get(tp)
+        if position is None or end is None or tp not in previous:
+            continue
+        if end - position > 1 and previous[tp] == position:
+            stalled[tp] = end - position
+    return stalled
 
 
 def labelled_gauge(
@@ -79,17 +117,7 @@ class WorkerCollector(Collector):
 
     def _lag(self) -> dict[tuple[str, int], int]:
         consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})
-        read = getattr(consumer, "_read_offset", {})
-
-        def next_offset(tp: Any) -> int | None:
-            last_read = read.get(tp)
-            if last_read is not None:
-                return int(last_read) + 1
-            value = committed.get(tp)
-            return int(value) if value is not None else None
-
-        return consumer_lag(consumer.assignment(), consumer.highwater, next_offset)
+        return consumer_lag(consumer.assignment(), consumer.highwater, committed_offsets(consumer))
 
     def _recovery_remaining(self) -> dict[str, int]:
         by_topic = {

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         " long a topic missing from an assignment (created late, or not yet visible on a busy"
         " broker) stays unconsumed.",
     )
+    stall_check_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the worker checks that partitions with records waiting move.",
+    )
     log_level: str = "info"
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="The worker's event loop (uvloop: about +35% events/s)."

@@ -9,6 +9,7 @@ import streams.offers.agents
 import streams.offers.web
 import streams.profiles.agents
 import streams.profiles.web
+import streams.watchdog
 import streams.web
 from streams.app import app
 

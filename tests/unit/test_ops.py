@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry
 
-from streams.ops import WorkerCollector, consumer_lag
+from streams.ops import WorkerCollector, consumer_lag, stalled_partitions
 
 
 class TP(NamedTuple):
@@ -27,6 +27,26 @@ def test_consumer_lag_skips_changelogs_and_unknown_ends() -> None:
     assert lag == {("shop.carts", 0): 20}
 
 
+def test_stalled_partitions_are_behind_and_did_not_move() -> None:
+    carts0, carts1, orders0, orders1, new = (
+        ("shop.carts", 0),
+        ("shop.carts", 1),
+        ("shop.orders", 0),
+        ("shop.orders", 1),
+        ("shop.clicks", 0),
+    )
+    marker = ("copurchase-deltas", 0)
+    previous = {carts0: 10, carts1: 10, orders0: 5, orders1: None, marker: 8}
+    positions = {carts0: 10, carts1: 12, orders0: 5, orders1: None, new: 0, marker: 8}
+    ends = {carts0: 17, carts1: 30, orders0: 5, orders1: 9, new: 4, marker: 9}
+    # carts0 stood still with 7 waiting; carts1 moved; orders0 is caught up; orders1 has no
+    # position yet; clicks0 was not assigned at the previous check; the one offset left on
+    # the deltas partition can be a commit marker.
+    assert stalled_partitions(previous, positions, ends) == {carts0: 7}
+    assert stalled_partitions({}, positions, ends) == {}
+    assert stalled_partitions(previous, positions, {carts0: None}) == {}
+
+
 class FakeTable:
     def __init__(self, topic: str, keys: int) -> None:
         self.changelog_topic = SimpleNamespace(get_topic_name=lambda: topic)
@@ -43,8 +63,9 @@ def fake_app() -> Any:
     consumer = SimpleNamespace(
         assignment=lambda: {carts0, carts1},
         highwater={carts0: 10, carts1: 4}.get,
-        _read_offset={carts0: 6},
-        _committed_offset={carts1: 4},
+        # Read (fetched) up to 9 but committed only up to 7: 3 events still to process.
+        _read_offset={carts0: 9},
+        _committed_offset={carts0: 7, carts1: 4},
     )
     return SimpleNamespace(consumer=consumer, tables=manager, rebalancing_count=3)
 

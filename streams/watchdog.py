@@ -1,0 +1,91 @@
+"""A worker that stops making progress says so: its log and `basketlift_stalled_partitions`.
+
+Every `BASKETLIFT_STALL_CHECK_SECONDS` the worker compares the committed offsets of its
+assigned source partitions (what has been processed, not merely fetched) with the previous
+check. A partition with records waiting whose committed offset has not moved is stalled: its
+agent is stuck, or the partition is paused, or the records are in a transaction that never
+ends. The warning carries what tells these apart
+(paused partitions, batches in flight, a commit waiting). Without it such a worker stays
+healthy and silent while its lag grows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from streams import metrics
+from streams.app import app
+from streams.eventcontext import commit_gate
+from streams.ops import committed_offsets, stalled_partitions
+from streams.settings import get_settings
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+
+Positions = dict[tuple[str, int], int | None]
+
+
+class ProgressWatch:
+    """The committed offsets seen at the previous check (forgotten across rebalances)."""
+
+    def __init__(self) -> None:
+        self.previous: Positions = {}
+
+    def reset(self) -> None:
+        """Forget the previous positions (the next check only records)."""
+        self.previous = {}
+
+    def check(self, positions: Positions, ends: Positions) -> dict[tuple[str, int], int]:
+        """Stalled partitions since the previous check; remember `positions` for the next."""
+        stalled = stalled_partitions(self.previous, positions, ends)
+        self.previous = dict(positions)
+        return stalled
+
+
+progress_watch = ProgressWatch()
+
+
+def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
+    """One line: the stalled partitions and what may hold them."""
+    parts = ", ".join(
+        f"{topic}[{p}] ({waiting} waiting)" for (topic, p), waiting in stalled.items()
+    )
+    paused = sorted(
+        f"{tp.topic}[{tp.partition}]"
+        for tp in getattr(consumer, "_paused_partitions", ())
+        if not tp.topic.endswith("-changelog")  # standby changelogs are always paused
+    )
+    return (
+        f"no progress for {settings.stall_check_seconds:.0f}s on {parts}; "
+        f"paused partitions: {paused or 'none'}; "
+        f"batches in flight: {commit_gate.batches_in_flight}; "
+        f"commit waiting for them: {commit_gate.commit_waiting}"
+    )
+
+
+@app.timer(settings.stall_check_seconds)
+async def watch_progress() -> None:
+    """Compare source positions with the last check; warn about partitions that stand still."""
+    if app.rebalancing or getattr(app, "in_recovery", False):
+        progress_watch.reset()
+        metrics.STALLED_PARTITIONS.set(0)
+        return
+    consumer = app.consumer
+    positions: Positions = {}
+    ends: Positions = {}
+    committed = committed_offsets(consumer)
+    try:
+        for tp in consumer.assignment():
+            if tp.topic.endswith("-changelog"):
+                continue
+            positions[(tp.topic, tp.partition)] = committed(tp)
+            ends[(tp.topic, tp.partition)] = consumer.highwater(tp)
+    except Exception:  # mid-rebalance: try again next time
+        log.debug("cannot read consumer positions", exc_info=True)
+        progress_watch.reset()
+        return
+    stalled = progress_watch.check(positions, ends)
+    metrics.STALLED_PARTITIONS.set(len(stalled))
+    if stalled:
+        log.warning(describe_stall(stalled, consumer))
