@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -22,62 +24,93 @@ TABLE_KEYS_EVERY_S = 60.0
 """Counting a RocksDB table's keys walks it: at most once a minute."""
 
 
-def consumer_lag(
-    assigned: Iterator[Any] | set[Any],
-    highwater: Callable[[Any], int | None],
-    next_offset: Callable[[Any], int | None],
-) -> dict[tuple[str, int], int]:
-    """Offsets behind the end (last stable offset under exactly-once) per source partition.
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """Where a source partition stands (offsets are next offsets, Kafka's convention)."""
 
-    Changelog partitions are left out: they are read for recovery, not consumed.
-    """
+    committed: int
+    """Processed and committed up to here (0 before the group's first commit: it starts at
+    the beginning, offset reset "earliest")."""
+    unprocessed: int
+    """Records handed to a stream and not yet acknowledged (in buffers or a running batch)."""
+    fetched: int | None
+    """The consumer's fetch position (None: unknown). It moves past transaction markers."""
+    end: int | None
+    """The partition's end: its last stable offset under exactly-once (None: not known yet)."""
+
+    def pending(self) -> int | None:
+        """Records not processed yet: handed to a stream but unacknowledged, or not fetched.
+
+        Counting from the fetch position, not from `committed` to `end`, leaves out the
+        commit markers that follow an idle partition's last record (one per producer that
+        wrote to it): they are never delivered, and lag would never reach 0.
+        """
+        if self.end is None or self.end < 0:
+            return None
+        if self.fetched is None:
+            return max(self.end - self.committed, self.unprocessed)
+        return self.unprocessed + max(0, self.end - self.fetched)
+
+
+def consumer_lag(offsets: Mapping[tuple[str, int], PartitionOffsets]) -> dict[tuple[str, int], int]:
+    """Records not processed yet per source partition (those with a known end)."""
     lag: dict[tuple[str, int], int] = {}
-    for tp in assigned:
-        if tp.topic.endswith("-changelog"):
-            continue
-        end = highwater(tp)
-        position = next_offset(tp)
-        if end is None or end < 0:
-            continue
-        lag[(tp.topic, tp.partition)] = max(0, end - (position or 0))
+    for tp, where in offsets.items():
+        pending = where.pending()
+        if pending is not None:
+            lag[tp] = pending
     return lag
 
 
-def committed_offsets(consumer: Any) -> Callable[[Any], int]:
-    """Offset up to which a partition is processed and committed (0 before the first commit).
+def _fetch_position(consumer: Any, tp: Any) -> int | None:
+    # aiokafka keeps the fetch position in its subscription state; Faust 0.15.3 only offers
+    # an async `position()`, which waits for a position and so can hang on a paused partition.
+    try:
+        client = consumer._thread._ensure_consumer()
+        state = client._subscription.subscription.assignment.state_value(tp)
+        return int(state.position) if state is not None and state.has_valid_position else None
+    except Exception:
+        return None
 
-    Lag counts from here, not from what Faust has fetched: fetched events wait in its
-    buffers (a whole batch of them) and are not processed yet. A group without a commit
-    starts from the beginning (offset reset "earliest").
+
+def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
+    """Offsets of the consumer's assigned source partitions (changelogs are left out).
+
+    Changelog partitions are read for recovery, not consumed.
     """
     committed = getattr(consumer, "_committed_offset", {})
-
-    def offset(tp: Any) -> int:
-        value = committed.get(tp)
-        return int(value) if value is not None else 0
-
-    return offset
+    unprocessed: Counter[Any] = Counter(
+        message.tp for message in list(getattr(consumer, "_unacked_messages", ()))
+    )
+    offsets: dict[tuple[str, int], PartitionOffsets] = {}
+    for tp in consumer.assignment():
+        if tp.topic.endswith("-changelog"):
+            continue
+        done = committed.get(tp)
+        offsets[(tp.topic, tp.partition)] = PartitionOffsets(
+            committed=int(done) if done is not None else 0,
+            unprocessed=unprocessed[tp],
+            fetched=_fetch_position(consumer, tp),
+            end=consumer.highwater(tp),
+        )
+    return offsets
 
 
 def stalled_partitions(
-    previous: Mapping[tuple[str, int], int | None],
-    positions: Mapping[tuple[str, int], int | None],
-    ends: Mapping[tuple[str, int], int | None],
+    previous: Mapping[tuple[str, int], int],
+    offsets: Mapping[tuple[str, int], PartitionOffsets],
 ) -> dict[tuple[str, int], int]:
-    """Partitions with records waiting whose position equals the previous one.
+    """Partitions with records pending whose committed offset equals the previous one.
 
-    Returns each such partition's offsets waiting (end - position). A single waiting offset
-    is not judged: under exactly-once the offset after the last record of an idle partition
-    is the transaction's commit marker, which is never delivered. A partition not in
-    `previous` (newly assigned) or without a known position or end is not judged either.
+    `previous` maps partitions to their committed offset at the last check. Returns each
+    stalled partition's pending records. A partition not in `previous` (newly assigned) or
+    whose end is not known is not judged.
     """
     stalled: dict[tuple[str, int], int] = {}
-    for tp, position in positions.items():
-        end = ends.get(tp)
-        if position is None or end is None or tp not in previous:
-            continue
-        if end - position > 1 and previous[tp] == position:
-            stalled[tp] = end - position
+    for tp, where in offsets.items():
+        pending = where.pending()
+        if pending and tp in previous and previous[tp] == where.committed:
+            stalled[tp] = pending
     return stalled
 
 
@@ -116,8 +149,7 @@ class WorkerCollector(Collector):
         self._table_keys_at: float | None = None
 
     def _lag(self) -> dict[tuple[str, int], int]:
-        consumer = self.app.consumer
-        return consumer_lag(consumer.assignment(), consumer.highwater, committed_offsets(consumer))
+        return consumer_lag(partition_offsets(self.app.consumer))
 
     def _recovery_remaining(self) -> dict[str, int]:
         by_topic = {

@@ -12,34 +12,35 @@ healthy and silent while its lag grows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from streams import metrics
 from streams.app import app
 from streams.eventcontext import commit_gate
-from streams.ops import committed_offsets, stalled_partitions
+from streams.ops import PartitionOffsets, partition_offsets, stalled_partitions
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 settings = get_settings()
-
-Positions = dict[tuple[str, int], int | None]
 
 
 class ProgressWatch:
     """The committed offsets seen at the previous check (forgotten across rebalances)."""
 
     def __init__(self) -> None:
-        self.previous: Positions = {}
+        self.previous: dict[tuple[str, int], int] = {}
 
     def reset(self) -> None:
-        """Forget the previous positions (the next check only records)."""
+        """Forget the previous offsets (the next check only records)."""
         self.previous = {}
 
-    def check(self, positions: Positions, ends: Positions) -> dict[tuple[str, int], int]:
-        """Stalled partitions since the previous check; remember `positions` for the next."""
-        stalled = stalled_partitions(self.previous, positions, ends)
-        self.previous = dict(positions)
+    def check(
+        self, offsets: Mapping[tuple[str, int], PartitionOffsets]
+    ) -> dict[tuple[str, int], int]:
+        """Stalled partitions since the previous check; remember the offsets for the next."""
+        stalled = stalled_partitions(self.previous, offsets)
+        self.previous = {tp: where.committed for tp, where in offsets.items()}
         return stalled
 
 
@@ -49,7 +50,7 @@ progress_watch = ProgressWatch()
 def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
     """One line: the stalled partitions and what may hold them."""
     parts = ", ".join(
-        f"{topic}[{p}] ({waiting} waiting)" for (topic, p), waiting in stalled.items()
+        f"{topic}[{p}] ({waiting} pending)" for (topic, p), waiting in stalled.items()
     )
     paused = sorted(
         f"{tp.topic}[{tp.partition}]"
@@ -72,20 +73,13 @@ async def watch_progress() -> None:
         metrics.STALLED_PARTITIONS.set(0)
         return
     consumer = app.consumer
-    positions: Positions = {}
-    ends: Positions = {}
-    committed = committed_offsets(consumer)
     try:
-        for tp in consumer.assignment():
-            if tp.topic.endswith("-changelog"):
-                continue
-            positions[(tp.topic, tp.partition)] = committed(tp)
-            ends[(tp.topic, tp.partition)] = consumer.highwater(tp)
+        offsets = partition_offsets(consumer)
     except Exception:  # mid-rebalance: try again next time
-        log.debug("cannot read consumer positions", exc_info=True)
+        log.debug("cannot read consumer offsets", exc_info=True)
         progress_watch.reset()
         return
-    stalled = progress_watch.check(positions, ends)
+    stalled = progress_watch.check(offsets)
     metrics.STALLED_PARTITIONS.set(len(stalled))
     if stalled:
         log.warning(describe_stall(stalled, consumer))

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from streams.eventcontext import commit_gate
+from streams.ops import PartitionOffsets
 from streams.watchdog import ProgressWatch, describe_stall
 
 
@@ -14,15 +15,19 @@ class TP(NamedTuple):
     partition: int
 
 
-def test_a_partition_is_stalled_only_after_two_checks_at_the_same_position() -> None:
+def test_a_partition_is_stalled_only_after_two_checks_at_the_same_committed_offset() -> None:
     watch = ProgressWatch()
-    ends = {("shop.orders", 0): 40}
-    assert watch.check({("shop.orders", 0): 25}, ends) == {}  # first sight only records
-    assert watch.check({("shop.orders", 0): 25}, ends) == {("shop.orders", 0): 15}
-    assert watch.check({("shop.orders", 0): 30}, ends) == {}
+    orders0 = ("shop.orders", 0)
+
+    def at(committed: int) -> dict[tuple[str, int], PartitionOffsets]:
+        return {orders0: PartitionOffsets(committed, 0, committed, 40)}
+
+    assert watch.check(at(25)) == {}  # first sight only records
+    assert watch.check(at(25)) == {orders0: 15}
+    assert watch.check(at(30)) == {}
     watch.reset()
-    assert watch.check({("shop.orders", 0): 30}, ends) == {}
-    assert watch.check({("shop.orders", 0): 30}, ends) == {("shop.orders", 0): 10}
+    assert watch.check(at(30)) == {}
+    assert watch.check(at(30)) == {orders0: 10}
 
 
 async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() -> None:
@@ -34,7 +39,7 @@ async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() ->
         line = describe_stall({("shop.orders", 0): 15}, consumer)
     finally:
         commit_gate.end_batch()
-    assert "shop.orders[0] (15 waiting)" in line
+    assert "shop.orders[0] (15 pending)" in line
     assert "paused partitions: ['shop.orders[1]']" in line
     assert "batches in flight: 1" in line
     assert "commit waiting for them: False" in line

@@ -141,6 +141,15 @@ class WorkerProcess:
         except FileNotFoundError:
             return "(no log)"
 
+    def log_problems(self, lines: int = 30) -> str:
+        """The last warnings and errors of the worker's log (an info log buries them)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        found = [line for line in text.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
+        return "\n".join(found[-lines:]) or "(no warnings or errors)"
+
     def health(self) -> int | None:
         """HTTP status of /health."""
         return health_status(self.base_url + "/health")

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry
 
-from streams.ops import WorkerCollector, consumer_lag, stalled_partitions
+from streams.ops import PartitionOffsets, WorkerCollector, consumer_lag, stalled_partitions
 
 
 class TP(NamedTuple):
@@ -20,31 +20,46 @@ def tp(topic: str, partition: int) -> TP:
     return TP(topic, partition)
 
 
-def test_consumer_lag_skips_changelogs_and_unknown_ends() -> None:
-    a0, a1, log0 = tp("shop.carts", 0), tp("shop.carts", 1), tp("x-changelog", 0)
-    ends = {a0: 120, a1: None, log0: 50}
-    lag = consumer_lag({a0, a1, log0}, ends.get, {a0: 100, a1: 3, log0: 0}.get)
-    assert lag == {("shop.carts", 0): 20}
+def test_pending_counts_unprocessed_and_unfetched_records_not_markers() -> None:
+    # 20 records in Faust's buffers, unacknowledged; everything fetched.
+    assert PartitionOffsets(100, 20, 120, 120).pending() == 20
+    # And 20 more not fetched yet.
+    assert PartitionOffsets(100, 20, 130, 150).pending() == 40
+    # Idle after transactions: the fetch position went past 3 commit markers that are
+    # never delivered; end - committed would say 3, nothing is pending.
+    assert PartitionOffsets(57, 0, 60, 60).pending() == 0
+    # Fetch position unknown (fresh group): everything after the committed offset.
+    assert PartitionOffsets(0, 0, None, 42).pending() == 42
+    assert PartitionOffsets(0, 0, None, None).pending() is None
+    assert PartitionOffsets(0, 0, None, -1).pending() is None
 
 
-def test_stalled_partitions_are_behind_and_did_not_move() -> None:
-    carts0, carts1, orders0, orders1, new = (
+def test_consumer_lag_leaves_out_unknown_ends() -> None:
+    offsets = {
+        ("shop.carts", 0): PartitionOffsets(100, 0, 100, 120),
+        ("shop.carts", 1): PartitionOffsets(3, 0, None, None),
+    }
+    assert consumer_lag(offsets) == {("shop.carts", 0): 20}
+
+
+def test_stalled_partitions_have_records_pending_and_the_same_committed_offset() -> None:
+    carts0, carts1, orders0, deltas0, new = (
         ("shop.carts", 0),
         ("shop.carts", 1),
         ("shop.orders", 0),
-        ("shop.orders", 1),
+        ("app-copurchase-deltas", 0),
         ("shop.clicks", 0),
     )
-    marker = ("copurchase-deltas", 0)
-    previous = {carts0: 10, carts1: 10, orders0: 5, orders1: None, marker: 8}
-    positions = {carts0: 10, carts1: 12, orders0: 5, orders1: None, new: 0, marker: 8}
-    ends = {carts0: 17, carts1: 30, orders0: 5, orders1: 9, new: 4, marker: 9}
-    # carts0 stood still with 7 waiting; carts1 moved; orders0 is caught up; orders1 has no
-    # position yet; clicks0 was not assigned at the previous check; the one offset left on
-    # the deltas partition can be a commit marker.
-    assert stalled_partitions(previous, positions, ends) == {carts0: 7}
-    assert stalled_partitions({}, positions, ends) == {}
-    assert stalled_partitions(previous, positions, {carts0: None}) == {}
+    previous = {carts0: 10, carts1: 10, orders0: 5, deltas0: 8}
+    offsets = {
+        carts0: PartitionOffsets(10, 5, 15, 17),  # stood still with 7 pending
+        carts1: PartitionOffsets(12, 2, 30, 30),  # moved on
+        orders0: PartitionOffsets(5, 0, 5, 5),  # caught up
+        deltas0: PartitionOffsets(8, 0, 12, 12),  # idle; 4 commit markers after the last record
+        new: PartitionOffsets(0, 0, None, 4),  # not assigned at the previous check
+    }
+    assert stalled_partitions(previous, offsets) == {carts0: 7}
+    assert stalled_partitions({}, offsets) == {}
 
 
 class FakeTable:
@@ -63,8 +78,9 @@ def fake_app() -> Any:
     consumer = SimpleNamespace(
         assignment=lambda: {carts0, carts1},
         highwater={carts0: 10, carts1: 4}.get,
-        # Read (fetched) up to 9 but committed only up to 7: 3 events still to process.
-        _read_offset={carts0: 9},
+        # carts0: 3 records handed to a stream and not acknowledged yet (fetch position
+        # unknown here, so counted from the committed offset: 10 - 7).
+        _unacked_messages=[SimpleNamespace(tp=carts0)] * 3,
         _committed_offset={carts0: 7, carts1: 4},
     )
     return SimpleNamespace(consumer=consumer, tables=manager, rebalancing_count=3)

@@ -39,8 +39,10 @@ WORKER_ENV = {
     **STATE_ENV,
     "BASKETLIFT_LOG_LEVEL": "info",
     "BASKETLIFT_DECISION_LOG_LEVEL": "debug",
+    "BASKETLIFT_STALL_CHECK_SECONDS": "5",
 }
-"""Info logs (assignments, recovery, commits) so that a failure here can be explained."""
+"""Info logs (assignments, recovery, commits) and frequent stall checks, so that a failure
+here can be explained."""
 HOLD_AT = 0.7
 """Stop sending at this share until product states appear (the first commit is slow)."""
 AHEAD = 25
@@ -147,7 +149,7 @@ def test_sigkill_mid_replay_then_restart_gives_exactly_the_offline_state(
         second = start_worker(deployment, tmp_path, **WORKER_ENV)
         second.wait_healthy(timeout=300)
         wrong = state_mismatches(second, purchases, weights, shoppers)
-        assert not wrong, (point, wrong[:10], second.log_tail())
+        assert not wrong, (point, wrong[:10], second.log_problems(), second.log_tail())
         assert second.alive(), second.log_tail()
     finally:
         first.stop()
