@@ -32,7 +32,8 @@ def test_a_partition_is_stalled_only_after_two_checks_at_the_same_committed_offs
 
 async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() -> None:
     consumer = SimpleNamespace(
-        _paused_partitions={TP("shop.orders", 1), TP("app-profiles-changelog", 1)}
+        _paused_partitions={TP("shop.orders", 1), TP("app-profiles-changelog", 1)},
+        flow_active=False,
     )
     await commit_gate.start_batch()
     try:
@@ -41,6 +42,7 @@ async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() ->
         commit_gate.end_batch()
     assert "shop.orders[0] (15 pending)" in line
     assert "paused partitions: ['shop.orders[1]']" in line
+    assert "consumer flow active: False" in line
     assert "batches in flight: 1" in line
     assert "commit waiting for them: False" in line
     assert commit_gate.batches_in_flight == 0
