@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the worker checks that partitions with records waiting move.",
     )
+    stall_liveness_checks: int = Field(
+        10,
+        ge=1,
+        description="Consecutive stalled checks after which /live answers 503 (restart me).",
+    )
     log_level: str = "info"
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="The worker's event loop (uvloop: about +35% events/s)."

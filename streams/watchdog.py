@@ -6,7 +6,9 @@ check. A partition with records waiting whose committed offset has not moved is 
 agent is stuck, or the partition is paused, or the records are in a transaction that never
 ends. The warning carries what tells these apart
 (paused partitions, batches in flight, a commit waiting). Without it such a worker stays
-healthy and silent while its lag grows.
+healthy and silent while its lag grows. After `BASKETLIFT_STALL_LIVENESS_CHECKS` stalled
+checks in a row `/live` answers 503, so that an orchestrator restarts the worker (under
+exactly-once its successor resumes from the last commit).
 """
 
 from __future__ import annotations
@@ -30,10 +32,22 @@ class ProgressWatch:
 
     def __init__(self) -> None:
         self.previous: dict[tuple[str, int], int] = {}
+        self.stalled: dict[tuple[str, int], int] = {}
+        self.stalled_checks = 0
+        """Consecutive checks that found stalled partitions."""
 
     def reset(self) -> None:
         """Forget the previous offsets (the next check only records)."""
         self.previous = {}
+        self.stalled = {}
+        self.stalled_checks = 0
+
+    def liveness_problem(self, limit: int) -> str | None:
+        """Why the worker is not live: stalled at `limit` or more consecutive checks."""
+        if self.stalled_checks < limit:
+            return None
+        names = ", ".join(f"{topic}[{p}]" for topic, p in sorted(self.stalled))
+        return f"no progress at {self.stalled_checks} consecutive checks on {names}"
 
     def check(
         self, offsets: Mapping[tuple[str, int], PartitionOffsets]
@@ -41,6 +55,8 @@ class ProgressWatch:
         """Stalled partitions since the previous check; remember the offsets for the next."""
         stalled = stalled_partitions(self.previous, offsets)
         self.previous = {tp: where.committed for tp, where in offsets.items()}
+        self.stalled = stalled
+        self.stalled_checks = self.stalled_checks + 1 if stalled else 0
         return stalled
 
 

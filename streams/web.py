@@ -1,4 +1,5 @@
-"""Operational endpoints on Faust's web server: `/metrics` (Prometheus) and `/health`."""
+"""Operational endpoints on Faust's web server: `/metrics` (Prometheus), `/health` (ready to
+serve) and `/live` (making progress)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from streams.catalog.view import catalog_view
 from streams.copurchase.view import products_view
 from streams.ops import WorkerCollector
 from streams.settings import get_settings
+from streams.watchdog import progress_watch
 
-if get_settings().faust_sensor:
+settings = get_settings()
+
+if settings.faust_sensor:
     # Faust's per-message Prometheus sensor: detailed, but it cut ingest throughput by about
     # 40% in bench/ingest_throughput.py, so it is opt-in. It serves /metrics from our registry.
     setup_prometheus_sensors(
@@ -56,6 +60,14 @@ metrics.REGISTRY.register(
         ready=lambda: not health_problems(),
     )
 )
+
+
+@app.page("/live")
+async def live(self: Any, request: Any) -> Any:
+    """200 while the worker makes progress; 503 once partitions stalled for a while."""
+    problem = progress_watch.liveness_problem(settings.stall_liveness_checks)
+    body = {"status": "ok" if problem is None else "stalled", "problem": problem}
+    return self.json(body, status=200 if problem is None else 503)
 
 
 @app.page("/health")

@@ -46,3 +46,24 @@ async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() ->
     assert "batches in flight: 1" in line
     assert "commit waiting for them: False" in line
     assert commit_gate.batches_in_flight == 0
+
+
+def test_liveness_fails_only_after_the_limit_of_consecutive_stalled_checks() -> None:
+    watch = ProgressWatch()
+    carts1 = ("shop.carts", 1)
+
+    def at(committed: int) -> dict[tuple[str, int], PartitionOffsets]:
+        return {carts1: PartitionOffsets(committed, 3, committed, committed + 9)}
+
+    watch.check(at(5))
+    watch.check(at(5))
+    watch.check(at(5))
+    assert watch.liveness_problem(3) is None  # 2 stalled checks so far
+    watch.check(at(5))
+    assert watch.liveness_problem(3) == "no progress at 3 consecutive checks on shop.carts[1]"
+    watch.check(at(6))  # progress clears it
+    assert watch.liveness_problem(1) is None
+    watch.check(at(6))
+    assert watch.liveness_problem(1) is not None
+    watch.reset()  # a rebalance or recovery starts over
+    assert watch.liveness_problem(1) is None

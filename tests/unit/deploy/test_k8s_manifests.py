@@ -118,11 +118,11 @@ def test_ports_and_probes_match_the_web_port(
     readiness = container["readinessProbe"]["httpGet"]
     assert readiness["path"] == "/health"
     assert container_port(container, readiness["port"]) == web_port
-    for probe in ("livenessProbe", "startupProbe"):
+    # Never /health: it is 503 during every rebalance and table recovery, and a liveness
+    # probe on it would restart recovering workers in a loop. /live fails only on a stall.
+    for probe, path in (("livenessProbe", "/live"), ("startupProbe", "/metrics")):
         http = container[probe]["httpGet"]
-        # Never /health: it is 503 during every rebalance and table recovery, and a
-        # liveness probe on it would restart recovering workers in a loop.
-        assert http["path"] == "/metrics", probe
+        assert http["path"] == path, probe
         assert container_port(container, http["port"]) == web_port, probe
     annotations = objects["StatefulSet"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(web_port)
