@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     stall_check_seconds: float = Field(
         30.0,
         gt=0,
-        description="How often the worker checks that partitions with records waiting move.",
+        description="How often the worker checks that partitions with records pending move"
+        " (keep it above Faust's 2.8 s commit interval: progress shows as commits).",
     )
     stall_liveness_checks: int = Field(
         10,

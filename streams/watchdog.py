@@ -74,7 +74,7 @@ def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
         if not tp.topic.endswith("-changelog")  # standby changelogs are always paused
     )
     return (
-        f"no progress for {settings.stall_check_seconds:.0f}s on {parts}; "
+        f"no progress for {settings.stall_check_seconds:g}s on {parts}; "
         f"paused partitions: {paused or 'none'}; "
         f"consumer flow active: {getattr(consumer, 'flow_active', 'unknown')}; "
         f"batches in flight: {commit_gate.batches_in_flight}; "
