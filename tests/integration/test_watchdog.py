@@ -64,3 +64,41 @@ def test_records_held_without_progress_make_the_worker_not_live(
         assert "no progress for 1s on" in worker.log_problems()
     finally:
         worker.stop()
+
+
+def test_an_idle_worker_after_traffic_has_no_lag_and_is_live(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Internal topics are written in transactions: their last offsets are commit markers,
+    # which are never delivered. Lag counted from the committed offset stayed at 1-4 there.
+    worker = start_worker(deployment, tmp_path, BASKETLIFT_STALL_CHECK_SECONDS="3")
+    try:
+        worker.wait_healthy(timeout=180)
+        orders_topic = deployment.topic("orders")
+        records = replay_records(deployment, sample_slice(200))
+        orders = [record for record in records if record[0] == orders_topic]
+        asyncio.run(produce_records(deployment.bootstrap, orders))
+        worker.wait_consumed({orders_topic: len(orders)})
+        deadline = time.monotonic() + 60
+        lagging: list[str] = ["not checked"]
+        while lagging and time.monotonic() < deadline:
+            time.sleep(1)
+            lagging = [
+                line
+                for line in worker.metrics_text().splitlines()
+                if line.startswith("basketlift_consumer_lag{") and not line.endswith(" 0.0")
+            ]
+        assert not lagging, lagging
+        internal = [
+            line
+            for line in worker.metrics_text().splitlines()
+            if line.startswith("basketlift_consumer_lag{")
+            and f"{deployment.app_id}-copurchase-deltas" in line
+        ]
+        assert len(internal) == deployment.partitions  # the deltas topic is measured too
+        time.sleep(7)  # two more checks while idle
+        status, body = get_json(f"{worker.base_url}/live")
+        assert (status, body["status"]) == (200, "ok"), body
+        assert metric_total(worker.metrics_text(), "basketlift_stalled_partitions") == 0
+    finally:
+        worker.stop()
