@@ -425,7 +425,7 @@ async def ensure_topics(
         await admin.close()
 
 
-# Kafka error codes that mean "the topic is there", whoever created it.
+# The Kafka error code that means "the topic is there" (whoever created it).
 _TOPIC_ALREADY_EXISTS = 36
 
 
