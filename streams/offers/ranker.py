@@ -1008,53 +1008,22 @@ class _Observed:
         self, model: _Model, observed: Mapping[str, tuple[int, int]], strength: float
     ) -> None:
         _check_positive("observed_strength", strength)
-        self.model, self.observed, self.strength = model, observed, strength
+        # One representation: counts as arrays aligned with the index (built once per index
+        # when the caller keeps an ObservedCounts, as the worker does).
+        counts = observed if isinstance(observed, ObservedCounts) else ObservedCounts(observed)
+        self.model, self.observed, self.strength = model, counts, strength
 
     def __call__(self, decision: _Decision) -> tuple[FloatArray, FloatArray]:
         _scores, p = self.model(decision)
         codes = decision.candidates  # sorted (np.unique)
         if not len(codes) or not self.observed:
             return p * np.nan_to_num(decision.index.price[codes]), p
-        if isinstance(self.observed, ObservedCounts):
-            shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
-            accepted = accepted_by_code[codes]
-            shown = np.maximum(shown_by_code[codes], accepted)
-            k = self.strength
-            # Never-observed candidates (0, 0) keep their p: (p k + 0) / (k + 0).
-            p = (p * k + accepted) / (k + shown)
-            return p * np.nan_to_num(decision.index.price[codes]), p
-        positions: list[int] = []
-        found: list[tuple[int, int]] = []
-        if len(self.observed) < len(codes):
-            # Few products observed: look each up among the candidates.
-            code_of = decision.index.code_of
-            known = [
-                (code, counts)
-                for product_id, counts in self.observed.items()
-                if (code := code_of.get(product_id)) is not None
-            ]
-            if known:
-                wanted = np.fromiter((code for code, _ in known), np.int64, len(known))
-                at = np.minimum(np.searchsorted(codes, wanted), len(codes) - 1)
-                for i in np.flatnonzero(codes[at] == wanted).tolist():
-                    positions.append(int(at[i]))
-                    found.append(known[i][1])
-        else:
-            # Many observed: look each candidate up among them.
-            ids = decision.index.product_ids
-            get = self.observed.get
-            for position, code in enumerate(codes.tolist()):
-                seen = get(ids[code])
-                if seen is not None:
-                    positions.append(position)
-                    found.append(seen)
-        if found:
-            table = np.array(found, np.float64)
-            accepted = table[:, 1]
-            shown = np.maximum(table[:, 0], accepted)
-            j = np.array(positions, np.int64)
-            k = self.strength
-            p[j] = (p[j] * k + accepted) / (k + shown)
+        shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
+        accepted = accepted_by_code[codes]
+        shown = np.maximum(shown_by_code[codes], accepted)
+        k = self.strength
+        # Never-observed candidates (0, 0) keep their p: (p k + 0) / (k + 0).
+        p = (p * k + accepted) / (k + shown)
         return p * np.nan_to_num(decision.index.price[codes]), p
 
 

@@ -512,8 +512,8 @@ def test_observed_acceptance_updates_p_by_the_beta_rule() -> None:
 
 
 def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
-    """Few observed products are looked up among the candidates, many the other way round,
-    and ObservedCounts gathers them from arrays: all three agree."""
+    """A plain mapping of few or of many observed products, and a kept ObservedCounts, give
+    the same p: unobserved products change nothing."""
     index = ProductIndex(
         [
             facts("a", 100, neighbours={"cheap": 30, "dear": 30}),
