@@ -144,7 +144,8 @@ INDEX_STALE = Gauge(
 )
 STALLED_PARTITIONS = Gauge(
     "basketlift_stalled_partitions",
-    "Source partitions with records waiting whose position did not move over the last check.",
+    "Source partitions with records pending whose committed offset did not move since the"
+    " last check.",
     registry=REGISTRY,
 )
 INDEX_CHECKED = Gauge(
