@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         " long a topic missing from an assignment (created late, or not yet visible on a busy"
         " broker) stays unconsumed.",
     )
+    dedupe_window_events: int = Field(
+        64,
+        ge=1,
+        description="Event ids remembered per topic and shopper (or session) to recognise"
+        " redeliveries.",
+    )
     stall_check_seconds: float = Field(
         30.0,
         gt=0,
@@ -83,6 +89,12 @@ class Settings(BaseSettings):
     cross_order_weight: float = Field(0.5, ge=0, description="0 = same-order pairs only.")
     cross_order_days: float = Field(30.0, ge=0)
     neighbours_k: int = Field(100, ge=1, description="Strongest neighbours kept per product.")
+    max_paired_products: int = Field(
+        1_000,
+        ge=2,
+        description="An order's products that form pairs, at most (its highest-value lines);"
+        " every product of the order still counts as purchased.",
+    )
     product_cache_size: int = Field(
         5_000, ge=0, description="Decoded product states kept in memory per worker (0: none)."
     )

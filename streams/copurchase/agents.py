@@ -35,6 +35,7 @@ config = CopurchaseConfig(
     cross_order_weight=settings.cross_order_weight,
     cross_order_days=settings.cross_order_days,
     neighbours_k=settings.neighbours_k,
+    max_paired_products=settings.max_paired_products,
 )
 
 

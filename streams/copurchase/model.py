@@ -27,6 +27,14 @@ What decay cannot repair: an order arriving after a later order of the same shop
 only with products bought before it (``recent_products`` entries at or after its time are
 ignored), so cross-order pairs assume each shopper's orders arrive roughly in time order.
 
+PAIRS IN LARGE ORDERS. An order of n distinct products makes n * (n - 1) pairs, so one
+order at the contract's 10,000 items would make 100 million. Only the order's
+``max_paired_products`` (default 1,000) highest-priced products form pairs (ties: the
+smaller product_id), with each other and with the shopper's earlier products; the others
+count their purchase, price and category and pair with nothing. Orders that large are bulk
+or wholesale orders whose pairs say little about what goes together; in the shipped UCI
+data (54,716 invoices) one exceeds 1,000 distinct products (1,110).
+
 PRUNING. A product keeps at most K (``neighbours_k``) neighbours: after each update, when
 it has more than K, the K strongest are kept (equal weights: the smaller product_id wins,
 so the outcome is deterministic) and the rest are dropped. This biases counts. A pair
@@ -39,6 +47,11 @@ outcome depends on arrival order (which pairs were weak when). This is acceptabl
 ranking: offers only ever use the top few neighbours of a product, which are the pairs
 least affected, and memory is products x K instead of products squared. Purchase counts
 are never pruned.
+
+MESSAGES. ``delta_messages`` packs deltas into JSON lists of at most a given size; a delta
+too large for one message is split by neighbours into parts (the first carries the
+purchases and the price; the others only neighbours). Parts add up to the whole delta:
+applying them one after the other, or merged, gives the same sums (pruning aside, as above).
 
 WIRE FORMAT. ``to_dict`` gives compact JSON-able dicts (deltas cross Kafka once per product
 per batch): ``p`` product_id, ``t`` as_of_ts, ``n`` purchases, ``w`` neighbour weights,
@@ -55,6 +68,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
+import orjson
+
 __all__ = [
     "DAY_MS",
     "NO_PRICE_TS",
@@ -65,6 +80,7 @@ __all__ = [
     "ProductDelta",
     "ProductState",
     "decay_factor",
+    "delta_messages",
     "deltas_for_order",
     "merge_delta_maps",
     "recent_products_within",
@@ -86,6 +102,8 @@ class CopurchaseConfig:
     cross_order_weight: float = 0.5
     cross_order_days: float = 30.0
     neighbours_k: int = 100
+    max_paired_products: int = 1_000
+    """Products of one order that form pairs, at most (see PAIRS IN LARGE ORDERS)."""
 
     def __post_init__(self) -> None:
         for name in ("half_life_days", "cross_order_weight", "cross_order_days"):
@@ -97,6 +115,9 @@ class CopurchaseConfig:
         k = self.neighbours_k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"neighbours_k must be an integer >= 1, got {k!r}")
+        cap = self.max_paired_products
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 2:
+            raise ValueError(f"max_paired_products must be an integer >= 2, got {cap!r}")
 
 
 def decay_factor(elapsed_ms: int, half_life_days: float) -> float:
@@ -155,6 +176,18 @@ class OrderFacts:
     def product_ids(self) -> tuple[str, ...]:
         """The order's product ids, in line order."""
         return tuple(product.product_id for product in self.products)
+
+    def paired_ids(self, max_paired: int) -> tuple[str, ...]:
+        """The products that form pairs: all, or the `max_paired` highest-priced ones.
+
+        Ties in price go to the smaller product_id, so the choice depends on the order's
+        content only, never on its line order. The result keeps line order.
+        """
+        if len(self.products) <= max_paired:
+            return self.product_ids
+        ranked = sorted(self.products, key=lambda p: (-p.unit_price, p.product_id))
+        chosen = {product.product_id for product in ranked[:max_paired]}
+        return tuple(pid for pid in self.product_ids if pid in chosen)
 
 
 def recent_products_within(recent: Mapping[str, int], now_ms: int, days: float) -> dict[str, int]:
@@ -383,24 +416,75 @@ def total_orders_delta(ts_ms: int) -> ProductDelta:
 def deltas_for_order(
     order: OrderFacts, recent_products: Mapping[str, int], config: CopurchaseConfig
 ) -> dict[str, ProductDelta]:
-    """One delta per product the order touches: its products and the shopper's recent ones."""
+    """One delta per product the order touches: its products and the shopper's recent ones.
+
+    Every product of the order counts one purchase; only its paired products (all of them
+    up to `config.max_paired_products`, see PAIRS IN LARGE ORDERS) form pairs, with each
+    other and with the shopper's earlier products.
+    """
     ts = order.ts_ms
-    ids = order.product_ids
+    paired = order.paired_ids(config.max_paired_products)
+    paired_set = set(paired) if len(paired) < len(order.products) else None
     cross_weight = config.cross_order_weight
     earlier = (
         _earlier_products(recent_products, order, config.cross_order_days) if cross_weight else []
     )
     deltas: dict[str, ProductDelta] = {}
     for product in order.products:
-        neighbours = {other: 1.0 for other in ids if other != product.product_id}
-        for earlier_id in earlier:
-            neighbours[earlier_id] = cross_weight
-        deltas[product.product_id] = ProductDelta(
-            product.product_id, ts, 1.0, neighbours, product.unit_price, ts, product.category
+        product_id = product.product_id
+        neighbours: dict[str, float] = {}
+        if paired_set is None or product_id in paired_set:
+            neighbours = {other: 1.0 for other in paired if other != product_id}
+            for earlier_id in earlier:
+                neighbours[earlier_id] = cross_weight
+        deltas[product_id] = ProductDelta(
+            product_id, ts, 1.0, neighbours, product.unit_price, ts, product.category
         )
     for earlier_id in earlier:
-        deltas[earlier_id] = ProductDelta(earlier_id, ts, 0.0, dict.fromkeys(ids, cross_weight))
+        deltas[earlier_id] = ProductDelta(earlier_id, ts, 0.0, dict.fromkeys(paired, cross_weight))
     return deltas
+
+
+DELTA_MESSAGE_BYTES: Final = 1 << 20
+"""Target size of one deltas message: well under the producer's and topic's limits."""
+
+
+def delta_messages(
+    deltas: Iterable[ProductDelta], max_bytes: int = DELTA_MESSAGE_BYTES
+) -> list[bytes]:
+    """The deltas as JSON-list messages of at most `max_bytes` each (see MESSAGES).
+
+    Raises ValueError when one neighbour entry alone cannot fit (`max_bytes` absurdly small).
+    """
+    messages: list[bytes] = []
+    held: list[bytes] = []
+    size = 2  # the brackets
+    for delta in deltas:
+        for part in _encoded_parts(delta, max_bytes - 2):
+            if held and size + 1 + len(part) > max_bytes:
+                messages.append(b"[" + b",".join(held) + b"]")
+                held, size = [], 2
+            held.append(part)
+            size += len(part) + (1 if len(held) > 1 else 0)
+    if held:
+        messages.append(b"[" + b",".join(held) + b"]")
+    return messages
+
+
+def _encoded_parts(delta: ProductDelta, max_bytes: int) -> list[bytes]:
+    """`delta` encoded, split by neighbours into parts of at most `max_bytes` if needed."""
+    encoded = orjson.dumps(delta.to_dict())
+    if len(encoded) <= max_bytes:
+        return [encoded]
+    items = list(delta.neighbours.items())
+    if len(items) <= 1:
+        raise ValueError(
+            f"delta of {delta.product_id!r} ({len(encoded):,} bytes) cannot fit {max_bytes:,}"
+        )
+    half = len(items) // 2
+    head = replace(delta, neighbours=dict(items[:half]))
+    tail = ProductDelta(delta.product_id, delta.as_of_ts, 0.0, dict(items[half:]))
+    return _encoded_parts(head, max_bytes) + _encoded_parts(tail, max_bytes)
 
 
 def merge_delta_maps(

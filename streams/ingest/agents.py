@@ -7,15 +7,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from faust.types import EventT
 
-from schemas import INBOUND_MODELS, InvalidEvent, encode, make_dead_letter
+from schemas import (
+    INBOUND_MODELS,
+    CartEvent,
+    ClickEvent,
+    InvalidEvent,
+    OrderEvent,
+    encode,
+    make_dead_letter,
+)
 from streams import metrics
-from streams.app import app
+from streams.app import MAX_MESSAGE_BYTES, app
 from streams.eventcontext import acting_for, commit_gate, event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
+from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
 from streams.ingest.handlers import HANDLERS, ValidEvent
-from streams.ingest.topics import deadletter_topic, inbound_topics, rekey_topics
+from streams.ingest.topics import deadletter_topic, dedupe_table, inbound_topics, rekey_topics
+from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -50,27 +61,66 @@ async def send_dead_letter(record: RawRecord, error: InvalidEvent | str) -> None
     metrics.DEADLETTERS.labels(topic=record.topic).inc()
 
 
+def skip_duplicates(
+    logical: str, valid: Sequence[ValidEvent], batch: BatchContext
+) -> list[ValidEvent]:
+    """The events not delivered before (streams.ingest.dedupe); their ids are staged as seen."""
+    if logical not in DEDUPED_TOPICS:
+        return list(valid)
+
+    def load(key: str) -> tuple[str, ...]:
+        raw = batch.get(dedupe_table, key, sources[key])
+        return tuple(orjson.loads(raw)) if raw else ()
+
+    sources: dict[str, Any] = {}
+    items = []
+    for item in valid:
+        record, event = item
+        assert isinstance(event, CartEvent | OrderEvent | ClickEvent)
+        key = dedupe_key(logical, event.routing_key)
+        sources.setdefault(key, record.source)
+        items.append((key, event.event_id, item))
+    outcome = split_duplicates(items, load, settings.dedupe_window_events)
+    for key, ids in outcome.windows.items():
+        batch.put(dedupe_table, key, orjson.dumps(list(ids)), sources[key])
+    for record, _event in outcome.duplicates:
+        batch.after_apply(metrics.DUPLICATES.labels(topic=record.topic).inc)
+    return outcome.fresh
+
+
+async def run_handlers(logical: str, valid: Sequence[ValidEvent]) -> None:
+    """Deduplicate, run every handler of the topic in order, then apply what they staged.
+
+    Nothing is applied unless every handler succeeded (streams.runtime.batch).
+    """
+    batch = BatchContext(MAX_MESSAGE_BYTES)
+    fresh = skip_duplicates(logical, valid, batch)
+    if fresh:
+        for handler in HANDLERS.get(logical, ()):
+            await handler(fresh, batch)
+    await batch.apply()
+
+
 async def dispatch(logical: str, valid: Sequence[ValidEvent]) -> None:
-    """Hand valid events to the domain handlers; isolate an event whose processing raises."""
-    for handler in HANDLERS.get(logical, ()):
+    """Hand valid events to the domain handlers; isolate an event whose processing raises.
+
+    A failed batch left nothing applied, so it is re-run one event at a time: the events that
+    succeed are applied, and one that fails alone is dead-lettered as `unprocessable` and
+    counted in `basketlift_processing_errors_total`.
+    """
+    try:
+        await run_handlers(logical, valid)
+        return
+    except Exception:
+        log.exception("a %s batch of %d failed; retrying one by one", logical, len(valid))
+    for item in valid:
         try:
-            await handler(valid)
-        except Exception:
-            log.exception(
-                "handler %s failed on a batch of %d; retrying one by one",
-                getattr(handler, "__qualname__", handler),
-                len(valid),
-            )
-            for item in valid:
-                try:
-                    await handler([item])
-                except Exception as exc:
-                    record = item[0]
-                    log.exception(
-                        "handler failed on %s[%d]@%d", record.topic, record.partition, record.offset
-                    )
-                    metrics.PROCESSING_ERRORS.labels(topic=record.topic).inc()
-                    await send_dead_letter(record, f"processing_error: {exc!r}"[:500])
+            await run_handlers(logical, [item])
+        except Exception as exc:
+            record = item[0]
+            log.exception("cannot process %s[%d]@%d", record.topic, record.partition, record.offset)
+            metrics.PROCESSING_ERRORS.labels(topic=record.topic).inc()
+            await send_dead_letter(record, f"processing_error: {exc!r}"[:500])
 
 
 async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: bool) -> None:

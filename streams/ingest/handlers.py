@@ -9,9 +9,11 @@ from pydantic import BaseModel
 
 from schemas import CatalogTombstone
 from streams.ingest.boundary import RawRecord
+from streams.runtime.batch import BatchContext
 
 ValidEvent = tuple[RawRecord, BaseModel | CatalogTombstone]
-EventHandler = Callable[[Sequence[ValidEvent]], Awaitable[None]]
+EventHandler = Callable[[Sequence[ValidEvent], BatchContext], Awaitable[None]]
+"""Receives a batch's events and stages what it writes and sends in the BatchContext."""
 
 HANDLERS: defaultdict[str, list[EventHandler]] = defaultdict(list)
 

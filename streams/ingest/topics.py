@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TopicT
 
-from streams.app import MAX_MESSAGE_BYTES, app
+from streams.app import MAX_MESSAGE_BYTES, app, raw_table
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -32,3 +32,5 @@ rekey_topics = {
 }
 deadletter_topic = raw_topic(settings.topic_deadletter)
 offers_topic = raw_topic(settings.topic_offers)
+# "<logical topic>:<routing key>" -> the event ids seen recently (streams.ingest.dedupe).
+dedupe_table = raw_table("event-dedupe", settings.partitions)

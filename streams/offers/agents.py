@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -23,10 +24,8 @@ from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
 from streams import metrics
 from streams.catalog.view import catalog_view, list_price
 from streams.copurchase.view import products_view
-from streams.eventcontext import acting_for
 from streams.experiment import AttributionConfig, OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
-from streams.ingest.agents import send_dead_letter
 from streams.ingest.handlers import ValidEvent, handles
 from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers import decisions
@@ -40,10 +39,10 @@ from streams.offers.topics import (
     ledger_table,
     offers_topic,
 )
-from streams.profiles.agents import consent_granted, delete_key, load_profile, profile_config
+from streams.profiles.agents import consent_granted, has_profile, load_profile, profile_config
 from streams.profiles.model import order_value
-from streams.profiles.topics import profiles_table
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
+from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -126,22 +125,14 @@ def cohort_of(event: decisions.Trigger | ClickEvent) -> decisions.Cohort:
     return cohort_for(unit, settings.holdout_salt, settings.holdout_fraction)
 
 
-def load_fatigue(shopper_id: str) -> FatigueState:
-    """The stored fatigue state, or an empty one (call inside `acting_for`)."""
-    raw = fatigue_table.get(shopper_id)
+def decode_fatigue(raw: bytes | None) -> FatigueState:
+    """A stored fatigue state, or an empty one."""
     return FatigueState.from_dict(orjson.loads(raw)) if raw else FatigueState()
 
 
-def load_ledger(key: str) -> OfferLedger:
-    """The offers recently shown to a shopper or session (call inside `acting_for`)."""
-    raw = ledger_table.get(key)
+def decode_ledger(raw: bytes | None) -> OfferLedger:
+    """The offers recently shown to a shopper or session, or none."""
     return OfferLedger.from_dict(orjson.loads(raw)) if raw else OfferLedger()
-
-
-def load_latest_decision(shopper_id: str) -> dict[str, Any] | None:
-    """The latest decision sent for a shopper, as JSON (call inside `acting_for`)."""
-    raw = latest_decisions_table.get(shopper_id)
-    return orjson.loads(raw) if raw else None
 
 
 S = TypeVar("S", FatigueState, OfferLedger)
@@ -149,11 +140,11 @@ S = TypeVar("S", FatigueState, OfferLedger)
 
 @dataclass
 class BatchedStates(Generic[S]):
-    """One table's states a batch read or changed; each changed key is written once."""
+    """One table's states a handler read or changed; each changed key is staged once."""
 
+    context: BatchContext
     table: Any
-    load: Callable[[str], S]
-    """Reads a key's state (inside `acting_for`)."""
+    decode: Callable[[bytes | None], S]
     prune: Callable[[S, int], S | None]
     """The state to store at a time; None when nothing is left (the key is deleted)."""
     states: dict[str, tuple[S, Any, bool]] = field(default_factory=dict)
@@ -161,25 +152,24 @@ class BatchedStates(Generic[S]):
     def get(self, key: str, source: Any) -> S:
         """The key's state as this batch has it so far."""
         if key not in self.states:
-            with acting_for(source):
-                self.states[key] = (self.load(key), source, False)
+            raw = self.context.get(self.table, key, source)
+            self.states[key] = (self.decode(raw), source, False)
         return self.states[key][0]
 
     def set(self, key: str, state: S, source: Any) -> None:
-        """Record a changed state (written at flush)."""
+        """Record a changed state (staged at `stage`)."""
         self.states[key] = (state, source, True)
 
-    def flush(self, now_ms: int) -> None:
-        """Write every changed key once, pruned; delete the keys with nothing left."""
+    def stage(self, now_ms: int) -> None:
+        """Stage every changed key once, pruned; keys with nothing left are deleted."""
         for key, (state, source, changed) in self.states.items():
             if not changed:
                 continue
             kept = self.prune(state, now_ms)
-            with acting_for(source):
-                if kept is None:
-                    delete_key(self.table, key)
-                else:
-                    self.table[key] = orjson.dumps(kept.to_dict())
+            if kept is None:
+                self.context.delete(self.table, key, source)
+            else:
+                self.context.put(self.table, key, orjson.dumps(kept.to_dict()), source)
 
 
 def pruned_fatigue(state: FatigueState, now_ms: int) -> FatigueState | None:
@@ -194,17 +184,14 @@ def pruned_ledger(ledger: OfferLedger, now_ms: int) -> OfferLedger | None:
     return kept if kept.offers else None
 
 
-@dataclass
 class OffersBatch:
-    """Per-key state this batch read or changed, so each key is written once."""
+    """Per-key state a handler read or changed, so each key is staged once."""
 
-    fatigue: BatchedStates[FatigueState] = field(
-        default_factory=lambda: BatchedStates(fatigue_table, load_fatigue, pruned_fatigue)
-    )
-    ledgers: BatchedStates[OfferLedger] = field(
-        default_factory=lambda: BatchedStates(ledger_table, load_ledger, pruned_ledger)
-    )
-    latest: dict[str, tuple[int, bytes, Any]] = field(default_factory=dict)
+    def __init__(self, context: BatchContext) -> None:
+        self.context = context
+        self.fatigue = BatchedStates(context, fatigue_table, decode_fatigue, pruned_fatigue)
+        self.ledgers = BatchedStates(context, ledger_table, decode_ledger, pruned_ledger)
+        self.latest: dict[str, tuple[int, bytes, Any]] = {}
 
     def keep_latest(self, shopper_id: str, decided_ms: int, payload: bytes, source: Any) -> None:
         """Remember a decision for the pull API if it is the shopper's newest in this batch."""
@@ -212,24 +199,20 @@ class OffersBatch:
         if kept is None or decided_ms >= kept[0]:
             self.latest[shopper_id] = (decided_ms, payload, source)
 
-    def flush(self, now_ms: int) -> None:
-        """Write every changed key once (pruned; empty states are deleted)."""
-        self.fatigue.flush(now_ms)
-        self.ledgers.flush(now_ms)
+    def stage(self, now_ms: int) -> None:
+        """Stage every changed key once (pruned; empty states are deleted)."""
+        self.fatigue.stage(now_ms)
+        self.ledgers.stage(now_ms)
         for shopper_id, (decided_ms, payload, source) in self.latest.items():
-            with acting_for(source):
-                # Cart and order decisions come from different agents whose batches flush in
-                # any order: a newer stored decision must not be overwritten by an older one.
-                stored = load_latest_decision(shopper_id)
-                if stored is None or int(stored.get("ts", 0)) <= decided_ms:
-                    latest_decisions_table[shopper_id] = payload
+            stored = self.context.get(latest_decisions_table, shopper_id, source)
+            # Cart and order decisions come from different agents whose batches apply in
+            # any order: a newer stored decision must not be overwritten by an older one.
+            if stored is None or int(orjson.loads(stored).get("ts", 0)) <= decided_ms:
+                self.context.put(latest_decisions_table, shopper_id, payload, source)
 
 
-def attribute_order(
-    event: OrderEvent, cohort: str, key: str, batch: OffersBatch, source: Any
-) -> None:
-    """Credit the order's lines to offers shown before; count order value per cohort."""
-    value = order_value(event.items)
+def count_order_value(cohort: str, value: float) -> None:
+    """An order's value in its cohort's histogram and sliding AOV window."""
     metrics.ORDER_VALUE.labels(cohort=cohort).observe(value)
     now_s = time.time()
     aov_windows[cohort].add(now_s, value)
@@ -237,21 +220,34 @@ def attribute_order(
         mean = window.mean(now_s)
         if mean is not None:
             metrics.AOV.labels(cohort=name).set(mean)
-    ledger = batch.ledgers.get(key, source)
-    ledger, attributions = ledger.with_order(event.items, event.ts, attribution_config)
+
+
+def count_attributions(attributions: Sequence[Any]) -> None:
+    """Offers credited with an order: accepted counts, revenue and observed acceptance."""
     for credit in attributions:
         placement = credit.placement or "unknown"
         metrics.OFFERS_ACCEPTED.labels(placement=placement, kind=credit.kind or "unknown").inc()
         metrics.OFFER_REVENUE.inc(credit.revenue)
         if credit.placement is not None:
             count_acceptance(credit.placement, credit.product_id, 0, 1)
+
+
+def attribute_order(
+    event: OrderEvent, cohort: str, key: str, batch: OffersBatch, source: Any
+) -> None:
+    """Credit the order's lines to offers shown before; count order value per cohort."""
+    batch.context.after_apply(partial(count_order_value, cohort, order_value(event.items)))
+    ledger = batch.ledgers.get(key, source)
+    ledger, attributions = ledger.with_order(event.items, event.ts, attribution_config)
+    batch.context.after_apply(partial(count_attributions, attributions))
     if event.shopper_id is None:
         ledger = OfferLedger()  # a guest's session ends with its order
     batch.ledgers.set(key, ledger, source)
 
 
-async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> None:
-    """Attribute (orders), decide, send one decision for this trigger, log and count it."""
+def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> None:
+    """Attribute (orders), decide, stage one decision for this trigger, its log and counts."""
+    context = batch.context
     source = record.source
     shopper_id = event.shopper_id
     key = event.routing_key
@@ -261,11 +257,10 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
     profile = None
     suppressed: frozenset[str] = frozenset()
     if shopper_id is not None:
-        with acting_for(source):
-            granted = consent_granted(shopper_id)
-            # No stored profile (new shopper) ranks like an anonymous cart, as offline.
-            stored = granted and shopper_id in profiles_table
-            profile = load_profile(shopper_id) if stored else None
+        granted = consent_granted(context, shopper_id, source)
+        # No stored profile (new shopper) ranks like an anonymous cart, as offline.
+        if granted and has_profile(context, shopper_id, source):
+            profile = load_profile(context, shopper_id, source)
         if granted:
             fatigue = batch.fatigue.get(shopper_id, source)
             suppressed = fatigue.suppressed(event.ts, fatigue_config)
@@ -308,13 +303,8 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         nudges=nudges,
     )
     payload = encode(decision)
-    with acting_for(source):
-        await offers_topic.send(key=decision.routing_key.encode(), value=payload)
-    if received is not None:
-        metrics.DECISION_LATENCY.labels(placement=decision.placement).observe(
-            time.monotonic() - received
-        )
-    count_decision(decision)
+    context.send(offers_topic, key=decision.routing_key.encode(), value=payload, source=source)
+    context.after_apply(partial(count_decision, decision, received))
     if decision.offers and (shopper_id is not None or decision.placement == "cart"):
         ledger = batch.ledgers.get(key, source)
         batch.ledgers.set(
@@ -326,14 +316,17 @@ async def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> N
         record_log = decisions.decision_log_record(
             decision, record.topic, record.partition, record.offset
         )
-        decision_log.log(DECISION_LOG_LEVEL, "decision %s", orjson.dumps(record_log).decode())
+        line = orjson.dumps(record_log).decode()
+        context.after_apply(partial(decision_log.log, DECISION_LOG_LEVEL, "decision %s", line))
     if shopper_id is not None:
         batch.keep_latest(shopper_id, decision.ts, payload, source)
 
 
-def count_decision(decision: Any) -> None:
+def count_decision(decision: Any, received: float | None) -> None:
     """Metrics of one decision sent, and its offers counted as shown for calibration."""
     placement = decision.placement
+    if received is not None:
+        metrics.DECISION_LATENCY.labels(placement=placement).observe(time.monotonic() - received)
     metrics.DECISIONS.labels(placement=placement, cohort=decision.cohort).inc()
     for offer in decision.offers:
         metrics.OFFERS.labels(placement=placement, kind=offer.kind).inc()
@@ -342,41 +335,44 @@ def count_decision(decision: Any) -> None:
         metrics.NUDGES.labels(kind=nudge.kind).inc()
 
 
-async def decide_batch(valid: Sequence[ValidEvent]) -> None:
-    """One decision per trigger; a trigger whose decision fails is dead-lettered, not lost."""
-    batch = OffersBatch()
+def decide_batch(valid: Sequence[ValidEvent], context: BatchContext) -> None:
+    """One decision per trigger, staged with the batch (a failure fails the whole batch)."""
+    batch = OffersBatch(context)
     latest_ts = 0
     for record, event in valid:
         assert isinstance(event, CartEvent | OrderEvent)
         latest_ts = max(latest_ts, event.ts)
-        try:
-            await decide(record, event, batch)
-        except Exception as exc:
-            log.exception(
-                "no decision for %s[%d]@%d", record.topic, record.partition, record.offset
-            )
-            metrics.PROCESSING_ERRORS.labels(topic=record.topic).inc()
-            await send_dead_letter(record, f"decision_error: {exc!r}"[:500])
-    batch.flush(latest_ts)
+        decide(record, event, batch)
+    batch.stage(latest_ts)
 
 
 @handles("carts")
-async def decide_for_carts(valid: Sequence[ValidEvent]) -> None:
+async def decide_for_carts(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """A `cart` placement decision (cross-sell, bundles, nudges) for every cart event."""
-    await decide_batch(valid)
+    decide_batch(valid, context)
 
 
 @handles("orders")
-async def decide_for_orders(valid: Sequence[ValidEvent]) -> None:
+async def decide_for_orders(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Attribution, then a `confirmation` decision (post-purchase) for every order event."""
-    await decide_batch(valid)
+    decide_batch(valid, context)
+
+
+def count_interaction(action: str, shown: Any) -> None:
+    """An offer click, dismissal or impression, by the placement (and kind) it was shown in."""
+    placement = shown.placement if shown else "unknown"
+    metrics.OFFER_INTERACTIONS.labels(action=action, placement=placement).inc()
+    if action == "offer_impression":
+        metrics.OFFER_IMPRESSIONS.labels(
+            placement=placement, kind=shown.kind if shown else "unknown"
+        ).inc()
 
 
 @handles("clicks")
-async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
+async def offer_clicks(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Offer impressions are counted; impressions and dismissals of consenting, identified
     shoppers feed fatigue."""
-    batch = OffersBatch()
+    batch = OffersBatch(context)
     latest_ts = 0
     for record, event in valid:
         assert isinstance(event, ClickEvent)
@@ -384,29 +380,20 @@ async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
             continue
         source = record.source
         shown = batch.ledgers.get(event.routing_key, source).find(event.offer_id or "")
-        metrics.OFFER_INTERACTIONS.labels(
-            action=event.action, placement=shown.placement if shown else "unknown"
-        ).inc()
+        context.after_apply(partial(count_interaction, event.action, shown))
         if event.action == "offer_click":
             continue
-        if event.action == "offer_impression":
-            metrics.OFFER_IMPRESSIONS.labels(
-                placement=shown.placement if shown else "unknown",
-                kind=shown.kind if shown else "unknown",
-            ).inc()
         shopper_id = event.shopper_id
-        if shopper_id is None:
+        if shopper_id is None or not consent_granted(context, shopper_id, source):
             continue
-        with acting_for(source):
-            if not consent_granted(shopper_id):
-                continue
-            product_id = event.product_id or (shown.product_id if shown else None)
-            if product_id is None:
-                product_id = decisions.product_of_offer(
-                    load_latest_decision(shopper_id), event.offer_id or ""
-                )
+        product_id = event.product_id or (shown.product_id if shown else None)
         if product_id is None:
-            metrics.FATIGUE_UPDATES.labels(action="unknown_offer").inc()
+            stored = context.get(latest_decisions_table, shopper_id, source)
+            product_id = decisions.product_of_offer(
+                orjson.loads(stored) if stored else None, event.offer_id or ""
+            )
+        if product_id is None:
+            context.after_apply(metrics.FATIGUE_UPDATES.labels(action="unknown_offer").inc)
             continue
         latest_ts = max(latest_ts, event.ts)
         state = batch.fatigue.get(shopper_id, source)
@@ -415,19 +402,19 @@ async def offer_clicks(valid: Sequence[ValidEvent]) -> None:
         else:
             state = state.with_dismissal(product_id, event.ts)
         batch.fatigue.set(shopper_id, state, source)
-        metrics.FATIGUE_UPDATES.labels(action=event.action).inc()
-    batch.flush(latest_ts)
+        context.after_apply(metrics.FATIGUE_UPDATES.labels(action=event.action).inc)
+    batch.stage(latest_ts)
 
 
 @handles("privacy")
-async def forget_offers(valid: Sequence[ValidEvent]) -> None:
+async def forget_offers(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Revoke drops fatigue and the offer ledger; erase also drops the latest decision."""
     for record, event in valid:
         assert isinstance(event, PrivacyEvent)
         if event.action == "grant":
             continue
-        with acting_for(record.source):
-            delete_key(fatigue_table, event.shopper_id)
-            delete_key(ledger_table, event.shopper_id)
-            if event.action == "erase":
-                delete_key(latest_decisions_table, event.shopper_id)
+        source = record.source
+        context.delete(fatigue_table, event.shopper_id, source)
+        context.delete(ledger_table, event.shopper_id, source)
+        if event.action == "erase":
+            context.delete(latest_decisions_table, event.shopper_id, source)

@@ -1,15 +1,18 @@
 """Shopper-partition handlers: orders, clicks and privacy update profiles and emit deltas.
 
 They run inside the ingest agents (streams.ingest) for events already validated and on their
-shopper's partition. Per batch, each profile is read once and written once, and co-purchase
-deltas go out as one message per (source partition, product): the transaction of that
-partition carries them, so under exactly-once nothing is sent twice after a crash.
+shopper's partition, never for a redelivered event (streams.ingest.dedupe). Per batch, each
+profile is read once and staged once in the batch's `BatchContext` (written only when every
+handler of the batch succeeded), and co-purchase deltas go out as messages of at most
+`DELTA_MESSAGE_BYTES` per destination partition: the transaction of the source partition
+carries them, so under exactly-once nothing is sent twice after a crash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,11 +25,13 @@ from streams.copurchase.agents import config as copurchase_config
 from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
 from streams.decodedcache import DecodedCache
-from streams.eventcontext import acting_for
+from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key
 from streams.ingest.handlers import ValidEvent, handles
 from streams.ingest.routing import partition_for_key
+from streams.ingest.topics import dedupe_table
 from streams.profiles import model as profiles
-from streams.profiles.topics import consent_table, profiles_table, sessions_table
+from streams.profiles.topics import consent_table, profiles_table
+from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -42,9 +47,9 @@ profile_config = profiles.ProfileConfig(
 )
 
 
-def consent_granted(shopper_id: str) -> bool:
-    """Whether we may keep a profile of this shopper (call inside `acting_for`)."""
-    stored = consent_table.get(shopper_id)
+def consent_granted(batch: BatchContext, shopper_id: str, source: Any) -> bool:
+    """Whether we may keep a profile of this shopper, as the batch has it so far."""
+    stored = batch.get(consent_table, shopper_id, source)
     current = None if stored is None else stored == b"1"
     return profiles.is_granted(current, settings.consent_default_granted)
 
@@ -58,43 +63,32 @@ def decode_profile(raw: bytes) -> profiles.ShopperProfile:
 decoded_profiles = DecodedCache(decode_profile, settings.profile_cache_size)
 
 
-def load_profile(shopper_id: str) -> profiles.ShopperProfile:
-    """The stored profile, or an empty one (call inside `acting_for`)."""
-    raw = profiles_table.get(shopper_id)
+def load_profile(batch: BatchContext, shopper_id: str, source: Any) -> profiles.ShopperProfile:
+    """The profile as the batch has it so far, or an empty one."""
+    raw = batch.get(profiles_table, shopper_id, source)
     if raw is None:
         return profiles.ShopperProfile.empty(shopper_id)
     return decoded_profiles.get(shopper_id, raw)
 
 
-def load_session(key: str) -> profiles.SessionState:
-    """Dedupe state of a key that keeps no profile (call inside `acting_for`)."""
-    raw = sessions_table.get(key)
-    if raw is None:
-        return profiles.SessionState(key, ())
-    return profiles.SessionState(key, tuple(orjson.loads(raw)))
+def has_profile(batch: BatchContext, shopper_id: str, source: Any) -> bool:
+    """Whether a profile is stored for this shopper, as the batch has it so far."""
+    return batch.get(profiles_table, shopper_id, source) is not None
 
 
 @dataclass
 class ShopperBatch:
-    """What one batch changed, so each key is written once at the end."""
+    """The profiles and co-purchase deltas a handler changed, staged once per key at the end."""
 
+    context: BatchContext
     changed_profiles: dict[str, tuple[profiles.ShopperProfile, Any]] = field(default_factory=dict)
-    changed_sessions: dict[str, tuple[profiles.SessionState, Any]] = field(default_factory=dict)
     deltas: dict[int, tuple[dict[str, copurchase.ProductDelta], Any]] = field(default_factory=dict)
 
     def profile(self, shopper_id: str, source: Any) -> profiles.ShopperProfile:
         """The profile as this batch has it so far."""
         if shopper_id in self.changed_profiles:
             return self.changed_profiles[shopper_id][0]
-        with acting_for(source):
-            return load_profile(shopper_id)
-
-    def session(self, key: str, source: Any) -> profiles.SessionState:
-        """The dedupe state as this batch has it so far."""
-        if key in self.changed_sessions:
-            return self.changed_sessions[key][0]
-        with acting_for(source):
-            return load_session(key)
+        return load_profile(self.context, shopper_id, source)
 
     def add_deltas(
         self, partition: int, deltas: dict[str, copurchase.ProductDelta], source: Any
@@ -104,35 +98,27 @@ class ShopperBatch:
         copurchase.merge_delta_maps(bucket, deltas, copurchase_config.half_life_days)
         self.deltas[partition] = (bucket, source)
 
-    async def flush(self) -> None:
-        """Write every touched key once and send the deltas."""
+    def stage(self) -> None:
+        """Stage every changed profile once and the deltas as size-bounded messages."""
+        context = self.context
         for shopper_id, (profile, source) in self.changed_profiles.items():
             raw = orjson.dumps(profile.to_dict())
-            with acting_for(source):
-                profiles_table[shopper_id] = raw
-            decoded_profiles.remember(shopper_id, raw, profile)
-        metrics.PROFILE_UPDATES.inc(len(self.changed_profiles))
-        for key, (session, source) in self.changed_sessions.items():
-            with acting_for(source):
-                sessions_table[key] = orjson.dumps(list(session.recent_event_ids))
+            context.put(profiles_table, shopper_id, raw, source)
+            context.after_apply(partial(decoded_profiles.remember, shopper_id, raw, profile))
+        if self.changed_profiles:
+            context.after_apply(partial(metrics.PROFILE_UPDATES.inc, len(self.changed_profiles)))
         for bucket, source in self.deltas.values():
-            by_destination: dict[int, list[dict[str, Any]]] = {}
+            by_destination: dict[int, list[copurchase.ProductDelta]] = {}
             for product_id, delta in bucket.items():
                 destination = partition_for_key(product_id.encode(), settings.partitions)
-                by_destination.setdefault(destination, []).append(delta.to_dict())
-            with acting_for(source):
-                # One message per destination partition: thousands of tiny sends cost ~3 ms
-                # each in Faust's producer path, a handful of larger ones almost nothing.
-                for destination, deltas in by_destination.items():
-                    await deltas_topic.send(
-                        key=None, value=orjson.dumps(deltas), partition=destination
+                by_destination.setdefault(destination, []).append(delta)
+            # Few larger messages per destination partition: thousands of tiny sends cost
+            # ~3 ms each in Faust's producer path; each stays under the message size limit.
+            for destination, deltas in by_destination.items():
+                for message in copurchase.delta_messages(deltas):
+                    context.send(
+                        deltas_topic, key=None, value=message, source=source, partition=destination
                     )
-
-
-def delete_key(table: Any, key: str) -> None:
-    """Delete a key if present; the changelog gets a tombstone (call inside `acting_for`)."""
-    if table.get(key) is not None:
-        del table[key]
 
 
 def order_facts(order: OrderEvent) -> profiles.OrderFacts:
@@ -140,38 +126,17 @@ def order_facts(order: OrderEvent) -> profiles.OrderFacts:
     return profiles.order_facts_from_event(order, list_price)
 
 
-def is_duplicate(
-    batch: ShopperBatch, event_id: str, shopper_id: str | None, key: str, granted: bool, source: Any
-) -> bool:
-    """True if this event was already processed; otherwise remember it where we can."""
-    if shopper_id is not None and granted:
-        return batch.profile(shopper_id, source).has_seen(event_id)
-    session = batch.session(key, source)
-    if session.has_seen(event_id):
-        return True
-    batch.changed_sessions[key] = (
-        session.with_event(event_id, profile_config.max_recent_event_ids),
-        source,
-    )
-    return False
-
-
 @handles("orders")
-async def handle_orders(valid: Sequence[ValidEvent]) -> None:
-    """Profiles and co-purchase deltas from completed orders."""
-    batch = ShopperBatch()
+async def handle_orders(valid: Sequence[ValidEvent], context: BatchContext) -> None:
+    """Profiles and co-purchase deltas from completed orders (redeliveries never get here)."""
+    batch = ShopperBatch(context)
     for record, event in valid:
         assert isinstance(event, OrderEvent)
         source = record.source
         shopper_id = event.shopper_id
-        with acting_for(source):
-            granted = shopper_id is not None and consent_granted(shopper_id)
-        if is_duplicate(batch, event.event_id, shopper_id, event.routing_key, granted, source):
-            metrics.DUPLICATES.labels(topic=record.topic).inc()
-            continue
         facts = copurchase.OrderFacts.from_lines(event.ts, event.items)
         recent: dict[str, int] = {}
-        if shopper_id is not None and granted:
+        if shopper_id is not None and consent_granted(context, shopper_id, source):
             profile = batch.profile(shopper_id, source)
             recent = dict(profile.recent_products)
             batch.changed_profiles[shopper_id] = (
@@ -181,7 +146,7 @@ async def handle_orders(valid: Sequence[ValidEvent]) -> None:
         deltas = copurchase.deltas_for_order(facts, recent, copurchase_config)
         deltas[copurchase.TOTAL_ORDERS_KEY] = copurchase.total_orders_delta(event.ts)
         batch.add_deltas(record.partition, deltas, source)
-    await batch.flush()
+    batch.stage()
 
 
 def price_news(event: CartEvent) -> dict[str, copurchase.ProductDelta]:
@@ -202,56 +167,52 @@ def price_news(event: CartEvent) -> dict[str, copurchase.ProductDelta]:
 
 
 @handles("carts")
-async def handle_carts(valid: Sequence[ValidEvent]) -> None:
+async def handle_carts(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Prices last seen in carts fill in for products the catalog lacks."""
-    batch = ShopperBatch()
+    batch = ShopperBatch(context)
     for record, event in valid:
         assert isinstance(event, CartEvent)
         news = price_news(event)
         if news:
             batch.add_deltas(record.partition, news, record.source)
-    await batch.flush()
+    batch.stage()
 
 
 @handles("clicks")
-async def handle_clicks(valid: Sequence[ValidEvent]) -> None:
+async def handle_clicks(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Category affinity from browsing (consenting, identified shoppers only)."""
-    batch = ShopperBatch()
+    batch = ShopperBatch(context)
     for record, event in valid:
         assert isinstance(event, ClickEvent)
         shopper_id = event.shopper_id
-        if shopper_id is None:
-            continue
         source = record.source
-        with acting_for(source):
-            if not consent_granted(shopper_id):
-                continue
-        profile = batch.profile(shopper_id, source)
-        if profile.has_seen(event.event_id):
-            metrics.DUPLICATES.labels(topic=record.topic).inc()
+        if shopper_id is None or not consent_granted(context, shopper_id, source):
             continue
+        profile = batch.profile(shopper_id, source)
         batch.changed_profiles[shopper_id] = (
             profile.with_click(profiles.click_facts_from_event(event), profile_config),
             source,
         )
-    await batch.flush()
+    batch.stage()
 
 
 @handles("privacy")
-async def handle_privacy(valid: Sequence[ValidEvent]) -> None:
+async def handle_privacy(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Consent changes and erasure, applied in order; deletes leave changelog tombstones."""
     for record, event in valid:
         assert isinstance(event, PrivacyEvent)
         shopper_id = event.shopper_id
-        with acting_for(record.source):
-            if event.action == "grant":
-                consent_table[shopper_id] = b"1"
-            elif event.action == "revoke":
-                consent_table[shopper_id] = b"0"
-                delete_key(profiles_table, shopper_id)
-            else:  # erase: forget the shopper in every table keyed by them
-                for table in (profiles_table, consent_table, sessions_table):
-                    delete_key(table, shopper_id)
-            if event.action != "grant":
-                decoded_profiles.forget(shopper_id)
-        metrics.ERASURES.labels(action=event.action).inc()
+        source = record.source
+        if event.action == "grant":
+            context.put(consent_table, shopper_id, b"1", source)
+        elif event.action == "revoke":
+            context.put(consent_table, shopper_id, b"0", source)
+            context.delete(profiles_table, shopper_id, source)
+        else:  # erase: forget the shopper in every table keyed by them
+            context.delete(profiles_table, shopper_id, source)
+            context.delete(consent_table, shopper_id, source)
+            for logical in DEDUPED_TOPICS:
+                context.delete(dedupe_table, dedupe_key(logical, shopper_id), source)
+        if event.action != "grant":
+            context.after_apply(partial(decoded_profiles.forget, shopper_id))
+        context.after_apply(metrics.ERASURES.labels(action=event.action).inc)

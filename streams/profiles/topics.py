@@ -12,5 +12,3 @@ settings = get_settings()
 profiles_table = raw_table("shopper-profiles", settings.partitions)
 # shopper_id -> b"1" granted / b"0" revoked; absent = the configured default.
 consent_table = raw_table("shopper-consent", settings.partitions)
-# routing key -> recent event ids, for dedupe where no profile is kept (anonymous, revoked).
-sessions_table = raw_table("event-dedupe", settings.partitions)

@@ -19,6 +19,7 @@ import pytest
 import streams.ingest.agents as ingest_agents
 from streams import metrics
 from streams.ingest import topics
+from streams.ingest.topics import dedupe_table
 from streams.ingest.handlers import HANDLERS, EventHandler, ValidEvent
 from streams.ingest.routing import partition_for_key
 
@@ -57,6 +58,14 @@ def _recorder(into: list[Sent]) -> Callable[..., Any]:
     return send
 
 
+@pytest.fixture(autouse=True)
+def forget_seen_event_ids() -> Iterator[None]:
+    """Each test starts with no event id remembered: tests reuse readable ids like "c-1"."""
+    dedupe_table.data.clear()
+    yield
+    dedupe_table.data.clear()
+
+
 @pytest.fixture
 def outbox(monkeypatch: pytest.MonkeyPatch) -> Outbox:
     """Replace the dead-letter and re-key topics' `send` with recorders."""
@@ -76,7 +85,7 @@ def register_handler() -> Iterator[Callable[..., list[ValidEvent]]]:
         """Record every event handled; a batch holding an event `fail_on` picks raises."""
         received: list[ValidEvent] = []
 
-        async def handler(batch: Any) -> None:
+        async def handler(batch: Any, context: Any) -> None:
             for _record, event in batch:
                 if fail_on is not None and fail_on(event):
                     raise RuntimeError(f"cannot process {getattr(event, 'event_id', event)}")

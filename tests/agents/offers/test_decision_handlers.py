@@ -18,7 +18,7 @@ from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
 from streams.ingest.agents import INGEST_AGENTS
 from streams.offers import live
-from streams.offers.agents import load_fatigue
+from streams.offers.agents import decode_fatigue
 from streams.offers.topics import fatigue_table, latest_decisions_table, offers_topic
 from tests.agents.conftest import Sent, _recorder, encode, home_partition, sample, wait_until
 
@@ -73,6 +73,12 @@ def views() -> Iterator[None]:
 
 def decisions_of(sent: list[Sent]) -> list[OfferDecision]:
     return [decode_event(OfferDecision, s.value or b"") for s in sent]
+
+
+def impressions_of(shopper_id: str, product_id: str) -> int:
+    """Impressions of a product in the shopper's stored fatigue state."""
+    state = decode_fatigue(fatigue_table.get(shopper_id)).products.get(product_id)
+    return len(state.impressions) if state else 0
 
 
 async def test_every_cart_event_gets_one_decision_without_cart_or_sold_out_items(
@@ -146,11 +152,7 @@ async def test_impressions_fatigue_a_product_and_erase_forgets_it(
             await clicks.put(value=encode(click), key=key, partition=partition)
         await wait_until(lambda: fatigue_table.get("s-2") is not None, "fatigue state")
         await wait_until(
-            lambda: (
-                len(load_fatigue("s-2").products.get(first.product_id, ()).impressions) == 3
-                if load_fatigue("s-2").products.get(first.product_id)
-                else False
-            ),
+            lambda: impressions_of("s-2", first.product_id) == 3,
             "three impressions",
         )
     # The offer ledger knew the offers, so the impressions are counted for the cart placement.

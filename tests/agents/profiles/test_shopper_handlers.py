@@ -12,10 +12,12 @@ import orjson
 import pytest
 
 import streams.profiles.agents as shopper_agents
+from streams.app import MAX_MESSAGE_BYTES
 from streams.copurchase import model as copurchase
 from streams.copurchase.topics import deltas_topic
 from streams.ingest.agents import INGEST_AGENTS
 from streams.profiles.topics import consent_table, profiles_table
+from streams.runtime.batch import BatchContext
 from tests.agents.conftest import Sent, _recorder, encode, home_partition, wait_until
 
 
@@ -60,6 +62,11 @@ def test_agent_tests_use_the_memory_store() -> None:
     assert profiles_table.data.__class__.__module__ == "faust.stores.memory"
 
 
+def stored_profile(shopper_id: str) -> Any:
+    """The profile the handlers would load, read outside any batch."""
+    return shopper_agents.load_profile(BatchContext(MAX_MESSAGE_BYTES), shopper_id, None)
+
+
 async def test_orders_build_a_profile_and_pairs_with_recent_purchases(
     make_event: Callable[..., dict[str, Any]], deltas_sent: list[Sent]
 ) -> None:
@@ -77,7 +84,7 @@ async def test_orders_build_a_profile_and_pairs_with_recent_purchases(
             "two orders in the profile",
         )
         await wait_until(lambda: "c" in decoded(deltas_sent), "deltas sent")
-    profile = shopper_agents.load_profile("s-7")
+    profile = stored_profile("s-7")
     assert profile.order_count == 2
     assert profile.lifetime_spend == pytest.approx(10.0)
     deltas = decoded(deltas_sent)
@@ -114,13 +121,13 @@ def test_load_profile_never_serves_a_decoded_profile_whose_stored_bytes_changed(
     store = profiles_table.data  # written as a changelog recovery would, not via the handlers
     try:
         store["s-cache"] = orjson.dumps(first.to_dict())
-        assert shopper_agents.load_profile("s-cache") == first
-        assert shopper_agents.load_profile("s-cache") is shopper_agents.load_profile("s-cache")
+        assert stored_profile("s-cache") == first
+        assert stored_profile("s-cache") is stored_profile("s-cache")
         # Written behind the cache's back: read anew.
         store["s-cache"] = orjson.dumps(second.to_dict())
-        assert shopper_agents.load_profile("s-cache") == second
+        assert stored_profile("s-cache") == second
         del store["s-cache"]
-        assert shopper_agents.load_profile("s-cache").order_count == 0
+        assert stored_profile("s-cache").order_count == 0
     finally:
         store.pop("s-cache", None)
         shopper_agents.decoded_profiles.forget("s-cache")

@@ -1,0 +1,134 @@
+"""A batch's effects, staged: nothing reaches a table, a topic or a metric until every step
+of the batch has succeeded.
+
+Domain handlers read and write Faust tables and send messages for a batch of events. If a
+handler raised after some of those writes had been made, the batch would be half applied:
+the retry would see its own earlier writes (an event id remembered as seen, a profile
+already updated) and mistake unprocessed events for duplicates. A `BatchContext` closes
+that gap by construction. Reads go through it (each (table, key) is read from the table at
+most once and later reads see the batch's own writes); writes, deletes, sends and
+in-memory effects (metrics, caches) are only recorded. `apply` performs them, and is
+called only once every step of the batch returned. Sends are checked against the message
+size limit when they are staged, so that `apply` itself has nothing left that can fail on
+the batch's content.
+
+Every write and send names the Faust event it belongs to (`source`): Faust places a table
+write (store partition and changelog partition) by the current event, see
+`streams.eventcontext.acting_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from streams.eventcontext import acting_for
+
+__all__ = ["BatchContext", "MessageTooLarge"]
+
+
+class MessageTooLarge(ValueError):
+    """A staged message is larger than the producer may send."""
+
+
+@dataclass(slots=True)
+class _Send:
+    topic: Any
+    key: bytes | None
+    value: bytes
+    partition: int | None
+    source: Any
+
+
+class BatchContext:
+    """Reads through, and staged writes, sends and effects of one batch (see module doc)."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+        self._tables: dict[int, Any] = {}
+        self._values: dict[tuple[int, str], bytes | None] = {}
+        """Each (table, key) as the batch sees it: read from the table, or staged."""
+        self._writes: dict[tuple[int, str], Any] = {}
+        """Staged writes and deletes: (table, key) -> the source event of the last one."""
+        self._sends: list[_Send] = []
+        self._effects: list[Callable[[], None]] = []
+        self._applied = False
+
+    def get(self, table: Any, key: str, source: Any) -> bytes | None:
+        """The key's value as this batch has it: its own staged write, else the table's."""
+        slot = (id(table), key)
+        if slot in self._values:
+            return self._values[slot]
+        with acting_for(source):
+            value = table.get(key)
+        self._tables[id(table)] = table
+        self._values[slot] = value
+        return value
+
+    def put(self, table: Any, key: str, value: bytes, source: Any) -> None:
+        """Stage a write of `value` under `key` (the last write of a key wins)."""
+        self._stage(table, key, value, source)
+
+    def delete(self, table: Any, key: str, source: Any) -> None:
+        """Stage the removal of `key` (the changelog gets a tombstone if the key exists)."""
+        self._stage(table, key, None, source)
+
+    def send(
+        self,
+        topic: Any,
+        *,
+        key: bytes | None,
+        value: bytes,
+        source: Any,
+        partition: int | None = None,
+    ) -> None:
+        """Stage a message; MessageTooLarge now if it could never be sent."""
+        if len(value) > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"a {len(value):,}-byte message for {topic.get_topic_name()} is over the "
+                f"{self.max_message_bytes:,}-byte limit"
+            )
+        self._sends.append(_Send(topic, key, value, partition, source))
+
+    def after_apply(self, effect: Callable[[], None]) -> None:
+        """Run `effect` (a metric update, a cache refresh) once the batch has been applied."""
+        self._effects.append(effect)
+
+    @property
+    def staged_writes(self) -> int:
+        """Table writes and deletes staged so far (each key counted once)."""
+        return len(self._writes)
+
+    @property
+    def staged_sends(self) -> int:
+        """Messages staged so far."""
+        return len(self._sends)
+
+    async def apply(self) -> None:
+        """Write the staged keys, send the staged messages, then run the effects. Once."""
+        if self._applied:
+            raise RuntimeError("a BatchContext is applied once")
+        self._applied = True
+        for slot, source in self._writes.items():
+            table = self._tables[slot[0]]
+            key = slot[1]
+            value = self._values[slot]
+            with acting_for(source):
+                if value is not None:
+                    table[key] = value
+                elif table.get(key) is not None:
+                    del table[key]
+        for send in self._sends:
+            with acting_for(send.source):
+                await send.topic.send(key=send.key, value=send.value, partition=send.partition)
+        for effect in self._effects:
+            effect()
+
+    def _stage(self, table: Any, key: str, value: bytes | None, source: Any) -> None:
+        if self._applied:
+            raise RuntimeError("this BatchContext was applied already")
+        slot = (id(table), key)
+        self._tables[id(table)] = table
+        self._values[slot] = value
+        self._writes[slot] = source
