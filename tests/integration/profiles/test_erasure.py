@@ -32,7 +32,8 @@ from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worke
 
 pytestmark = pytest.mark.integration
 
-SHOPPER_TABLES = ("shopper-profiles", "shopper-consent", "event-dedupe")
+SHOPPER_TABLES = ("shopper-profiles", "shopper-consent")
+"""Tables keyed by the shopper id itself; `event-dedupe` is keyed by topic and shopper."""
 PRIVACY_METRIC = "basketlift_privacy_actions_total"
 LATER_TS = 1_700_000_000_000  # after every order of the sample (2010-2011)
 
@@ -176,8 +177,10 @@ def test_erase_deletes_the_profile_and_leaves_tombstones(
         wait_for_metric(worker, PRIVACY_METRIC, 1, action="erase")
         for table in ("shopper-profiles", "shopper-consent"):
             wait_for_history(deployment, table, erased, ends_with_tombstone, "a final tombstone")
-        # Nothing was kept under the shopper's key for dedupe (the profile did that).
-        assert history(deployment, "event-dedupe", erased) == []
+        # The ids remembered to recognise redelivered orders are erased too.
+        wait_for_history(
+            deployment, "event-dedupe", f"orders:{erased}", ends_with_tombstone, "a tombstone"
+        )
 
         status, body = shopper_state(worker, kept)
         assert status == 200 and body["order_count"] == shoppers[kept][0], body
@@ -204,13 +207,13 @@ def test_revoke_stops_profiling_grant_resumes_it_erase_cleans_every_table(
         assert history(deployment, "shopper-consent", shopper)[-1:] == [b"0"]
 
         # An order while revoked counts in co-purchase but builds no profile; its event id
-        # is remembered for dedupe under the shopper's key instead.
+        # is remembered for dedupe (as every order's is).
         order, products, _value = new_order(shopper, f"w-{uuid.uuid4().hex[:8]}")
         send_events(deployment, [order])
         wait_counted(worker, products)
         assert shopper_state(worker, shopper)[0] == 404
         assert history(deployment, "shopper-profiles", shopper)[-1] is None
-        dedupe = history(deployment, "event-dedupe", shopper)
+        dedupe = history(deployment, "event-dedupe", f"orders:{shopper}")
         assert dedupe and dedupe[-1] is not None and order[2]["event_id"].encode() in dedupe[-1]
 
         # Grant: the next order starts a new profile (the old one stays forgotten).
@@ -229,6 +232,9 @@ def test_revoke_stops_profiling_grant_resumes_it_erase_cleans_every_table(
         wait_for_status(worker, shopper, 404)
         for table in SHOPPER_TABLES:
             wait_for_history(deployment, table, shopper, ends_with_tombstone, "a final tombstone")
+        wait_for_history(
+            deployment, "event-dedupe", f"orders:{shopper}", ends_with_tombstone, "a tombstone"
+        )
         assert worker.alive(), worker.log_tail()
     finally:
         worker.stop()
@@ -251,7 +257,7 @@ def test_anonymous_order_counts_in_copurchase_and_builds_no_profile(
         assert shopper_state(worker, session)[0] == 404
         assert history(deployment, "shopper-profiles", session) == []
         # The session keeps only the event ids, for dedupe.
-        dedupe = history(deployment, "event-dedupe", session)
+        dedupe = history(deployment, "event-dedupe", f"orders:{session}")
         assert dedupe and anonymous[2]["event_id"].encode() in (dedupe[-1] or b"")
 
         # The identified order of the same run did build a profile (the check can fail).
