@@ -25,16 +25,10 @@ def clock_at(wall_ms: int) -> EventClock:
     return EventClock(SKEW_MS, wall_clock=lambda: wall_ms)
 
 
-def test_the_clock_moves_forward_only() -> None:
-    clock = clock_at(WALL_MS)
-    assert clock.observe(WALL_MS - 1000)
-    assert clock.observe(WALL_MS - 5000)  # an older event: nothing to do, not refused
-    assert clock.now_ms == WALL_MS - 1000
-
-
-def test_the_clock_moves_up_to_exactly_the_skew_past_the_wall_clock() -> None:
+def test_the_clock_moves_up_to_exactly_the_skew_past_the_wall_clock_and_no_further() -> None:
     clock = clock_at(WALL_MS)
     assert clock.observe(WALL_MS + SKEW_MS)
+    assert not clock.observe(WALL_MS + SKEW_MS + 1)
     assert clock.now_ms == WALL_MS + SKEW_MS
 
 
