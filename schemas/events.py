@@ -1,4 +1,4 @@
-"""The wire contract (shared/contract.md, version 1) as strict pydantic models."""
+"""The wire contract as strict pydantic models: shared/contract.md plus docs/contract.md (1.1)."""
 
 from __future__ import annotations
 
