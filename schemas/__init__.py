@@ -5,6 +5,7 @@ from schemas.decode import (
     REASONS,
     InvalidEvent,
     Reason,
+    check_not_in_future,
     decode_event,
     encode,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "PrivacyAction",
     "PrivacyEvent",
     "Reason",
+    "check_not_in_future",
     "decode_event",
     "encode",
     "export_json_schemas",

@@ -9,6 +9,8 @@ from typing import Any, Final, Literal, TypeVar, get_args
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from schemas.eventtime import MAX_TS_MS, MIN_TS_MS, iso_utc, latest_allowed_ts
+
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 MAX_DETAIL_CHARS: Final = 500
 
@@ -22,6 +24,8 @@ Reason = Literal[
     "wrong_type",
     "out_of_range",
     "invalid_value",
+    "ts_implausible",
+    "ts_in_future",
     "unprocessable",
 ]
 """Why a message was rejected; a bounded set, safe to use as a metric label.
@@ -37,11 +41,17 @@ Reason = Literal[
 - out_of_range: a number outside its allowed range (negative price, zero quantity, ...).
 - invalid_value: right type, disallowed value (unknown enum value, empty id, bad currency
   code, empty or over-long list, a cross-field rule).
+- ts_implausible: `ts` is an integer but not epoch milliseconds between 2000-01-01 and
+  3000-01-01 (epoch seconds, micro- or nanoseconds; see schemas/eventtime.py).
+- ts_in_future: never produced by the decoder; `ts` is more than the allowed skew ahead of
+  the receiving worker's wall clock (see check_not_in_future).
 - unprocessable: never produced by the decoder; for events that decoded but could not
   be processed (see make_dead_letter).
 """
 
 REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
+DECODER_REASONS: Final[frozenset[Reason]] = frozenset(REASONS) - {"ts_in_future", "unprocessable"}
+"""The reasons `decode_event` can give; the others depend on more than the message."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -108,6 +118,22 @@ def decode_event(model: type[M], raw: bytes | None) -> M:
     return event
 
 
+def check_not_in_future(ts_ms: int, *, now_ms: int, max_future_skew_ms: int) -> None:
+    """Raise InvalidEvent("ts_in_future") when `ts_ms` is more than the skew after `now_ms`.
+
+    `now_ms` is the receiving worker's wall clock: an event may come from a producer whose
+    clock runs a little ahead, but not further than `max_future_skew_ms`.
+    """
+    if ts_ms <= latest_allowed_ts(now_ms, max_future_skew_ms):
+        return
+    ahead_s = (ts_ms - now_ms) / 1000
+    raise InvalidEvent(
+        "ts_in_future",
+        f"ts: {ts_ms} ({iso_utc(ts_ms)}) is {ahead_s:.3f} s ahead of the processor's clock"
+        f" ({iso_utc(now_ms)}); at most {max_future_skew_ms / 1000:g} s ahead is accepted",
+    )
+
+
 def encode(model: BaseModel) -> bytes:
     """Serialise a model to compact JSON bytes for Kafka."""
     return orjson.dumps(model.model_dump(mode="json"))
@@ -145,7 +171,32 @@ def _classify(raw: bytes, exc: ValidationError) -> InvalidEvent:
             "not_an_object",
             f"the message must be a JSON object, got {_describe(first['input'])}",
         )
+    implausible = _implausible_ts(first)
+    if implausible is not None:
+        return implausible
     return InvalidEvent(_reason_for(first["type"]), summary)
+
+
+def _implausible_ts(error: Any) -> InvalidEvent | None:
+    """A top-level `ts` outside the plausible epoch-milliseconds range: a unit mistake."""
+    if error["loc"] != ("ts",):
+        return None
+    bounds = error.get("ctx") or {}
+    got = _describe(error["input"])
+    if bounds.get("ge") == MIN_TS_MS:
+        seconds = isinstance(error["input"], int) and error["input"] >= 0
+        return InvalidEvent(
+            "ts_implausible",
+            f"ts: must be epoch milliseconds on or after {iso_utc(MIN_TS_MS)} ({MIN_TS_MS});"
+            f" got {got}" + (" (epoch seconds instead of milliseconds?)" if seconds else ""),
+        )
+    if bounds.get("lt") == MAX_TS_MS:
+        return InvalidEvent(
+            "ts_implausible",
+            f"ts: must be epoch milliseconds before {iso_utc(MAX_TS_MS)} ({MAX_TS_MS});"
+            f" got {got} (micro- or nanoseconds instead of milliseconds?)",
+        )
+    return None
 
 
 def _reason_for(error_type: str) -> Reason:

@@ -1,4 +1,4 @@
-"""The wire contract (shared/contract.md, version 1) as strict pydantic models."""
+"""The wire contract as strict pydantic models: shared/contract.md plus docs/contract.md (1.1)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.decode import InvalidEvent, Reason
+from schemas.eventtime import MAX_TS_MS, MIN_TS_MS
 
 MAX_ID_CHARS: Final = 200
 MAX_TEXT_CHARS: Final = 1000
@@ -19,8 +20,6 @@ MAX_ITEMS: Final = 10_000
 # overflow and within int64, while being far above any real cart.
 MAX_QUANTITY: Final = 1_000_000
 MAX_MONEY: Final = 1e12
-# 3000-01-01T00:00:00Z: anything later is a unit mistake (micro- or nanoseconds).
-MAX_TS_MS: Final = 32_503_680_000_000
 MAX_ORIGINAL_BYTES: Final = 64 * 1024
 MAX_ERROR_CHARS: Final = 1000
 
@@ -34,6 +33,19 @@ EventId = Annotated[
     ),
 ]
 Timestamp = Annotated[int, Field(ge=0, lt=MAX_TS_MS, description="Epoch milliseconds (UTC).")]
+# Inbound event times (schemas/eventtime.py): the range rule is in the schema; the skew rule
+# depends on the receiving worker's clock, so the schema can only describe it.
+EventTime = Annotated[
+    int,
+    Field(
+        ge=MIN_TS_MS,
+        lt=MAX_TS_MS,
+        description="When the event happened at the source: epoch milliseconds (UTC), from"
+        " 2000-01-01 (epoch seconds are rejected as ts_implausible) and at most"
+        " BASKETLIFT_MAX_FUTURE_SKEW_SECONDS (default 300) ahead of the processor's clock"
+        " (later events are rejected as ts_in_future).",
+    ),
+]
 Money = Annotated[
     float,
     Field(
@@ -112,7 +124,7 @@ class _Outbound(_Message):
 
 class _InboundEvent(_Message):
     event_id: EventId
-    ts: Timestamp
+    ts: EventTime
 
 
 class _ShopperEvent(_InboundEvent):

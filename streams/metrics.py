@@ -163,6 +163,17 @@ FATIGUE_UPDATES = Counter(
 for _placement in PLACEMENTS:
     DECISION_LATENCY.labels(placement=_placement)
     DECISIONS.labels(placement=_placement, cohort="treatment")
+EVENT_TIMES_REFUSED = Counter(
+    "basketlift_event_times_refused",
+    "Event times more than BASKETLIFT_MAX_FUTURE_SKEW_SECONDS ahead of the wall clock that a"
+    " shared clock refused: clock=event_clock (the worker's), clock=product_delta (a"
+    " co-purchase delta, not applied). The boundary rejects such events, so any count means"
+    " an event got past it or this host's clock is behind the producing worker's.",
+    ["clock"],
+    registry=REGISTRY,
+)
+for _clock in ("event_clock", "product_delta"):
+    EVENT_TIMES_REFUSED.labels(clock=_clock)
 DELTAS_SKIPPED = Counter(
     "basketlift_deltas_redelivered",
     "Co-purchase deltas skipped because the product state already contained them.",

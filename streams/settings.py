@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Consecutive stalled checks after which /live answers 503 (restart me).",
     )
+    max_future_skew_seconds: float = Field(
+        300.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="How far an inbound event's ts may be ahead of the worker's wall clock;"
+        " later events are dead-lettered (ts_in_future) and no shared clock moves past it.",
+    )
     log_level: str = "info"
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="The worker's event loop (uvloop: about +35% events/s)."
@@ -195,6 +202,11 @@ class Settings(BaseSettings):
             netloc = urlsplit(part).netloc if "://" in part else part
             hosts.extend(h for h in netloc.split(",") if h)
         return ",".join(hosts)
+
+    @property
+    def max_future_skew_ms(self) -> int:
+        """`max_future_skew_seconds` in whole milliseconds."""
+        return round(self.max_future_skew_seconds * 1000)
 
     @property
     def inbound_topics(self) -> dict[str, str]:

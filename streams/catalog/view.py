@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import CatalogEvent, InvalidEvent, decode_event
+from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
+from schemas.eventtime import wall_clock_ms
 from streams.app import app
 from streams.replicated import ReplicatedTopicView
 from streams.settings import get_settings
@@ -11,11 +12,19 @@ settings = get_settings()
 
 
 def decode_catalog(value: bytes) -> CatalogEvent | None:
-    """A valid catalog event, or None (the ingest agent dead-letters invalid ones)."""
+    """A valid catalog event, or None (the ingest agent dead-letters invalid ones).
+
+    Like the boundary, the view refuses an event stamped more than the allowed skew ahead
+    of the wall clock, so it does not serve a record the ingest agent dead-letters.
+    """
     try:
-        return decode_event(CatalogEvent, value)
+        event = decode_event(CatalogEvent, value)
+        check_not_in_future(
+            event.ts, now_ms=wall_clock_ms(), max_future_skew_ms=settings.max_future_skew_ms
+        )
     except InvalidEvent:
         return None
+    return event
 
 
 catalog_view: ReplicatedTopicView[CatalogEvent] = ReplicatedTopicView(

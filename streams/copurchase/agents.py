@@ -12,15 +12,28 @@ Orders were never counted twice: their path was already idempotent (a profile or
 remembers the event ids it has seen). With the position kept in the state, the deltas path
 no longer depends on Faust's offset bookkeeping either. A product always maps to one deltas
 partition (changing the partition count means rebuilding state, as Faust requires anyway).
+
+NO DELTA FROM THE FUTURE. A product state's `as_of_ts` only moves forward, so one delta
+far ahead would decay the product to nothing and keep it there. A delta whose `as_of_ts` is
+more than BASKETLIFT_MAX_FUTURE_SKEW_SECONDS past this worker's wall clock is therefore not
+applied (counted in basketlift_event_times_refused_total{clock="product_delta"} and logged).
+Deltas are made only from orders the boundary accepted, whose ts was at most the skew past
+the accepting worker's wall clock when it read them, and the wall clock has only moved on
+since. So the guard drops data only for events this worker's boundary would reject now: in
+practice, when the accepting worker's clock runs ahead of this one's by more than the time
+between accepting the order and applying its delta, for an order stamped within that margin
+of the limit, or after the skew setting was lowered between the two.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from faust.types import EventT
 
+from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
 from streams import metrics
 from streams.app import app
 from streams.copurchase.model import CopurchaseConfig, ProductDelta, ProductState
@@ -29,6 +42,7 @@ from streams.decodedcache import DecodedCache
 from streams.eventcontext import acting_for, commit_gate
 from streams.settings import get_settings
 
+log = logging.getLogger(__name__)
 settings = get_settings()
 config = CopurchaseConfig(
     half_life_days=settings.decay_half_life_days,
@@ -54,16 +68,42 @@ def load_product(product_id: str) -> ProductState:
     return decoded_products.get(product_id, raw) if raw else ProductState.empty(product_id)
 
 
+def report_refused_deltas(refused: list[tuple[EventT, ProductDelta]], latest_allowed: int) -> None:
+    """Count the deltas refused as too far ahead and log one line for the batch."""
+    metrics.EVENT_TIMES_REFUSED.labels(clock="product_delta").inc(len(refused))
+    event, delta = refused[0]
+    message = event.message
+    log.warning(
+        "refused %d co-purchase delta(s) more than %g s ahead of the wall clock (latest"
+        " allowed %s); not applied; first: product %r as of %s from %s[%d]@%d",
+        len(refused),
+        settings.max_future_skew_ms / 1000,
+        iso_utc(latest_allowed),
+        delta.product_id,
+        iso_utc(delta.as_of_ts),
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
 async def apply_delta_batch(events: list[EventT]) -> None:
     """Apply a batch's deltas: per product, skip those already applied, merge, write once."""
     by_product: dict[str, list[tuple[int, ProductDelta]]] = {}
     last_event: dict[str, EventT] = {}
+    latest_allowed = latest_allowed_ts(wall_clock_ms(), settings.max_future_skew_ms)
+    refused: list[tuple[EventT, ProductDelta]] = []
     for event in events:
         offset = event.message.offset
         for data in orjson.loads(event.message.value or b"[]"):
             delta = ProductDelta.from_dict(data)
+            if delta.as_of_ts > latest_allowed:
+                refused.append((event, delta))
+                continue
             by_product.setdefault(delta.product_id, []).append((offset, delta))
             last_event[delta.product_id] = event
+    if refused:
+        report_refused_deltas(refused, latest_allowed)
     written = skipped = 0
     for product_id, deltas in by_product.items():
         event = last_event[product_id]

@@ -19,6 +19,7 @@ from schemas import (
     encode,
     make_dead_letter,
 )
+from schemas.eventtime import wall_clock_ms
 from streams import metrics
 from streams.app import MAX_MESSAGE_BYTES, app
 from streams.eventcontext import acting_for, commit_gate, event_clock
@@ -53,7 +54,7 @@ async def send_dead_letter(record: RawRecord, error: InvalidEvent | str) -> None
         record.partition,
         record.offset,
         error,
-        int(time.time() * 1000),
+        wall_clock_ms(),
         processor=settings.app_id,
     )
     with acting_for(record.source):
@@ -133,6 +134,8 @@ async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: b
         records,
         partitions=settings.partitions,
         check_routing=(not from_rekey) and logical in ROUTED_BY_SHOPPER,
+        now_ms=wall_clock_ms(),
+        max_future_skew_ms=settings.max_future_skew_ms,
     )
     if not from_rekey:
         valid_count = len(batch.accepted) + len(batch.misrouted)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas import CatalogEvent, CatalogTombstone, InvalidEvent, decode_event
+from schemas import CatalogEvent, CatalogTombstone, InvalidEvent, check_not_in_future, decode_event
 from streams.ingest.routing import partition_for_key
 
 
@@ -42,14 +42,29 @@ def routing_key(event: BaseModel | CatalogTombstone) -> str:
     return str(key)
 
 
+def event_time(event: BaseModel) -> int:
+    """An inbound event's `ts`: every inbound model has one (its range is the decoder's)."""
+    ts = getattr(event, "ts", None)
+    if not isinstance(ts, int):
+        raise TypeError(f"{type(event).__name__} has no integer ts")
+    return ts
+
+
 def sort_batch(
     model: type[BaseModel],
     records: Iterable[RawRecord],
     *,
     partitions: int,
     check_routing: bool,
+    now_ms: int,
+    max_future_skew_ms: int,
 ) -> SortedBatch:
-    """Validate each record; with `check_routing`, set aside events on the wrong partition."""
+    """Validate each record; with `check_routing`, set aside events on the wrong partition.
+
+    An event whose `ts` is more than `max_future_skew_ms` after `now_ms` (the worker's wall
+    clock) is rejected as `ts_in_future`, so no accepted event can move a clock shared by
+    later events (the worker's event clock, a product's as-of time) further ahead than that.
+    """
     batch = SortedBatch()
     for record in records:
         if record.value is None and model is CatalogEvent and record.key:
@@ -58,6 +73,9 @@ def sort_batch(
             continue
         try:
             event = decode_event(model, record.value)
+            check_not_in_future(
+                event_time(event), now_ms=now_ms, max_future_skew_ms=max_future_skew_ms
+            )
         except InvalidEvent as error:
             batch.rejected.append((record, error))
             continue

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from schemas import CartEvent, CatalogEvent, CatalogTombstone, DeadLetter, OrderEvent
+from schemas.eventtime import wall_clock_ms
+from streams.eventcontext import event_clock
 from streams.ingest.agents import INGEST_AGENTS, REKEY_AGENTS, settings
 from streams.ingest.handlers import HANDLERS
 from tests.agents.conftest import (
+    EXAMPLES_PATH,
     Outbox,
     encode,
     home_partition,
@@ -19,6 +23,15 @@ from tests.agents.conftest import (
 )
 
 CARTS = settings.topic_carts
+YEAR_2984_MS = 31_998_758_400_000  # 2984-01-01T00:00:00Z
+
+
+def cart_at(ts: int) -> bytes:
+    """The contract's example cart stamped `ts`."""
+    examples = json.loads(EXAMPLES_PATH.read_text())
+    return encode({**examples["carts"], "ts": ts})
+
+
 REKEY_CARTS = f"{settings.app_id}-rekey-carts"
 
 
@@ -88,8 +101,11 @@ async def test_other_topics_dispatch_to_their_own_handlers(
         (b"{not json", "invalid_json"),
         (b"\xff\xfe\x00{", "not_utf8"),
         (b'["a", "list"]', "not_an_object"),
-        (b'{"event_id": "c-1", "ts": 1}', "missing_field"),
+        (b'{"event_id": "c-1", "ts": 1763740800000}', "missing_field"),
+        (cart_at(YEAR_2984_MS), "ts_in_future"),
+        (cart_at(1_763_740_800), "ts_implausible"),  # epoch seconds
     ],
+    ids=["not_json", "utf16", "list", "no_fields", "year_2984", "epoch_seconds"],
 )
 async def test_invalid_bytes_are_dead_lettered(
     outbox: Outbox, register_handler, make_event, value: bytes, reason: str
@@ -127,6 +143,8 @@ async def test_invalid_bytes_are_dead_lettered(
     assert sample("basketlift_deadletters_total", topic=CARTS) == dead_before + 1
     assert sample("basketlift_events_total", topic=CARTS) == valid_before + 1
     assert event_ids(received) == ["c-19"]
+    # A rejected event moves no clock: the worker's event time stays within reach of now.
+    assert event_clock.now_ms <= wall_clock_ms() + settings.max_future_skew_ms
 
 
 async def test_misrouted_event_is_rekeyed_not_handled(

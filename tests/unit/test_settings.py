@@ -30,6 +30,14 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.outbound_topics == {"offers": "shop.offers", "deadletter": "shop.deadletter"}
 
 
+def test_max_future_skew_defaults_to_five_minutes_and_is_configurable(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().max_future_skew_ms == 300_000
+    clean_env.setenv("BASKETLIFT_MAX_FUTURE_SKEW_SECONDS", "0.5")
+    assert Settings().max_future_skew_ms == 500
+
+
 def test_cache_dirs_follow_xdg_cache_home(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
     clean_env.setenv("XDG_CACHE_HOME", str(tmp_path))
     settings = Settings()
@@ -104,6 +112,8 @@ def test_settings_are_frozen(clean_env: pytest.MonkeyPatch) -> None:
         ("BASKETLIFT_APP_ID", ""),
         ("BASKETLIFT_BATCH_WITHIN_SECONDS", "0"),
         ("BASKETLIFT_PROCESSING_GUARANTEE", "at_most_once"),
+        ("BASKETLIFT_MAX_FUTURE_SKEW_SECONDS", "-1"),
+        ("BASKETLIFT_MAX_FUTURE_SKEW_SECONDS", "inf"),
     ],
 )
 def test_invalid_environment_values_raise(

@@ -20,6 +20,8 @@ from streams.profiles.topics import consent_table, profiles_table
 from streams.runtime.batch import BatchContext
 from tests.agents.conftest import Sent, _recorder, encode, home_partition, wait_until
 
+T0 = 1_700_000_000_000  # 2023-11-14: event times must be plausible epoch milliseconds
+
 
 @pytest.fixture
 def deltas_sent(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
@@ -71,8 +73,8 @@ async def test_orders_build_a_profile_and_pairs_with_recent_purchases(
     make_event: Callable[..., dict[str, Any]], deltas_sent: list[Sent]
 ) -> None:
     day = 86_400_000
-    first = order(make_event, "o-1", "s-7", 10 * day, ("a", 2.0), ("b", 3.0))
-    second = order(make_event, "o-2", "s-7", 12 * day, ("c", 5.0))
+    first = order(make_event, "o-1", "s-7", T0 + 10 * day, ("a", 2.0), ("b", 3.0))
+    second = order(make_event, "o-2", "s-7", T0 + 12 * day, ("c", 5.0))
     async with INGEST_AGENTS["orders"].test_context() as agent:
         for event in (first, second, first):  # the third is a redelivery
             await agent.put(value=encode(event), key=b"s-7", partition=home_partition("s-7"))
@@ -99,11 +101,11 @@ async def test_orders_build_a_profile_and_pairs_with_recent_purchases(
 async def test_revoked_shopper_keeps_no_profile_but_still_counts_in_pairs(
     make_event: Callable[..., dict[str, Any]], deltas_sent: list[Sent]
 ) -> None:
-    revoke = {"event_id": "v-1", "ts": 1, "shopper_id": "s-9", "action": "revoke"}
+    revoke = {"event_id": "v-1", "ts": T0, "shopper_id": "s-9", "action": "revoke"}
     async with INGEST_AGENTS["privacy"].test_context() as agent:
         await agent.put(value=encode(revoke), key=b"s-9", partition=home_partition("s-9"))
         await wait_until(lambda: consent_table.get("s-9") == b"0", "consent revoked")
-    event = order(make_event, "o-9", "s-9", 5, ("x", 1.0), ("y", 1.0))
+    event = order(make_event, "o-9", "s-9", T0 + 5, ("x", 1.0), ("y", 1.0))
     async with INGEST_AGENTS["orders"].test_context() as agent:
         await agent.put(value=encode(event), key=b"s-9", partition=home_partition("s-9"))
         await wait_until(lambda: "x" in decoded(deltas_sent), "pairs sent")

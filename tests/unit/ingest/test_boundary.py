@@ -16,10 +16,13 @@ from schemas import (
     OrderEvent,
     PrivacyEvent,
 )
-from streams.ingest.boundary import RawRecord, routing_key, sort_batch
+from streams.ingest.boundary import RawRecord, SortedBatch, routing_key, sort_batch
 from streams.ingest.routing import partition_for_key
 
 PARTITIONS = 8
+# The worker's wall clock in these tests: after every contract example's ts.
+NOW_MS = 1_763_741_000_000
+SKEW_MS = 300_000
 MODELS = {
     "carts": CartEvent,
     "orders": OrderEvent,
@@ -39,6 +42,26 @@ def record(
     return RawRecord("shop.test", partition, offset, key, value)
 
 
+def sort(
+    model: type[Any],
+    records: list[RawRecord],
+    *,
+    partitions: int = PARTITIONS,
+    check_routing: bool,
+    now_ms: int = NOW_MS,
+    max_future_skew_ms: int = SKEW_MS,
+) -> SortedBatch:
+    """sort_batch with the test's wall clock and skew unless given."""
+    return sort_batch(
+        model,
+        records,
+        partitions=partitions,
+        check_routing=check_routing,
+        now_ms=now_ms,
+        max_future_skew_ms=max_future_skew_ms,
+    )
+
+
 def home(key: str) -> int:
     return partition_for_key(key.encode(), PARTITIONS)
 
@@ -51,7 +74,7 @@ def elsewhere(key: str) -> int:
 def test_contract_examples_are_accepted(examples, logical: str) -> None:
     event = examples[logical]
     rec = record(encode(event), partition=3, offset=11)
-    batch = sort_batch(MODELS[logical], [rec], partitions=PARTITIONS, check_routing=False)
+    batch = sort(MODELS[logical], [rec], check_routing=False)
     assert batch.rejected == []
     assert batch.misrouted == []
     assert len(batch.accepted) == 1
@@ -74,7 +97,7 @@ def test_contract_examples_are_accepted(examples, logical: str) -> None:
 )
 def test_invalid_records_are_rejected_with_reason(value: bytes | None, reason: str) -> None:
     rec = record(value, key=b"s-1")
-    batch = sort_batch(CartEvent, [rec], partitions=PARTITIONS, check_routing=True)
+    batch = sort(CartEvent, [rec], check_routing=True)
     assert batch.accepted == []
     assert batch.misrouted == []
     assert len(batch.rejected) == 1
@@ -90,11 +113,8 @@ def test_schema_violations_are_rejected(examples) -> None:
     negative = json.loads(json.dumps(cart))
     cart["items"][0]["quantity"] = "2"
     negative["items"][0]["unit_price"] = -1
-    batch = sort_batch(
-        CartEvent,
-        [record(encode(cart)), record(encode(negative), offset=1)],
-        partitions=PARTITIONS,
-        check_routing=False,
+    batch = sort(
+        CartEvent, [record(encode(cart)), record(encode(negative), offset=1)], check_routing=False
     )
     assert [error.reason for _, error in batch.rejected] == ["wrong_type", "out_of_range"]
     assert batch.accepted == []
@@ -104,7 +124,7 @@ def test_routing_check_sets_aside_events_on_the_wrong_partition(examples) -> Non
     cart = examples["carts"]  # shopper s-42
     right = record(encode(cart), partition=home("s-42"), offset=1)
     wrong = record(encode(cart), partition=elsewhere("s-42"), offset=2)
-    batch = sort_batch(CartEvent, [right, wrong], partitions=PARTITIONS, check_routing=True)
+    batch = sort(CartEvent, [right, wrong], check_routing=True)
     assert [r for r, _ in batch.accepted] == [right]
     assert len(batch.misrouted) == 1
     got_record, event, key = batch.misrouted[0]
@@ -120,7 +140,7 @@ def test_routing_key_falls_back_to_session(examples) -> None:
     cart["session_id"] = "w-anon-9"
     wrong = record(encode(cart), partition=elsewhere("w-anon-9"))
     right = record(encode(cart), partition=home("w-anon-9"), offset=1)
-    batch = sort_batch(CartEvent, [wrong, right], partitions=PARTITIONS, check_routing=True)
+    batch = sort(CartEvent, [wrong, right], check_routing=True)
     assert [(r, k) for r, _, k in batch.misrouted] == [(wrong, b"w-anon-9")]
     assert [r for r, _ in batch.accepted] == [right]
 
@@ -129,7 +149,7 @@ def test_routing_ignores_the_message_key(examples) -> None:
     # A producer keyed by something else: what counts is the routing key in the event.
     cart = examples["carts"]
     rec = record(encode(cart), partition=home("s-42"), key=b"w-7")
-    batch = sort_batch(CartEvent, [rec], partitions=PARTITIONS, check_routing=True)
+    batch = sort(CartEvent, [rec], check_routing=True)
     assert [r for r, _ in batch.accepted] == [rec]
     assert batch.misrouted == []
 
@@ -138,44 +158,42 @@ def test_routing_uses_the_partition_count(examples) -> None:
     cart = examples["carts"]
     partition = partition_for_key(b"s-42", 3)
     rec = record(encode(cart), partition=partition)
-    assert sort_batch(CartEvent, [rec], partitions=3, check_routing=True).accepted
+    assert sort(CartEvent, [rec], partitions=3, check_routing=True).accepted
     other = record(encode(cart), partition=(partition + 1) % 3)
-    assert sort_batch(CartEvent, [other], partitions=3, check_routing=True).misrouted
+    assert sort(CartEvent, [other], partitions=3, check_routing=True).misrouted
 
 
 def test_without_routing_check_nothing_is_misrouted(examples) -> None:
     cart = examples["carts"]
     recs = [record(encode(cart), partition=p, offset=p) for p in range(PARTITIONS)]
-    batch = sort_batch(CartEvent, recs, partitions=PARTITIONS, check_routing=False)
+    batch = sort(CartEvent, recs, check_routing=False)
     assert batch.misrouted == []
     assert [r for r, _ in batch.accepted] == recs
 
 
 def test_catalog_tombstone_is_accepted() -> None:
     rec = record(None, key=b"p-1", offset=4)
-    batch = sort_batch(CatalogEvent, [rec], partitions=PARTITIONS, check_routing=False)
+    batch = sort(CatalogEvent, [rec], check_routing=False)
     assert batch.rejected == []
     assert batch.accepted == [(rec, CatalogTombstone("p-1"))]
     assert routing_key(batch.accepted[0][1]) == "p-1"
 
 
 def test_catalog_tombstone_without_key_is_rejected() -> None:
-    batch = sort_batch(CatalogEvent, [record(None)], partitions=PARTITIONS, check_routing=False)
+    batch = sort(CatalogEvent, [record(None)], check_routing=False)
     assert batch.accepted == []
     assert [error.reason for _, error in batch.rejected] == ["empty"]
 
 
 def test_catalog_empty_bytes_are_not_a_tombstone() -> None:
-    batch = sort_batch(
-        CatalogEvent, [record(b"", key=b"p-1")], partitions=PARTITIONS, check_routing=False
-    )
+    batch = sort(CatalogEvent, [record(b"", key=b"p-1")], check_routing=False)
     assert [error.reason for _, error in batch.rejected] == ["empty"]
 
 
 @pytest.mark.parametrize("model", [CartEvent, OrderEvent, ClickEvent, PrivacyEvent])
 def test_tombstone_on_other_topics_is_rejected(model) -> None:
     rec = record(None, key=b"s-42")
-    batch = sort_batch(model, [rec], partitions=PARTITIONS, check_routing=True)
+    batch = sort(model, [rec], check_routing=True)
     assert batch.accepted == []
     assert batch.misrouted == []
     assert [(r, e.reason) for r, e in batch.rejected] == [(rec, "empty")]
@@ -202,7 +220,7 @@ def test_order_is_preserved_within_each_list(examples) -> None:
         records.append(record(value, partition=partition, offset=n))
         expected[kind].append(n)
 
-    batch = sort_batch(CartEvent, records, partitions=PARTITIONS, check_routing=True)
+    batch = sort(CartEvent, records, check_routing=True)
     assert [r.offset for r, _ in batch.accepted] == expected["accepted"]
     assert [r.offset for r, _, _ in batch.misrouted] == expected["misrouted"]
     assert [r.offset for r, _ in batch.rejected] == expected["rejected"]
@@ -216,7 +234,7 @@ def test_privacy_routes_by_shopper(examples) -> None:
     privacy = examples["privacy"]
     shopper = privacy["shopper_id"]
     rec = record(encode(privacy), partition=elsewhere(shopper))
-    batch = sort_batch(PrivacyEvent, [rec], partitions=PARTITIONS, check_routing=True)
+    batch = sort(PrivacyEvent, [rec], check_routing=True)
     assert [k for _, _, k in batch.misrouted] == [shopper.encode()]
 
 
@@ -226,3 +244,75 @@ def test_routing_key_of_models(examples) -> None:
     click = examples["clicks"]
     click["shopper_id"] = None
     assert routing_key(ClickEvent.model_validate(click)) == click["session_id"]
+
+
+# --------------------------------------------------------------------------- event time
+
+YEAR_2000_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+YEAR_2984_MS = 31_998_758_400_000  # 2984-01-01T00:00:00Z
+DEC_2009_MS = 1_259_660_400_000  # 2009-12-01T09:40:00Z, when the real sample data starts
+
+
+def sort_one(
+    examples: dict[str, Any], logical: str, ts: int, **clock: int
+) -> tuple[list[RawRecord], list[str]]:
+    """(accepted records, rejection reasons) for one `logical` event stamped `ts`."""
+    rec = record(encode(dict(examples[logical], ts=ts)))
+    batch = sort(MODELS[logical], [rec], check_routing=False, **clock)
+    return [r for r, _ in batch.accepted], [error.reason for _, error in batch.rejected]
+
+
+@pytest.mark.parametrize("logical", list(MODELS))
+def test_an_event_more_than_the_skew_ahead_of_the_wall_clock_is_in_the_future(
+    examples, logical: str
+) -> None:
+    assert sort_one(examples, logical, NOW_MS + SKEW_MS + 1)[1] == ["ts_in_future"]
+    assert sort_one(examples, logical, YEAR_2984_MS)[1] == ["ts_in_future"]
+    accepted, reasons = sort_one(examples, logical, NOW_MS + SKEW_MS)  # exactly the skew
+    assert (len(accepted), reasons) == (1, [])
+
+
+@pytest.mark.parametrize("logical", list(MODELS))
+def test_a_ts_before_2000_is_implausible_and_real_data_from_2009_is_accepted(
+    examples, logical: str
+) -> None:
+    assert sort_one(examples, logical, YEAR_2000_MS - 1)[1] == ["ts_implausible"]
+    # The usual cause: epoch seconds where milliseconds are due.
+    assert sort_one(examples, logical, NOW_MS // 1000)[1] == ["ts_implausible"]
+    for ts in (YEAR_2000_MS, DEC_2009_MS):
+        accepted, reasons = sort_one(examples, logical, ts)
+        assert (len(accepted), reasons) == (1, []), ts
+
+
+def test_the_future_is_measured_from_the_wall_clock_given(examples) -> None:
+    ts = NOW_MS + 10 * 60_000  # ten minutes ahead
+    assert sort_one(examples, "orders", ts)[1] == ["ts_in_future"]
+    assert sort_one(examples, "orders", ts, now_ms=NOW_MS + 5 * 60_000)[1] == []
+
+
+def test_the_skew_is_configurable(examples) -> None:
+    ts = NOW_MS + 10 * 60_000
+    assert sort_one(examples, "orders", ts, max_future_skew_ms=600_000)[1] == []
+    assert sort_one(examples, "orders", ts, max_future_skew_ms=599_999)[1] == ["ts_in_future"]
+    assert sort_one(examples, "orders", NOW_MS, max_future_skew_ms=0)[1] == []
+    assert sort_one(examples, "orders", NOW_MS + 1, max_future_skew_ms=0)[1] == ["ts_in_future"]
+
+
+def test_a_future_event_is_rejected_with_a_one_line_detail_and_kept_out_of_the_batch(
+    examples,
+) -> None:
+    normal = record(encode(examples["orders"]), partition=home("s-42"), offset=1)
+    future = record(
+        encode(dict(examples["orders"], event_id="o-2984", ts=YEAR_2984_MS)),
+        partition=elsewhere("s-42"),
+        offset=2,
+    )
+    batch = sort(OrderEvent, [normal, future], check_routing=True)
+    assert [r for r, _ in batch.accepted] == [normal]
+    assert batch.misrouted == []  # rejected before it is re-keyed
+    [(got, error)] = batch.rejected
+    assert got is future
+    assert error.reason == "ts_in_future"
+    assert error.detail.startswith(f"ts: {YEAR_2984_MS} (2984-01-01T00:00:00.000Z) is ")
+    assert "at most 300 s ahead is accepted" in error.detail
+    assert "\n" not in error.detail

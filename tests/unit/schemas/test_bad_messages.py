@@ -17,8 +17,11 @@ from schemas import (
     ClickEvent,
     InvalidEvent,
     OrderEvent,
+    check_not_in_future,
     decode_event,
 )
+from schemas.decode import DECODER_REASONS
+from schemas.eventtime import MAX_TS_MS, MIN_TS_MS
 from tests.unit.schemas.bad_messages import (
     BAD_MESSAGES,
     CART,
@@ -38,8 +41,9 @@ def test_catalogue_is_broad_and_consistent() -> None:
     for message in BAD_MESSAGES:
         assert INBOUND_MODELS[message.topic] is getattr(schemas, message.model)
         assert message.reason in REASONS
-    # Every decoder label is exercised ("unprocessable" is never produced by the decoder).
-    assert {m.reason for m in BAD_MESSAGES} == set(REASONS) - {"unprocessable"}
+    # Every decoder label is exercised (the others depend on more than the message).
+    assert {m.reason for m in BAD_MESSAGES} == DECODER_REASONS
+    assert set(REASONS) - {"ts_in_future", "unprocessable"} == DECODER_REASONS
 
 
 @pytest.mark.parametrize("message", BAD_MESSAGES, ids=[m.name for m in BAD_MESSAGES])
@@ -169,3 +173,34 @@ def test_non_utf8_is_rejected_even_if_the_parser_accepts_it(
     with pytest.raises(InvalidEvent) as caught:
         decode_event(CartEvent, b'{"note": "caf\xe9"}')
     assert caught.value.reason == "not_utf8"
+
+
+def test_epoch_seconds_are_rejected_as_implausible_with_a_hint() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(OrderEvent, dumps(ORDER, ts=1763740900))
+    assert caught.value.reason == "ts_implausible"
+    assert caught.value.detail == (
+        "ts: must be epoch milliseconds on or after 2000-01-01T00:00:00.000Z (946684800000);"
+        " got 1763740900 (epoch seconds instead of milliseconds?)"
+    )
+
+
+def test_plausible_ts_range_is_exact() -> None:
+    assert decode_event(OrderEvent, dumps(ORDER, ts=MIN_TS_MS)).ts == MIN_TS_MS
+    assert decode_event(OrderEvent, dumps(ORDER, ts=MAX_TS_MS - 1)).ts == MAX_TS_MS - 1
+    for ts in (MIN_TS_MS - 1, MAX_TS_MS):
+        with pytest.raises(InvalidEvent) as caught:
+            decode_event(OrderEvent, dumps(ORDER, ts=ts))
+        assert caught.value.reason == "ts_implausible", ts
+
+
+def test_check_not_in_future_allows_exactly_the_skew() -> None:
+    now = 1_763_740_900_000
+    check_not_in_future(now + 300_000, now_ms=now, max_future_skew_ms=300_000)
+    with pytest.raises(InvalidEvent) as caught:
+        check_not_in_future(now + 300_001, now_ms=now, max_future_skew_ms=300_000)
+    assert caught.value.reason == "ts_in_future"
+    assert caught.value.detail == (
+        "ts: 1763741200001 (2025-11-21T16:06:40.001Z) is 300.001 s ahead of the processor's"
+        " clock (2025-11-21T16:01:40.000Z); at most 300 s ahead is accepted"
+    )

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas import ALL_MODELS, SCHEMA_DIR, export_json_schemas, render_json_schemas
+from schemas import (
+    ALL_MODELS,
+    INBOUND_MODELS,
+    SCHEMA_DIR,
+    DeadLetter,
+    export_json_schemas,
+    render_json_schemas,
+)
+from schemas.eventtime import MAX_TS_MS
 from schemas.export import JSON_SCHEMA_DIALECT, schema_file_name
 
 STALE_HINT = "the JSON Schemas in schemas/json are stale: run `basketlift schemas export`"
@@ -68,3 +76,19 @@ def test_export_writes_and_removes_stale_files(tmp_path: Path) -> None:
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "keep me\n"
     for path in written:
         assert path.read_text(encoding="utf-8") == render_json_schemas()[path.name]
+
+
+def test_inbound_ts_schemas_state_both_event_time_rules() -> None:
+    rendered = render_json_schemas()
+    for model in INBOUND_MODELS.values():
+        ts = json.loads(rendered[schema_file_name(model)])["properties"]["ts"]
+        assert (ts["type"], ts["minimum"], ts["exclusiveMaximum"]) == (
+            "integer",
+            946_684_800_000,  # 2000-01-01T00:00:00Z
+            MAX_TS_MS,
+        ), model.__name__
+        for mentioned in ("ts_implausible", "BASKETLIFT_MAX_FUTURE_SKEW_SECONDS", "ts_in_future"):
+            assert mentioned in ts["description"], model.__name__
+    # What Basketlift writes keeps its range.
+    letter = json.loads(rendered[schema_file_name(DeadLetter)])
+    assert letter["properties"]["ts"]["minimum"] == 0
