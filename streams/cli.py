@@ -255,12 +255,16 @@ def worker() -> None:
 )
 def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) -> None:
     """Publish JSON-lines events to their contract topics (`-` reads standard input)."""
+    from streams.replay.kafka_out import KafkaUnreachable
     from streams.replay.produce import produce_lines
 
     settings = get_settings()
-    report = asyncio.run(
-        produce_lines(settings, file, logical_topic=topic, validate=not no_validate)
-    )
+    try:
+        report = asyncio.run(
+            produce_lines(settings, file, logical_topic=topic, validate=not no_validate)
+        )
+    except KafkaUnreachable as error:
+        fail(str(error))
     for line_no, message in report.problems:
         click.secho(f"line {line_no}: {message}", fg="yellow", err=True)
     click.echo(
@@ -314,19 +318,23 @@ def replay(
     wait_timeout: float,
 ) -> None:
     """Replay real orders (as catalog, derived cart and order events) into the inbound topics."""
+    from streams.replay.kafka_out import KafkaUnreachable
     from streams.replay.run import run_replay
 
-    ok = run_replay(
-        get_settings(),
-        order_files=list(order_files),
-        fmt=fmt,
-        limit_orders=limit_orders,
-        carts=not no_carts,
-        cart_steps=cart_steps,
-        rate=rate,
-        wait=wait,
-        wait_timeout=wait_timeout,
-    )
+    try:
+        ok = run_replay(
+            get_settings(),
+            order_files=list(order_files),
+            fmt=fmt,
+            limit_orders=limit_orders,
+            carts=not no_carts,
+            cart_steps=cart_steps,
+            rate=rate,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+    except KafkaUnreachable as error:
+        fail(str(error))
     if not ok:
         sys.exit(1)
 

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.replay.events import replay_events
-from streams.replay.kafka_out import make_producer
+from streams.replay.kafka_out import running_producer
 from streams.replay.orderlog import OrderLog, read_order_log
 from streams.replay.worker_metrics import ConsumedCounts, fetch_consumed
 from streams.settings import Settings
@@ -44,10 +44,8 @@ async def send_events(
     topics = settings.inbound_topics
     sent: Counter[str] = Counter()
     task = progress.add_task("replaying", total=len(events))
-    producer = make_producer(settings.bootstrap_servers)
-    await producer.start()
-    started = time.monotonic()
-    try:
+    async with running_producer(settings.bootstrap_servers) as producer:
+        started = time.monotonic()
         pending = []
         for index, (logical, key, event) in enumerate(events, start=1):
             topic = topics[logical]
@@ -65,8 +63,6 @@ async def send_events(
                         await asyncio.sleep(ahead)
         await asyncio.gather(*pending)
         progress.update(task, completed=len(events))
-    finally:
-        await producer.stop()
     return sent
 
 

@@ -116,3 +116,20 @@ def test_a_worker_whose_web_port_is_taken_does_not_start(
         f"error: BASKETLIFT_WEB_PORT: cannot listen on 127.0.0.1:{busy_port}:"
         " Address already in use",
     )
+
+
+@pytest.mark.parametrize(
+    "command", [["produce", "-"], ["replay", "--limit-orders", "3", "--no-wait"]], ids=" ".join
+)
+def test_sending_to_an_unreachable_broker_is_one_line_and_the_producer_is_closed(
+    offline_env: dict[str, str], dead_port: int, command: list[str]
+) -> None:
+    event = b'{"product_id": "p1", "title": "Mug", "price": 4.5, "in_stock": true}\n'
+    result = run_cli(command, offline_env, stdin=event)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Unclosed" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: cannot reach Kafka at 127.0.0.1:{dead_port}: "), lines
+    assert "Connect call failed" in lines[0]
+    assert result.returncode == 1
