@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 from collections.abc import Iterator
 
 import pytest
@@ -22,20 +23,11 @@ class Clock:
         return self.now
 
 
-class Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def logger() -> Iterator[tuple[logging.Logger, Kept]]:
+def logger() -> Iterator[tuple[logging.Logger, logging.handlers.BufferingHandler]]:
     """A logger of its own with a handler keeping what passes its filters."""
     log = logging.getLogger("tests.httplog")
-    kept = Kept()
+    kept = logging.handlers.BufferingHandler(capacity=1000)
     log.addHandler(kept)
     log.propagate = False
     yield log, kept
@@ -49,7 +41,7 @@ def reject(log: logging.Logger, error: Exception, remote: str = "10.0.0.7") -> N
 
 
 def test_one_rejection_per_interval_then_the_count_of_those_held_back(
-    logger: tuple[logging.Logger, Kept],
+    logger: tuple[logging.Logger, logging.handlers.BufferingHandler],
 ) -> None:
     log, kept = logger
     clock = Clock()
@@ -64,7 +56,7 @@ def test_one_rejection_per_interval_then_the_count_of_those_held_back(
     clock.now += 59.9
     reject(log, LineTooLong(b"GET /c", 8190))
 
-    lines = [record.getMessage() for record in kept.records]
+    lines = [record.getMessage() for record in kept.buffer]
     assert len(lines) == 2
     assert lines[0].startswith(
         "rejected a malformed HTTP request from 10.0.0.7 (400: Got more than 8190 bytes"
@@ -73,12 +65,12 @@ def test_one_rejection_per_interval_then_the_count_of_those_held_back(
     assert len(lines[0]) < 250
     assert lines[1].startswith("rejected a malformed HTTP request from 10.0.0.8 (400: ")
     assert lines[1].endswith(" (37 more since last)")
-    assert all(record.levelno == logging.WARNING for record in kept.records)
-    assert all(record.exc_info is None for record in kept.records)
+    assert all(record.levelno == logging.WARNING for record in kept.buffer)
+    assert all(record.exc_info is None for record in kept.buffer)
 
 
 def test_other_errors_of_the_server_logger_pass_unchanged(
-    logger: tuple[logging.Logger, Kept],
+    logger: tuple[logging.Logger, logging.handlers.BufferingHandler],
 ) -> None:
     log, kept = logger
     log.addFilter(RateLimitedRejections(interval=60.0, clock=Clock()))
@@ -86,15 +78,17 @@ def test_other_errors_of_the_server_logger_pass_unchanged(
     log.error("Error handling request from %s", "10.0.0.7", exc_info=ValueError("bug"))
     log.exception("Missing return statement on request handler")
 
-    assert [record.levelno for record in kept.records] == [
+    assert [record.levelno for record in kept.buffer] == [
         logging.WARNING,
         logging.ERROR,
         logging.ERROR,
     ]
-    assert kept.records[1].exc_info is not None
+    assert kept.buffer[1].exc_info is not None
 
 
-def test_installing_twice_adds_one_filter(logger: tuple[logging.Logger, Kept]) -> None:
+def test_installing_twice_adds_one_filter(
+    logger: tuple[logging.Logger, logging.handlers.BufferingHandler],
+) -> None:
     log, _ = logger
     first = install_rejection_log_limit(log)
     assert install_rejection_log_limit(log) is first
