@@ -304,7 +304,7 @@ def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) ->
     "--wait/--no-wait",
     default=True,
     show_default=True,
-    help="Wait until the worker's /metrics shows every event consumed.",
+    help="Wait until the worker group (BASKETLIFT_APP_ID) committed past every event sent.",
 )
 @click.option("--wait-timeout", type=float, default=300.0, show_default=True)
 def replay(
