@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "BASKETLIFT_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 STORE_SCHEMES = ("memory", "rocksdb")
-"""The Faust table stores this worker ships with (Faust's aerospike needs another driver)."""
+"""Faust table stores whose drivers the project installs (Faust's aerospike store's is not)."""
 
 
 class SettingsError(ValueError):
