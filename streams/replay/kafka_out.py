@@ -56,7 +56,7 @@ async def running_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     """
     producer = make_producer(bootstrap)
     aiokafka_log = logging.getLogger("aiokafka")
-    held = HeldRecords()
+    held, propagated = HeldRecords(), aiokafka_log.propagate
     aiokafka_log.addHandler(held)
     aiokafka_log.propagate = False
     try:
@@ -65,9 +65,12 @@ async def running_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         await producer.stop()
         reason = held.records[-1].getMessage() if held.records else str(error)
         raise KafkaUnreachable(f"cannot reach Kafka at {bootstrap}: {reason}") from None
+    except BaseException:
+        await producer.stop()
+        raise
     finally:
         aiokafka_log.removeHandler(held)
-        aiokafka_log.propagate = True
+        aiokafka_log.propagate = propagated
     for record in held.records:
         aiokafka_log.handle(record)
     try:
