@@ -6,25 +6,62 @@ import asyncio
 import gc
 import json
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from streams.settings import get_settings
+from streams.settings import SettingsError, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str) -> None:
-    """Print an error and exit non-zero."""
+SETTINGS_ERROR_STATUS = 2
+"""Exit status of a command refused for its configuration (as click's usage errors)."""
+
+
+def fail(message: str, status: int = 1) -> NoReturn:
+    """Print a one-line error and exit with `status`."""
     click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(1)
+    sys.exit(status)
 
 
-@click.group()
+class SettingsCheckedGroup(click.Group):
+    """Commands that read the settings end with one line and status 2 on a bad variable."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a SettingsError from any of its steps becomes `error: ...`."""
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            fail(str(error), status=SETTINGS_ERROR_STATUS)
+
+
+def check_web_port_free(host: str, port: int) -> None:
+    """Raise SettingsError unless the web server could listen on `host:port` now.
+
+    Checked before anything starts: Faust would find out only once it has joined the group
+    and recovered its tables, and then crash with a traceback.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        raise SettingsError(f"BASKETLIFT_WEB_HOST: cannot resolve {host!r}: {error}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+            try:
+                sock.bind(address)
+            except OSError as error:
+                raise SettingsError(
+                    f"BASKETLIFT_WEB_PORT: cannot listen on {host}:{port}: {error.strerror}"
+                ) from None
+
+
+@click.group(cls=SettingsCheckedGroup)
 def main() -> None:
     """Basketlift: real-time offers that raise average order value, on Kafka."""
 
@@ -157,6 +194,7 @@ def worker() -> None:
     from streams import localkafka
 
     settings = get_settings()
+    check_web_port_free(settings.web_host, settings.web_port)
     try:
         asyncio.run(
             localkafka.ensure_topics(
@@ -217,12 +255,16 @@ def worker() -> None:
 )
 def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) -> None:
     """Publish JSON-lines events to their contract topics (`-` reads standard input)."""
+    from streams.replay.kafka_out import KafkaUnreachable
     from streams.replay.produce import produce_lines
 
     settings = get_settings()
-    report = asyncio.run(
-        produce_lines(settings, file, logical_topic=topic, validate=not no_validate)
-    )
+    try:
+        report = asyncio.run(
+            produce_lines(settings, file, logical_topic=topic, validate=not no_validate)
+        )
+    except KafkaUnreachable as error:
+        fail(str(error))
     for line_no, message in report.problems:
         click.secho(f"line {line_no}: {message}", fg="yellow", err=True)
     click.echo(
@@ -262,7 +304,7 @@ def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) ->
     "--wait/--no-wait",
     default=True,
     show_default=True,
-    help="Wait until the worker's /metrics shows every event consumed.",
+    help="Wait until the worker group (BASKETLIFT_APP_ID) committed past every event sent.",
 )
 @click.option("--wait-timeout", type=float, default=300.0, show_default=True)
 def replay(
@@ -276,19 +318,23 @@ def replay(
     wait_timeout: float,
 ) -> None:
     """Replay real orders (as catalog, derived cart and order events) into the inbound topics."""
+    from streams.replay.kafka_out import KafkaUnreachable
     from streams.replay.run import run_replay
 
-    ok = run_replay(
-        get_settings(),
-        order_files=list(order_files),
-        fmt=fmt,
-        limit_orders=limit_orders,
-        carts=not no_carts,
-        cart_steps=cart_steps,
-        rate=rate,
-        wait=wait,
-        wait_timeout=wait_timeout,
-    )
+    try:
+        ok = run_replay(
+            get_settings(),
+            order_files=list(order_files),
+            fmt=fmt,
+            limit_orders=limit_orders,
+            carts=not no_carts,
+            cart_steps=cart_steps,
+            rate=rate,
+            wait=wait,
+            wait_timeout=wait_timeout,
+        )
+    except KafkaUnreachable as error:
+        fail(str(error))
     if not ok:
         sys.exit(1)
 

@@ -97,19 +97,24 @@ def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
 
 
 def stalled_partitions(
-    previous: Mapping[tuple[str, int], int],
+    previous: Mapping[tuple[str, int], PartitionOffsets],
     offsets: Mapping[tuple[str, int], PartitionOffsets],
 ) -> dict[tuple[str, int], int]:
-    """Partitions with records pending whose committed offset equals the previous one.
+    """Partitions with records pending now and at the previous check, committed offset unmoved.
 
-    `previous` maps partitions to their committed offset at the last check. Returns each
-    stalled partition's pending records. A partition not in `previous` (newly assigned) or
-    whose end is not known is not judged.
+    `previous` holds the offsets seen at the last check. Returns each stalled partition's
+    pending records. Records must have been pending at both checks: a partition idle at the
+    previous check that has just received records has not had a check interval to process
+    them. A partition not in `previous` (newly assigned) or whose end is not known is not
+    judged.
     """
     stalled: dict[tuple[str, int], int] = {}
     for tp, where in offsets.items():
+        before = previous.get(tp)
+        if before is None or not before.pending() or before.committed != where.committed:
+            continue
         pending = where.pending()
-        if pending and tp in previous and previous[tp] == where.committed:
+        if pending:
             stalled[tp] = pending
     return stalled
 

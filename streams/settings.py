@@ -8,8 +8,18 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "BASKETLIFT_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+STORE_SCHEMES = ("memory", "rocksdb")
+"""Faust table stores whose drivers the project installs (Faust's aerospike store's is not)."""
+
+
+class SettingsError(ValueError):
+    """A setting's environment variable holds a value the worker cannot run with."""
 
 
 def default_cache_dir() -> Path:
@@ -21,7 +31,7 @@ def default_cache_dir() -> Path:
 class Settings(BaseSettings):
     """All Basketlift configuration; field `x` is read from `BASKETLIFT_X`."""
 
-    model_config = SettingsConfigDict(env_prefix="BASKETLIFT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     # --- Kafka and the worker (names fixed by operators' tooling) ---
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL(s).")
@@ -186,6 +196,21 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("512m", description="JVM heap (-Xms/-Xmx) of the local broker.")
     kafka_start_timeout_seconds: float = Field(120.0, gt=0)
 
+    @field_validator("log_level", "decision_log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("store")
+    @classmethod
+    def _supported_store(cls, value: str) -> str:
+        if urlsplit(value).scheme not in STORE_SCHEMES or "://" not in value:
+            raise ValueError(f"expected {' or '.join(f'{s}://' for s in STORE_SCHEMES)}")
+        return value
+
     @field_validator("broker")
     @classmethod
     def _broker_has_scheme(cls, value: str) -> str:
@@ -225,7 +250,44 @@ class Settings(BaseSettings):
         return {"offers": self.topic_offers, "deadletter": self.topic_deadletter}
 
 
+PYDANTIC_EXPECTATIONS = {
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "int_type": "expected an integer",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+}
+
+
+def describe_problem(problem: ErrorDetails) -> str:
+    """One pydantic error as `BASKETLIFT_X: expected ..., got '...'`: the variable users set."""
+    field = str(problem["loc"][0]) if problem["loc"] else ""
+    what = PYDANTIC_EXPECTATIONS.get(problem["type"])
+    if what is None:
+        what = str(problem["msg"]).removeprefix("Value error, ")
+        for pydantic_start in ("Input should be ", "String should have "):
+            if what.startswith(pydantic_start):
+                what = "expected " + what.removeprefix(pydantic_start)
+        if what.startswith(("expected greater", "expected less")):
+            what = what.replace("expected ", "expected a value ", 1)
+    value = problem["input"]
+    got = f", got {value!r}" if isinstance(value, str | int | float) else ""
+    return f"{ENV_PREFIX}{field.upper()}: {what}{got}"
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Every problem of a settings validation error on one line, naming the variables."""
+    return "; ".join(describe_problem(problem) for problem in error.errors())
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the process-wide settings, read from the environment once."""
-    return Settings()
+    """Return the process-wide settings, read from the environment once.
+
+    Raises SettingsError with one line naming the offending environment variable(s).
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_settings_error(error)) from None

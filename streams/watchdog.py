@@ -2,9 +2,10 @@
 
 Every `BASKETLIFT_STALL_CHECK_SECONDS` the worker compares the committed offsets of its
 assigned source partitions (what has been processed, not merely fetched) with the previous
-check. A partition with records waiting whose committed offset has not moved is stalled: its
-agent is stuck, or the partition is paused, or the records are in a transaction that never
-ends. The warning carries what tells these apart
+check. A partition that had records waiting at the previous check and still has, with its
+committed offset unmoved, is stalled (records that arrived on an idle partition since the
+previous check are not a stall yet): its agent is stuck, or the partition is paused, or
+the records are in a transaction that never ends. The warning carries what tells these apart
 (paused partitions, batches in flight, a commit waiting). Without it such a worker stays
 healthy and silent while its lag grows. After `BASKETLIFT_STALL_LIVENESS_CHECKS` stalled
 checks in a row `/live` answers 503, so that an orchestrator restarts the worker (under
@@ -28,10 +29,10 @@ settings = get_settings()
 
 
 class ProgressWatch:
-    """The committed offsets seen at the previous check (forgotten across rebalances)."""
+    """The offsets seen at the previous check (forgotten across rebalances)."""
 
     def __init__(self) -> None:
-        self.previous: dict[tuple[str, int], int] = {}
+        self.previous: dict[tuple[str, int], PartitionOffsets] = {}
         self.stalled: dict[tuple[str, int], int] = {}
         self.stalled_checks = 0
         """Consecutive checks that found stalled partitions."""
@@ -54,7 +55,7 @@ class ProgressWatch:
     ) -> dict[tuple[str, int], int]:
         """Stalled partitions since the previous check; remember the offsets for the next."""
         stalled = stalled_partitions(self.previous, offsets)
-        self.previous = {tp: where.committed for tp, where in offsets.items()}
+        self.previous = dict(offsets)
         self.stalled = stalled
         self.stalled_checks = self.stalled_checks + 1 if stalled else 0
         return stalled

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from streams.app import MAX_MESSAGE_BYTES
 
@@ -25,6 +28,55 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         max_request_size=MAX_MESSAGE_BYTES,
     )
+
+
+class KafkaUnreachable(ConnectionError):
+    """The producer could not start: no broker of the bootstrap list answered."""
+
+
+class HeldRecords(logging.Handler):
+    """Keeps log records instead of printing them, to report or replay them later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record."""
+        self.records.append(record)
+
+
+@asynccontextmanager
+async def running_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A started `make_producer` producer, stopped on the way out even when it fails to start.
+
+    Raises KafkaUnreachable with one line (aiokafka's last complaint, e.g. the refused
+    connection) when it cannot start; aiokafka's own log lines of a failed start are not
+    printed besides. Those of a start that succeeds go to the log as usual.
+    """
+    producer = make_producer(bootstrap)
+    aiokafka_log = logging.getLogger("aiokafka")
+    held, propagated = HeldRecords(), aiokafka_log.propagate
+    aiokafka_log.addHandler(held)
+    aiokafka_log.propagate = False
+    try:
+        await producer.start()
+    except KafkaError as error:
+        await producer.stop()
+        reason = held.records[-1].getMessage() if held.records else str(error)
+        raise KafkaUnreachable(f"cannot reach Kafka at {bootstrap}: {reason}") from None
+    except BaseException:
+        await producer.stop()
+        raise
+    finally:
+        aiokafka_log.removeHandler(held)
+        aiokafka_log.propagate = propagated
+    for record in held.records:
+        aiokafka_log.handle(record)
+    try:
+        yield producer
+    finally:
+        await producer.stop()
 
 
 def infer_logical_topic(event: Mapping[str, Any]) -> str | None:

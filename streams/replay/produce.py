@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas import INBOUND_MODELS, InvalidEvent, decode_event
-from streams.replay.kafka_out import event_key, infer_logical_topic, make_producer
+from streams.replay.kafka_out import event_key, infer_logical_topic, running_producer
 from streams.settings import Settings
 
 
@@ -94,9 +94,7 @@ async def produce_lines(
 ) -> ProduceReport:
     """Send each non-blank line; lines that cannot be sent are reported, never silently lost."""
     report = ProduceReport()
-    producer = make_producer(settings.bootstrap_servers)
-    await producer.start()
-    try:
+    async with running_producer(settings.bootstrap_servers) as producer:
         pending = []
         for line_no, line in enumerate(lines, start=1):
             raw = line.rstrip(b"\r\n")
@@ -112,6 +110,4 @@ async def produce_lines(
             report.by_topic[out.topic] += 1
         for future in pending:
             await future
-    finally:
-        await producer.stop()
     return report

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, cast
@@ -15,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.replay.events import replay_events
-from streams.replay.kafka_out import make_producer
+from streams.replay.group_offsets import SentRecords, wait_for_commits
+from streams.replay.kafka_out import running_producer
 from streams.replay.orderlog import OrderLog, read_order_log
 from streams.replay.worker_metrics import ConsumedCounts, fetch_consumed
 from streams.settings import Settings
@@ -39,57 +39,64 @@ async def send_events(
     events: list[tuple[str, str | None, dict[str, object]]],
     progress: Progress,
     rate: float | None,
-) -> Counter[str]:
-    """Produce events in order with a progress bar; return how many went to each topic."""
+) -> SentRecords:
+    """Produce events in order with a progress bar; return what the broker acknowledged."""
     topics = settings.inbound_topics
-    sent: Counter[str] = Counter()
+    sent = SentRecords()
     task = progress.add_task("replaying", total=len(events))
-    producer = make_producer(settings.bootstrap_servers)
-    await producer.start()
-    started = time.monotonic()
-    try:
+    async with running_producer(settings.bootstrap_servers) as producer:
+        started = time.monotonic()
         pending = []
         for index, (logical, key, event) in enumerate(events, start=1):
             topic = topics[logical]
             pending.append(
                 await producer.send(topic, orjson.dumps(event), key=key.encode() if key else None)
             )
-            sent[topic] += 1
             if index % 500 == 0:
                 progress.update(task, completed=index)
-                await asyncio.gather(*pending)
+                sent.add(await asyncio.gather(*pending))
                 pending.clear()
                 if rate:
                     ahead = index / rate - (time.monotonic() - started)
                     if ahead > 0:
                         await asyncio.sleep(ahead)
-        await asyncio.gather(*pending)
+        sent.add(await asyncio.gather(*pending))
         progress.update(task, completed=len(events))
-    finally:
-        await producer.stop()
     return sent
 
 
 def wait_for_worker(
-    metrics_url: str,
-    baseline: ConsumedCounts,
-    sent: Counter[str],
-    timeout: float,
-    progress: Progress,
-) -> ConsumedCounts | None:
-    """Poll the worker's /metrics until it has consumed everything sent (or time runs out)."""
-    task = progress.add_task("worker consumed", total=sum(sent.values()))
-    deadline = time.monotonic() + timeout
-    latest: ConsumedCounts | None = None
-    while time.monotonic() < deadline:
-        latest = fetch_consumed(metrics_url)
-        if latest is not None:
-            done = sum(min(latest.total(t) - baseline.total(t), n) for t, n in sent.items())
-            progress.update(task, completed=done)
-            if done >= sum(sent.values()):
-                return latest
-        time.sleep(0.5)
-    return latest
+    settings: Settings, sent: SentRecords, timeout: float, progress: Progress
+) -> str | None:
+    """Wait until the worker group committed past every record sent; None, else what is left."""
+    task = progress.add_task("worker consumed", total=sent.total())
+    return asyncio.run(
+        wait_for_commits(
+            settings.bootstrap_servers,
+            settings.app_id,
+            sent,
+            timeout,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+    )
+
+
+def consumed_cells(
+    topic: str, baseline: ConsumedCounts | None, final: ConsumedCounts | None
+) -> tuple[str, str]:
+    """The valid and dead-lettered counts of `topic` the worker reports for this replay.
+
+    Deltas of its counters when one worker process counted from before sending to the end;
+    "unknown" when it restarted in between (the counters started again at 0) or stopped
+    answering; "-" when no worker was asked.
+    """
+    if baseline is None:
+        return "-", "-"
+    if final is None or not final.same_process(baseline):
+        return "unknown", "unknown"
+    valid = final.valid[topic] - baseline.valid[topic]
+    invalid = final.invalid[topic] - baseline.invalid[topic]
+    return f"{valid:,.0f}", f"{invalid:,.0f}"
 
 
 def run_replay(
@@ -105,7 +112,12 @@ def run_replay(
     wait_timeout: float,
     console: Console | None = None,
 ) -> bool:
-    """Replay an order log and print a summary; False when the worker did not consume it all."""
+    """Replay an order log and print a summary; False when the worker did not process it all.
+
+    With `wait`, and a worker answering on BASKETLIFT_WEB_PORT, it waits until the worker
+    group (BASKETLIFT_APP_ID) has committed offsets past every event sent, which holds
+    across worker restarts and for any number of workers.
+    """
     console = console or Console()
     started = time.monotonic()
     log = load_order_log(order_files, fmt, limit_orders)
@@ -131,9 +143,10 @@ def run_replay(
         send_started = time.monotonic()
         sent = asyncio.run(send_events(settings, events, progress, rate))
         send_seconds = time.monotonic() - send_started
-        consumed = None
+        problem = None
         if baseline is not None:
-            consumed = wait_for_worker(metrics_url, baseline, sent, wait_timeout, progress)
+            problem = wait_for_worker(settings, sent, wait_timeout, progress)
+    final = fetch_consumed(metrics_url) if baseline is not None else None
     total_seconds = time.monotonic() - started
 
     table = Table(title="Replay summary")
@@ -141,25 +154,20 @@ def run_replay(
     table.add_column("sent", justify="right")
     table.add_column("valid (worker)", justify="right")
     table.add_column("dead-lettered", justify="right")
-    complete = True
-    for topic, count in sorted(sent.items()):
-        if consumed is not None and baseline is not None:
-            valid = consumed.valid[topic] - baseline.valid[topic]
-            invalid = consumed.invalid[topic] - baseline.invalid[topic]
-            complete &= valid + invalid >= count
-            table.add_row(topic, f"{count:,}", f"{valid:,.0f}", f"{invalid:,.0f}")
-        else:
-            table.add_row(topic, f"{count:,}", "-", "-")
+    for topic, count in sorted(sent.by_topic.items()):
+        table.add_row(topic, f"{count:,}", *consumed_cells(topic, baseline, final))
     console.print(table)
-    total = sum(sent.values())
+    total = sent.total()
     console.print(
         f"Sent {total:,} events in {send_seconds:.1f}s ({total / max(send_seconds, 1e-9):,.0f}/s); "
         f"total {total_seconds:.1f}s."
     )
-    if consumed is None:
-        return not wait or baseline is None
-    if not complete:
+    if baseline is not None and (final is None or not final.same_process(baseline)):
         console.print(
-            f"[red]The worker did not consume every event within {wait_timeout:.0f}s.[/red]"
+            "The worker restarted or stopped answering during the replay: its counters no"
+            " longer tell how many events were valid (unknown above)."
         )
-    return complete
+    if problem is not None:
+        console.print(f"[red]The worker did not process every event: {problem}.[/red]")
+        return False
+    return True

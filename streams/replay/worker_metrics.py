@@ -16,6 +16,13 @@ class ConsumedCounts:
 
     valid: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     invalid: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    process_start: float | None = None
+    """When the worker process started (unix time; None: not exported): the counters are
+    that process's, so two readings compare only when this is the same."""
+
+    def same_process(self, other: ConsumedCounts) -> bool:
+        """True when both readings come from one worker process (known to be the same)."""
+        return self.process_start is not None and self.process_start == other.process_start
 
     def total(self, topic: str) -> float:
         """Valid plus invalid events seen on `topic`."""
@@ -23,7 +30,7 @@ class ConsumedCounts:
 
 
 def parse_consumed(text: str) -> ConsumedCounts:
-    """Extract basketlift_events_total and basketlift_events_invalid_total from metrics text."""
+    """basketlift_events_total, basketlift_events_invalid_total and the process start time."""
     counts = ConsumedCounts()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -31,6 +38,8 @@ def parse_consumed(text: str) -> ConsumedCounts:
                 counts.valid[sample.labels["topic"]] += sample.value
             elif sample.name == "basketlift_events_invalid_total":
                 counts.invalid[sample.labels["topic"]] += sample.value
+            elif sample.name == "process_start_time_seconds":
+                counts.process_start = sample.value
     return counts
 
 

@@ -30,6 +30,19 @@ def test_a_partition_is_stalled_only_after_two_checks_at_the_same_committed_offs
     assert watch.check(at(30)) == {orders0: 10}
 
 
+def test_records_arriving_on_an_idle_partition_are_not_a_stall_until_the_next_check() -> None:
+    watch = ProgressWatch()
+    carts0 = ("shop.carts", 0)
+
+    def at(committed: int, end: int) -> dict[tuple[str, int], PartitionOffsets]:
+        return {carts0: PartitionOffsets(committed, 0, committed, end)}
+
+    assert watch.check(at(50, 50)) == {}
+    assert watch.check(at(50, 50)) == {}  # idle, nothing pending
+    assert watch.check(at(50, 80)) == {}  # traffic arrived since the previous check
+    assert watch.check(at(50, 90)) == {carts0: 40}  # pending at two checks, unmoved
+
+
 async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() -> None:
     consumer = SimpleNamespace(
         _paused_partitions={TP("shop.orders", 1), TP("app-profiles-changelog", 1)},

@@ -42,20 +42,30 @@ def test_consumer_lag_leaves_out_unknown_ends() -> None:
     assert consumer_lag(offsets) == {("shop.carts", 0): 20}
 
 
-def test_stalled_partitions_have_records_pending_and_the_same_committed_offset() -> None:
-    carts0, carts1, orders0, deltas0, new = (
+def test_stalled_partitions_had_records_pending_at_both_checks_and_the_same_committed_offset() -> (
+    None
+):
+    carts0, carts1, orders0, deltas0, woke, new = (
         ("shop.carts", 0),
         ("shop.carts", 1),
         ("shop.orders", 0),
         ("app-copurchase-deltas", 0),
+        ("shop.privacy", 0),
         ("shop.clicks", 0),
     )
-    previous = {carts0: 10, carts1: 10, orders0: 5, deltas0: 8}
+    previous = {
+        carts0: PartitionOffsets(10, 5, 15, 15),
+        carts1: PartitionOffsets(10, 2, 12, 12),
+        orders0: PartitionOffsets(5, 0, 5, 5),
+        deltas0: PartitionOffsets(8, 0, 12, 12),
+        woke: PartitionOffsets(20, 0, 20, 20),  # idle: nothing pending
+    }
     offsets = {
         carts0: PartitionOffsets(10, 5, 15, 17),  # stood still with 7 pending
         carts1: PartitionOffsets(12, 2, 30, 30),  # moved on
         orders0: PartitionOffsets(5, 0, 5, 5),  # caught up
         deltas0: PartitionOffsets(8, 0, 12, 12),  # idle; 4 commit markers after the last record
+        woke: PartitionOffsets(20, 0, 20, 26),  # was idle, 6 records just arrived
         new: PartitionOffsets(0, 0, None, 4),  # not assigned at the previous check
     }
     assert stalled_partitions(previous, offsets) == {carts0: 7}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError, get_settings
 
 
 def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
@@ -131,3 +133,88 @@ def test_invalid_keyword_values_raise(clean_env: pytest.MonkeyPatch) -> None:
         Settings(partitions=0)
     with pytest.raises(ValidationError):
         Settings(web_port=70000)
+
+
+@pytest.fixture
+def fresh_settings(clean_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """get_settings() reads this test's environment, and later tests read theirs again."""
+    get_settings.cache_clear()
+    yield clean_env
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BASKETLIFT_PARTITIONS", "abc", "BASKETLIFT_PARTITIONS: expected an integer, got 'abc'"),
+        (
+            "BASKETLIFT_PARTITIONS",
+            "0",
+            "BASKETLIFT_PARTITIONS: expected a value greater than or equal to 1, got '0'",
+        ),
+        (
+            "BASKETLIFT_PROCESSING_GUARANTEE",
+            "at_most_once",
+            "BASKETLIFT_PROCESSING_GUARANTEE: expected 'at_least_once' or 'exactly_once',"
+            " got 'at_most_once'",
+        ),
+        (
+            "BASKETLIFT_LOG_LEVEL",
+            "verbose",
+            "BASKETLIFT_LOG_LEVEL: expected one of debug, info, warning, error, critical,"
+            " got 'verbose'",
+        ),
+        (
+            "BASKETLIFT_DECISION_LOG_LEVEL",
+            "loud",
+            "BASKETLIFT_DECISION_LOG_LEVEL: expected one of debug, info, warning, error,"
+            " critical, got 'loud'",
+        ),
+        (
+            "BASKETLIFT_STORE",
+            "redis://",
+            "BASKETLIFT_STORE: expected memory:// or rocksdb://, got 'redis://'",
+        ),
+        (
+            "BASKETLIFT_STORE",
+            "rocksdb",
+            "BASKETLIFT_STORE: expected memory:// or rocksdb://, got 'rocksdb'",
+        ),
+        (
+            "BASKETLIFT_FAUST_SENSOR",
+            "maybe",
+            "BASKETLIFT_FAUST_SENSOR: expected true or false, got 'maybe'",
+        ),
+    ],
+)
+def test_a_bad_variable_is_named_in_one_line(
+    fresh_settings: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    fresh_settings.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == message
+
+
+def test_every_bad_variable_is_named_on_the_same_line(fresh_settings: pytest.MonkeyPatch) -> None:
+    fresh_settings.setenv("BASKETLIFT_WEB_PORT", "http")
+    fresh_settings.setenv("BASKETLIFT_STORE", "aerospike://")
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == (
+        "BASKETLIFT_WEB_PORT: expected an integer, got 'http'; "
+        "BASKETLIFT_STORE: expected memory:// or rocksdb://, got 'aerospike://'"
+    )
+
+
+@pytest.mark.parametrize(("value", "level"), [("INFO", "info"), (" Warning", "warning")])
+def test_log_level_names_are_case_insensitive(
+    clean_env: pytest.MonkeyPatch, value: str, level: str
+) -> None:
+    clean_env.setenv("BASKETLIFT_LOG_LEVEL", value)
+    assert Settings().log_level == level
+
+
+def test_memory_store_is_accepted(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("BASKETLIFT_STORE", "memory://")
+    assert Settings().store == "memory://"

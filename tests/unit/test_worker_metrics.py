@@ -149,3 +149,14 @@ def test_decisions_pending_counts_valid_triggers_not_yet_decided() -> None:
     decisions.labels(placement="cart", cohort="treatment").inc(200)
     assert decisions_pending(text + generate_latest(registry).decode(), triggers) == 0.0
     assert decisions_pending(text, triggers) == valid["shop.carts"] + valid["shop.orders"]
+
+
+def test_readings_compare_only_within_one_worker_process() -> None:
+    text, _, _ = exposition()
+    first = parse_consumed(text + "process_start_time_seconds 1700000000.5\n")
+    again = parse_consumed(text + "process_start_time_seconds 1700000000.5\n")
+    restarted = parse_consumed(text + "process_start_time_seconds 1700000900.25\n")
+    assert first.process_start == 1700000000.5
+    assert first.same_process(again)
+    assert not first.same_process(restarted)
+    assert not parse_consumed(text).same_process(parse_consumed(text))  # start not exported

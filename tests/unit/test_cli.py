@@ -1,0 +1,135 @@
+"""streams/cli.py run as `python -m streams.cli`: bad configuration and an unreachable broker
+end in one line on stderr and a status, never in a traceback.
+
+No test here reaches a broker: BASKETLIFT_BROKER points at a loopback port nobody listens on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+COMMANDS_READING_SETTINGS = [
+    ["worker"],
+    ["kafka", "start"],
+    ["kafka", "stop"],
+    ["kafka", "status"],
+    ["kafka", "topics"],
+    ["produce", "-"],
+    ["replay", "--no-wait"],
+    ["report"],
+    ["demo"],
+]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], stdin: bytes = b""
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a fresh interpreter with exactly `env`'s BASKETLIFT_ variables."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BASKETLIFT_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=environment,
+        input=stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path, dead_port: int) -> dict[str, str]:
+    """Settings pointing at no broker and at throwaway directories."""
+    return {
+        "BASKETLIFT_BROKER": f"kafka://127.0.0.1:{dead_port}",
+        "BASKETLIFT_KAFKA_HOME": str(tmp_path / "kafka"),
+        "BASKETLIFT_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], status: int, line: str) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [line], result.stderr
+    assert result.returncode == status, result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS_READING_SETTINGS, ids=" ".join)
+def test_every_command_reading_settings_names_the_bad_variable(
+    offline_env: dict[str, str], command: list[str]
+) -> None:
+    result = run_cli(command, {**offline_env, "BASKETLIFT_PARTITIONS": "abc"})
+    assert_one_error_line(result, 2, "error: BASKETLIFT_PARTITIONS: expected an integer, got 'abc'")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        (
+            "BASKETLIFT_PROCESSING_GUARANTEE",
+            "exactly-once",
+            "error: BASKETLIFT_PROCESSING_GUARANTEE: expected 'at_least_once' or"
+            " 'exactly_once', got 'exactly-once'",
+        ),
+        (
+            "BASKETLIFT_LOG_LEVEL",
+            "verbose",
+            "error: BASKETLIFT_LOG_LEVEL: expected one of debug, info, warning, error, critical,"
+            " got 'verbose'",
+        ),
+        (
+            "BASKETLIFT_STORE",
+            "redis://",
+            "error: BASKETLIFT_STORE: expected memory:// or rocksdb://, got 'redis://'",
+        ),
+    ],
+)
+def test_a_worker_with_a_bad_variable_does_not_start(
+    offline_env: dict[str, str], variable: str, value: str, line: str
+) -> None:
+    result = run_cli(["worker"], {**offline_env, variable: value})
+    assert_one_error_line(result, 2, line)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port another server listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_a_worker_whose_web_port_is_taken_does_not_start(
+    offline_env: dict[str, str], busy_port: int
+) -> None:
+    result = run_cli(["worker"], {**offline_env, "BASKETLIFT_WEB_PORT": str(busy_port)})
+    assert_one_error_line(
+        result,
+        2,
+        f"error: BASKETLIFT_WEB_PORT: cannot listen on 127.0.0.1:{busy_port}:"
+        " Address already in use",
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["produce", "-"], ["replay", "--limit-orders", "3", "--no-wait"]], ids=" ".join
+)
+def test_sending_to_an_unreachable_broker_is_one_line_and_the_producer_is_closed(
+    offline_env: dict[str, str], dead_port: int, command: list[str]
+) -> None:
+    event = b'{"product_id": "p1", "title": "Mug", "price": 4.5, "in_stock": true}\n'
+    result = run_cli(command, offline_env, stdin=event)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Unclosed" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: cannot reach Kafka at 127.0.0.1:{dead_port}: "), lines
+    assert "Connect call failed" in lines[0]
+    assert result.returncode == 1
