@@ -385,6 +385,7 @@ class WorkerCollector(Collector):
             is_ready = 0.0
         yield GaugeMetricFamily(
             "basketlift_worker_ready",
-            "1 when /health answers 200 (partitions assigned, tables recovered, views loaded).",
+            "1 when /health answers 200 (partitions assigned, tables recovered, views loaded,"
+            " broker in contact).",
             value=is_ready,
         )
