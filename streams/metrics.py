@@ -148,6 +148,11 @@ STALLED_PARTITIONS = Gauge(
     " last check.",
     registry=REGISTRY,
 )
+BROKER_CONTACT_AGE = Gauge(
+    "basketlift_broker_last_contact_age_seconds",
+    "Seconds since this worker's last successful fetch or metadata response from Kafka.",
+    registry=REGISTRY,
+)
 INDEX_CHECKED = Gauge(
     "basketlift_index_checked_timestamp_seconds",
     "Unix time the ranker index was last compared with the views.",

@@ -4,11 +4,18 @@ Consumer lag per source partition, rebalances, changelog records left to recover
 keys per table and view, and readiness. Computed from what Faust and the views already
 know (no broker round trip), so a scrape stays cheap. Labels are bounded: topic and
 partition, table name; never a shopper or product id.
+
+Every read of a private Faust or aiokafka attribute is in a named accessor here
+(`kafka_consumer`, `partition_state`, `metadata_cluster`, `consumer_thread_loop`), and
+`broker_contact_internals_missing` checks that the installed versions still have them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -62,15 +69,133 @@ def consumer_lag(offsets: Mapping[tuple[str, int], PartitionOffsets]) -> dict[tu
     return lag
 
 
+def kafka_consumer(consumer: Any) -> Any:
+    """The aiokafka consumer inside Faust's consumer thread (Faust's `Consumer._thread`).
+
+    Raises Faust's ConsumerNotStarted until the thread has created it.
+    """
+    return consumer._thread._ensure_consumer()
+
+
+def consumer_thread_loop(consumer: Any) -> asyncio.AbstractEventLoop:
+    """The event loop of Faust's consumer thread, where the aiokafka consumer runs."""
+    loop: asyncio.AbstractEventLoop = consumer._thread.thread_loop
+    return loop
+
+
+def partition_state(kafka: Any, tp: Any) -> Any:
+    """aiokafka's TopicPartitionState of an assigned partition (its private subscription).
+
+    It holds the fetch `position` and `timestamp`, the Unix time in milliseconds of the last
+    successful fetch response for the partition (empty responses included).
+    """
+    return kafka._subscription.subscription.assignment.state_value(tp)
+
+
+def metadata_cluster(kafka: Any) -> Any:
+    """The aiokafka ClusterMetadata of the consumer's own client (`AIOKafkaConsumer._client`).
+
+    `ClusterMetadata.add_listener` is public: listeners are called after every successful
+    metadata response, never after a failed one.
+    """
+    return kafka._client.cluster
+
+
 def _fetch_position(consumer: Any, tp: Any) -> int | None:
     # aiokafka keeps the fetch position in its subscription state; Faust 0.15.3 only offers
     # an async `position()`, which waits for a position and so can hang on a paused partition.
     try:
-        client = consumer._thread._ensure_consumer()
-        state = client._subscription.subscription.assignment.state_value(tp)
+        state = partition_state(kafka_consumer(consumer), tp)
         return int(state.position) if state is not None and state.has_valid_position else None
     except Exception:
         return None
+
+
+def fetch_response_times(kafka: Any) -> list[float]:
+    """Unix times of the last successful fetch response of each assigned partition that has one.
+
+    An idle partition gets an empty response every fetch wait (1.5 s under Faust), so a
+    connected worker with any partition being fetched renews these continually.
+    """
+    times = []
+    for tp in kafka.assignment():
+        state = partition_state(kafka, tp)
+        if state is not None and state.timestamp is not None:
+            times.append(state.timestamp / 1000.0)
+    return times
+
+
+def broker_contact_internals_missing() -> list[str]:
+    """What the broker-contact watch reads that the installed Faust and aiokafka lack.
+
+    Empty when everything is there. Checks the classes, and the instance attributes on an
+    aiokafka consumer that is built here but never started (no connection is made).
+    """
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.cluster import ClusterMetadata
+    from aiokafka.consumer.subscription_state import (
+        Assignment,
+        Subscription,
+        SubscriptionState,
+        TopicPartitionState,
+    )
+    from faust.transport.consumer import ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+    from mode.threads import ServiceThread
+
+    missing = [
+        name
+        for name, present in (
+            (
+                "faust ThreadDelegateConsumer._thread",
+                "_thread" in getattr(ThreadDelegateConsumer, "__annotations__", {}),
+            ),
+            (
+                "faust AIOKafkaConsumerThread._ensure_consumer()",
+                callable(getattr(AIOKafkaConsumerThread, "_ensure_consumer", None)),
+            ),
+            (
+                "mode ServiceThread.thread_loop",
+                "thread_loop" in inspect.signature(ServiceThread.__init__).parameters,
+            ),
+            (
+                "aiokafka ClusterMetadata.add_listener()",
+                callable(getattr(ClusterMetadata, "add_listener", None)),
+            ),
+            (
+                "aiokafka SubscriptionState.subscription",
+                isinstance(getattr(SubscriptionState, "subscription", None), property),
+            ),
+            (
+                "aiokafka Subscription.assignment",
+                isinstance(getattr(Subscription, "assignment", None), property),
+            ),
+            (
+                "aiokafka Assignment.state_value()",
+                callable(getattr(Assignment, "state_value", None)),
+            ),
+        )
+        if not present
+    ]
+
+    async def instance_attributes() -> list[str]:
+        kafka = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+        try:
+            absent = []
+            cluster = getattr(getattr(kafka, "_client", None), "cluster", None)
+            if not isinstance(cluster, ClusterMetadata):
+                absent.append("aiokafka AIOKafkaConsumer._client.cluster")
+            if not isinstance(getattr(kafka, "_subscription", None), SubscriptionState):
+                absent.append("aiokafka AIOKafkaConsumer._subscription")
+            if not hasattr(TopicPartitionState(assignment=None), "timestamp"):
+                absent.append("aiokafka TopicPartitionState.timestamp")
+            if not callable(getattr(kafka, "assignment", None)):
+                absent.append("aiokafka AIOKafkaConsumer.assignment()")
+            return absent
+        finally:
+            await kafka.stop()
+
+    return missing + asyncio.run(instance_attributes())
 
 
 def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
@@ -94,6 +219,47 @@ def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
             end=consumer.highwater(tp),
         )
     return offsets
+
+
+class BrokerContact:
+    """When this worker last heard from the broker: a successful fetch or metadata response.
+
+    Times are Unix seconds, because aiokafka stamps fetch responses with the wall clock.
+    Until the first response the time the watch was created counts as contact, so that a
+    worker that is still connecting is not declared cut off before it had the chance.
+    `heard` may be called from Faust's consumer thread (the metadata listener) and from the
+    main thread (fetch times) at once: the latest time wins under a lock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.last = clock()
+        self._lock = threading.Lock()
+
+    def heard(self, at: float | None = None) -> None:
+        """A response arrived at `at` (Unix seconds; default now). Older times change nothing."""
+        when = self.clock() if at is None else at
+        with self._lock:
+            if when > self.last:
+                self.last = when
+
+    def metadata_updated(self, cluster: Any) -> None:
+        """A `ClusterMetadata` listener: a metadata response arrived just now."""
+        self.heard()
+
+    def age(self) -> float:
+        """Seconds since the last contact (0 if the clock went back past it)."""
+        return max(0.0, self.clock() - self.last)
+
+    def unreachable_problem(self, threshold: float) -> str | None:
+        """`broker_unreachable: ...` once no contact for more than `threshold` seconds."""
+        age = self.age()
+        if age <= threshold:
+            return None
+        return (
+            f"broker_unreachable: no fetch or metadata response from Kafka for {age:.0f}s"
+            f" (limit {threshold:g}s)"
+        )
 
 
 def stalled_partitions(
@@ -224,6 +390,7 @@ class WorkerCollector(Collector):
             is_ready = 0.0
         yield GaugeMetricFamily(
             "basketlift_worker_ready",
-            "1 when /health answers 200 (partitions assigned, tables recovered, views loaded).",
+            "1 when /health answers 200 (partitions assigned, tables recovered, views loaded,"
+            " broker in contact).",
             value=is_ready,
         )

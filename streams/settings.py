@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="Event ids remembered per topic and shopper (or session) to recognise"
         " redeliveries.",
     )
+    broker_unreachable_seconds: float = Field(
+        15.0,
+        gt=1.5,
+        description="After this long without a successful fetch or metadata response from"
+        " Kafka, /health answers 503 broker_unreachable. Above Faust's 1.5 s fetch wait: an"
+        " idle partition gets an empty fetch response that often.",
+    )
     stall_check_seconds: float = Field(
         30.0,
         gt=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import streams.brokerwatch
 import streams.copurchase.agents
 import streams.copurchase.web
 import streams.ingest.agents

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
 from streams.app import app
+from streams.brokerwatch import broker_watch
 from streams.catalog.view import catalog_view
 from streams.copurchase.view import products_view
 from streams.httplog import install_rejection_log_limit
@@ -55,6 +56,9 @@ def health_problems() -> list[str]:
     for name, view in (("catalog", catalog_view), ("products", products_view)):
         if not view.ready.is_set():
             problems.append(f"{name} view still loading")
+    unreachable = broker_watch.problem(app.consumer, settings.broker_unreachable_seconds)
+    if unreachable is not None:
+        problems.append(unreachable)
     return problems
 
 
@@ -77,7 +81,8 @@ async def live(self: Any, request: Any) -> Any:
 
 @app.page("/health")
 async def health(self: Any, request: Any) -> Any:
-    """200 when partitions are assigned and tables recovered, else 503 with the reasons."""
+    """200 when partitions are assigned, tables recovered, views loaded and the broker in
+    contact; else 503 with the reasons."""
     problems = health_problems()
     body = {
         "status": "ok" if not problems else "unavailable",

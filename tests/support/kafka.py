@@ -270,6 +270,53 @@ async def produce_records(
         await producer.stop()
 
 
+def free_port_pair() -> int:
+    """A port p on loopback with p + 1 free too (a local broker's controller takes p + 1)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+
+
+@dataclass
+class StoppableBroker:
+    """A single-node broker of the test's own (own ports, data dir and pid file) that the
+    test may stop and start again, unlike the broker the suite shares."""
+
+    settings: Settings
+
+    @property
+    def bootstrap(self) -> str:
+        """Its bootstrap server."""
+        return self.settings.bootstrap_servers
+
+    def start(self) -> None:
+        """Start it (keeping its data dir) and wait until it answers metadata requests."""
+        localkafka.start_broker(self.settings, fresh=False, echo=lambda *_: None)
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL) and wait until the process is gone."""
+        localkafka.stop_broker(self.settings, echo=lambda *_: None)
+
+
+def stoppable_broker(home: Path) -> StoppableBroker:
+    """A broker under `home` on free ports, using the jars of the shared broker's cache."""
+    jars = localkafka.ensure_jars(Settings(), echo=lambda *_: None)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / jars.name).symlink_to(jars, target_is_directory=True)
+    settings = Settings(
+        broker=f"kafka://127.0.0.1:{free_port_pair()}",
+        kafka_home=home,
+        kafka_heap="512m",
+    )
+    return StoppableBroker(settings)
+
+
 def ensure_broker(settings: Settings) -> str:
     """Start (or reuse) the local broker; return its bootstrap servers."""
     localkafka.start_broker(settings, fresh=False, echo=lambda *_: None)
