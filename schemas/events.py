@@ -1,4 +1,4 @@
-"""The wire contract as strict pydantic models: shared/contract.md plus docs/contract.md (1.1)."""
+"""The wire contract (docs/contract.md, version 1.1) as strict pydantic models."""
 
 from __future__ import annotations
 
