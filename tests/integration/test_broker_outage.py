@@ -68,13 +68,15 @@ def test_a_broker_outage_makes_the_worker_unready_until_the_broker_is_back(
     )
     try:
         worker.wait_healthy(timeout=240)
-        # Idle and connected across more than a metadata refresh (15 s): never unready.
+        # Idle and connected across more than a metadata refresh (15 s): never reported
+        # unreachable (a rebalance right after start-up, when the group settles on the
+        # internal topics, may still make it briefly unready for other reasons).
         answers = []
         watch_until = time.monotonic() + 20
         while time.monotonic() < watch_until:
             answers.append(get_json(f"{worker.base_url}/health"))
             time.sleep(0.5)
-        assert [a for a in answers if a[0] != 200] == [], worker.log_tail()
+        assert [a for a in answers if unreachable(*a)] == [], worker.log_tail()
         age = metric_total(worker.metrics_text(), "basketlift_broker_last_contact_age_seconds")
         assert age < UNREACHABLE_SECONDS
 
