@@ -417,9 +417,10 @@ def evaluate(
 ) -> None:
     """Offline evaluation: popularity, copurchase_count and basketlift on an order log.
 
-    Orders before --split-at are folded through the stream's own code (co-purchase graph,
-    profiles); in each later order with 2+ products one product is hidden (seeded) and
-    each ranker offers k products for the rest of the order; see streams/evaluation.
+    Orders before --split-at are folded through the stream's own steps (co-purchase graph,
+    profiles) with the worker's BASKETLIFT_* domain settings; in each later order with 2+
+    products one product is hidden (seeded) and each ranker offers k products for the rest
+    of the order; see streams/evaluation.
     """
     import json
     import time
@@ -427,6 +428,7 @@ def evaluate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from streams.config import domain_configs
     from streams.evaluation.report import report_table, write_plot
     from streams.evaluation.runner import parse_split_at, run_evaluation
     from streams.replay.orderlog import OrderLogError, read_order_log
@@ -466,6 +468,7 @@ def evaluate(
             seed=seed,
             limit_orders=limit_orders,
             refresh_days=refresh_days,
+            configs=domain_configs(get_settings()),
             progress=progress,
         )
     report.timings["read"] = read_seconds
@@ -505,8 +508,8 @@ def report(
     Reads the orders and offers topics (BASKETLIFT_TOPIC_ORDERS / _OFFERS) in full.
     """
     from schemas import InvalidEvent, OfferDecision, OrderEvent, decode_event
+    from streams.config import attribution_config
     from streams.evaluation.runner import parse_split_at as parse_time
-    from streams.experiment.attribution import AttributionConfig
     from streams.experiment.report import (
         ReportConfig,
         build_report,
@@ -557,12 +560,8 @@ def report(
             continue
         if in_range(order.ts):
             orders.append(order)
-    hour_ms = 3_600_000
     config = ReportConfig(
-        attribution=AttributionConfig(
-            cart_window_ms=int(settings.attribution_cart_hours * hour_ms),
-            confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * hour_ms),
-        ),
+        attribution=attribution_config(settings),
         method="welch" if method == "welch" else "bootstrap",
     )
     result = build_report(decisions, orders, config)

@@ -1,17 +1,65 @@
-"""The complete worker: the app with every domain's agents and the web endpoints registered."""
+"""The complete worker, in the order data flows: read this file to follow an event.
+
+Every inbound topic has one ingest agent (and one for its re-key topic). A batch goes
+through the boundary (validation, dead letters, re-keying: ``streams.ingest.agents``), then
+redeliveries are dropped (``streams.ingest.dedupe``), then the topic's steps below run in
+the order listed, each staging its writes and sends in the batch's ``BatchContext``
+(``streams.runtime.batch``), which is applied once all of them succeeded.
+
+    shop.carts    boundary -> dedupe -> cart prices for the graph -> a `cart` decision
+    shop.orders   boundary -> dedupe -> profile + co-purchase deltas -> attribution and a
+                                        `confirmation` decision
+    shop.clicks   boundary -> dedupe -> category affinity -> offer impressions and fatigue
+    shop.privacy  boundary -> consent, profile erasure -> offer state erasure
+    shop.catalog  boundary (the catalog view reads the topic itself)
+    <app>-copurchase-deltas   product agent: each product absorbs its deltas
+
+The order of the steps matters: a confirmation decision sees the profile with its order
+already applied, and erasure removes the profile before the offer state.
+Alongside: the replicated views (catalog, products) feed the ranker snapshot; the web pages
+(metrics, health, state, offers), the watchdog and the broker contact watch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from faust.types import AgentT
+
 import streams.brokerwatch
-import streams.copurchase.agents
 import streams.copurchase.web
-import streams.ingest.agents
-import streams.offers.agents
 import streams.offers.web
-import streams.profiles.agents
 import streams.profiles.web
 import streams.watchdog
 import streams.web
+from streams import metrics
 from streams.app import app
+from streams.copurchase import agents as copurchase
+from streams.copurchase.topics import deltas_topic
+from streams.ingest.agents import make_ingest_agent
+from streams.ingest.handlers import EventHandler
+from streams.ingest.topics import inbound_topics, rekey_topics
+from streams.offers import agents as offers
+from streams.profiles import agents as profiles
 
-__all__ = ["app", "streams"]
+__all__ = ["INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app", "streams"]
+
+PIPELINE: dict[str, Sequence[EventHandler]] = {
+    "carts": (profiles.handle_carts, offers.decide_for_carts),
+    "orders": (profiles.handle_orders, offers.decide_for_orders),
+    "clicks": (profiles.handle_clicks, offers.offer_clicks),
+    "privacy": (profiles.handle_privacy, offers.forget_offers),
+    "catalog": (),
+}
+"""Per inbound topic, the steps a batch of its valid, first-delivered events goes through."""
+
+INGEST_AGENTS: Mapping[str, AgentT] = {
+    logical: make_ingest_agent(logical, topic, PIPELINE, from_rekey=False)
+    for logical, topic in inbound_topics.items()
+}
+REKEY_AGENTS: Mapping[str, AgentT] = {
+    logical: make_ingest_agent(logical, topic, PIPELINE, from_rekey=True)
+    for logical, topic in rekey_topics.items()
+}
+PRODUCT_AGENT = app.agent(deltas_topic, name="basketlift.copurchase.apply")(copurchase.apply_deltas)
+metrics.init_topic_labels([topic.get_topic_name() for topic in inbound_topics.values()])

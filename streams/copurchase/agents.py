@@ -28,6 +28,8 @@ of the limit, or after the skew setting was lowered between the two.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -35,22 +37,19 @@ from faust.types import EventT
 
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
 from streams import metrics
-from streams.app import app
-from streams.copurchase.model import CopurchaseConfig, ProductDelta, ProductState
-from streams.copurchase.topics import deltas_topic, products_table
+from streams.app import MAX_MESSAGE_BYTES
+from streams.config import domain_configs
+from streams.copurchase.model import ProductDelta, ProductState
+from streams.copurchase.step import PositionedDelta, absorb_new
+from streams.copurchase.topics import products_table
 from streams.decodedcache import DecodedCache
-from streams.eventcontext import acting_for, commit_gate
+from streams.runtime.batch import BatchContext
+from streams.runtime.loop import run_batches
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 settings = get_settings()
-config = CopurchaseConfig(
-    half_life_days=settings.decay_half_life_days,
-    cross_order_weight=settings.cross_order_weight,
-    cross_order_days=settings.cross_order_days,
-    neighbours_k=settings.neighbours_k,
-    max_paired_products=settings.max_paired_products,
-)
+config = domain_configs(settings).copurchase
 
 
 def decode_product_state(raw: bytes) -> ProductState:
@@ -62,10 +61,14 @@ def decode_product_state(raw: bytes) -> ProductState:
 decoded_products = DecodedCache(decode_product_state, settings.product_cache_size)
 
 
+def stored_product(product_id: str, raw: bytes | None) -> ProductState:
+    """A product's state from its stored bytes (an empty state when there are none)."""
+    return decoded_products.get(product_id, raw) if raw else ProductState.empty(product_id)
+
+
 def load_product(product_id: str) -> ProductState:
     """The stored state of a product (call inside `acting_for`)."""
-    raw = products_table.get(product_id)
-    return decoded_products.get(product_id, raw) if raw else ProductState.empty(product_id)
+    return stored_product(product_id, products_table.get(product_id))
 
 
 def report_refused_deltas(refused: list[tuple[EventT, ProductDelta]], latest_allowed: int) -> None:
@@ -87,9 +90,9 @@ def report_refused_deltas(refused: list[tuple[EventT, ProductDelta]], latest_all
     )
 
 
-async def apply_delta_batch(events: list[EventT]) -> None:
+async def apply_delta_batch(events: Sequence[EventT]) -> None:
     """Apply a batch's deltas: per product, skip those already applied, merge, write once."""
-    by_product: dict[str, list[tuple[int, ProductDelta]]] = {}
+    by_product: dict[str, list[PositionedDelta]] = {}
     last_event: dict[str, EventT] = {}
     latest_allowed = latest_allowed_ts(wall_clock_ms(), settings.max_future_skew_ms)
     refused: list[tuple[EventT, ProductDelta]] = []
@@ -100,43 +103,38 @@ async def apply_delta_batch(events: list[EventT]) -> None:
             if delta.as_of_ts > latest_allowed:
                 refused.append((event, delta))
                 continue
-            by_product.setdefault(delta.product_id, []).append((offset, delta))
+            by_product.setdefault(delta.product_id, []).append(PositionedDelta(offset, delta))
             last_event[delta.product_id] = event
     if refused:
         report_refused_deltas(refused, latest_allowed)
+    batch = BatchContext(MAX_MESSAGE_BYTES)
     written = skipped = 0
     for product_id, deltas in by_product.items():
         event = last_event[product_id]
-        partition = event.message.partition
-        with acting_for(event):
-            state = load_product(product_id)
-            fresh = [d for offset, d in deltas if not state.already_applied(partition, offset)]
-            skipped += len(deltas) - len(fresh)
-            if not fresh:
-                continue
-            merged = fresh[0]
-            for delta in fresh[1:]:
-                merged = merged.merge(delta, config.half_life_days)
-            state = state.apply(merged, config).with_applied_through(
-                partition, max(offset for offset, _ in deltas)
-            )
-            raw = orjson.dumps(state.to_dict())
-            products_table[product_id] = raw
-            decoded_products.remember(product_id, raw, state)
-            written += 1
-    metrics.PRODUCT_UPDATES.inc(written)
+        stored = batch.get(products_table, product_id, event)
+        state = (
+            decoded_products.get(product_id, stored) if stored else ProductState.empty(product_id)
+        )
+        absorbed = absorb_new(state, deltas, event.message.partition, config)
+        skipped += absorbed.skipped
+        if absorbed.state is None:
+            continue
+        raw = orjson.dumps(absorbed.state.to_dict())
+        batch.put(products_table, product_id, raw, event)
+        batch.after_apply(partial(decoded_products.remember, product_id, raw, absorbed.state))
+        written += 1
+    batch.after_apply(partial(metrics.PRODUCT_UPDATES.inc, written))
     if skipped:
-        metrics.DELTAS_SKIPPED.inc(skipped)
+        batch.after_apply(partial(metrics.DELTAS_SKIPPED.inc, skipped))
+    await batch.apply()
 
 
-@app.agent(deltas_topic, name="basketlift.copurchase.apply")
 async def apply_deltas(stream: Any) -> None:
-    """Consume product-keyed deltas in batches."""
-    async for events in stream.take_events(
-        settings.batch_max, within=settings.batch_within_seconds
-    ):
-        await commit_gate.start_batch()
-        try:
-            await apply_delta_batch(list(events))
-        finally:
-            commit_gate.end_batch()
+    """The product agent: consume product-keyed deltas in batches (registered in
+    streams.topology)."""
+    await run_batches(
+        stream,
+        apply_delta_batch,
+        batch_max=settings.batch_max,
+        within_seconds=settings.batch_within_seconds,
+    )

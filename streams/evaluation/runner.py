@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from streams.copurchase.model import DAY_MS, CopurchaseConfig
+from streams.config import DomainConfigs, domain_configs
+from streams.copurchase.model import DAY_MS
 from streams.evaluation.protocol import (
     DEFAULT_MAX_CART,
     RANKER_NAMES,
@@ -18,10 +19,9 @@ from streams.evaluation.protocol import (
     evaluate_cases,
     make_cases,
 )
-from streams.evaluation.state import fold_orders
-from streams.offers.ranker import RankerConfig
-from streams.profiles.model import ProfileConfig
+from streams.evaluation.state import LiveState, fold_orders
 from streams.replay.orderlog import Order, OrderLog
+from streams.settings import Settings
 
 __all__ = ["EvaluationReport", "parse_split_at", "run_evaluation"]
 
@@ -124,9 +124,7 @@ def run_evaluation(
     limit_orders: int | None = None,
     refresh_days: float = 0.0,
     names: Sequence[str] = RANKER_NAMES,
-    copurchase: CopurchaseConfig | None = None,
-    profile_config: ProfileConfig | None = None,
-    ranker_config: RankerConfig | None = None,
+    configs: DomainConfigs | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EvaluationReport:
     """Fold the orders before the split, then evaluate the (first `limit_orders`) later ones.
@@ -134,13 +132,25 @@ def run_evaluation(
     `refresh_days` > 0: after the cases of each window of that many days, its orders are
     folded into the state and the index is rebuilt (what a live worker would know); 0: the
     state stays frozen at the split. `progress(step, done, total)` reports "fold" (orders)
-    and "rank" (cases).
+    and "rank" (cases). `configs` are the worker's (``streams.config.domain_configs``), the
+    defaults when None; the ranker offers `k` products whatever their `top_n`.
     """
-    copurchase = copurchase or CopurchaseConfig()
-    profile_config = profile_config or ProfileConfig()
-    config = ranker_config or RankerConfig(top_n=k)
-    if config.top_n != k:
-        raise ValueError(f"ranker_config.top_n ({config.top_n}) must equal k ({k})")
+    configs = configs or domain_configs(Settings())
+    copurchase = configs.copurchase
+    profile_config = configs.profile
+    config = replace(configs.offers.decision.ranker, top_n=k)
+
+    def fold(orders: Sequence[Order], state: LiveState | None = None, **kw: Any) -> LiveState:
+        return fold_orders(
+            orders,
+            state,
+            copurchase,
+            profile_config,
+            batch_orders=configs.batch_max,
+            consent_default_granted=configs.consent_default_granted,
+            **kw,
+        )
+
     train = [order for order in log.orders if order.ts_ms < split_at_ms]
     test = [order for order in log.orders if order.ts_ms >= split_at_ms]
     if limit_orders is not None:
@@ -148,11 +158,8 @@ def run_evaluation(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    state = fold_orders(
-        train,
-        copurchase=copurchase,
-        profile_config=profile_config,
-        progress=(lambda done: progress("fold", done, len(train))) if progress else None,
+    state = fold(
+        train, progress=(lambda done: progress("fold", done, len(train))) if progress else None
     )
     timings["fold"] = time.perf_counter() - started
 
@@ -183,7 +190,7 @@ def run_evaluation(
             progress("rank", done, len(cases))
         if refresh_days > 0 and window is not windows[-1]:
             started = time.perf_counter()
-            fold_orders(window, state, copurchase, profile_config)
+            fold(window, state)
             window_end = split_at_ms + int(
                 ((window[0].ts_ms - split_at_ms) // (refresh_days * DAY_MS) + 1)
                 * refresh_days

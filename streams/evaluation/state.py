@@ -1,16 +1,18 @@
-"""The live state, rebuilt offline: training orders folded through the stream's own domain code.
+"""The live state, rebuilt offline: training orders folded through the stream's own steps.
 
-Nothing here re-implements counting. Each order goes through exactly what the workers run:
+Nothing here re-implements counting. Each order goes through exactly the steps the
+workers' handlers run:
 
-- ``streams.profiles.model.ShopperProfile.with_order`` keeps the shopper's profile (the
-  shopper-side handler does the same for identified shoppers; guest orders get none);
-- ``streams.copurchase.model.deltas_for_order`` turns the order into one delta per product,
-  pairing it with the shopper's ``recent_products`` from the profile *before* the order
-  (cross-order pairs, as the handler does), plus ``total_orders_delta``, which counts the
-  order in the graph's decayed order total (the base-rate denominator, ``TOTAL_ORDERS_KEY``);
+- ``streams.profiles.step.apply_order`` keeps the shopper's profile and gives the products
+  they bought before the order (guest orders get no profile);
+- ``streams.copurchase.step.order_deltas`` turns the order into one delta per product,
+  pairing it with those earlier products (cross-order pairs), plus the delta that counts
+  the order in the graph's decayed order total (the base-rate denominator,
+  ``TOTAL_ORDERS_KEY``);
 - every ``batch_orders`` orders (the workers' ``BASKETLIFT_BATCH_MAX``) the batch's deltas
-  are merged per product (``merge_delta_maps``) and each merged delta is applied once
-  (``ProductState.apply``), which is when top-K pruning happens, as in the product agent.
+  are merged per product (``streams.copurchase.step.merge_into``) and each product absorbs
+  its merged delta once (``streams.copurchase.step.absorb``), which is when top-K pruning
+  happens, as in the product agent.
 
 The merge walks a batch newest first. The result does not depend on that (merging is
 order-independent by construction, see the model's docstring), but it is much cheaper:
@@ -18,8 +20,7 @@ merging an older delta into a newer one only scales the older one, whereas the o
 round rescales everything accumulated so far on every step.
 
 Fold cost is dominated by the pair counting itself (sum over orders of products x
-(products + the shopper's recent products)): about three minutes for the 32,000 orders
-before 2011-09-01 of the shared UCI data on a 2-vCPU machine.
+(products + the shopper's recent products)).
 """
 
 from __future__ import annotations
@@ -27,16 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from streams.copurchase import step as copurchase_step
 from streams.copurchase.model import (
     TOTAL_ORDERS_KEY,
     CopurchaseConfig,
     OrderFacts,
     ProductDelta,
     ProductState,
-    deltas_for_order,
-    merge_delta_maps,
-    total_orders_delta,
 )
+from streams.profiles import step as profile_step
 from streams.profiles.model import OrderFacts as ProfileOrderFacts
 from streams.profiles.model import OrderLineFacts, ProfileConfig, ShopperProfile
 from streams.replay.orderlog import Order
@@ -84,19 +84,24 @@ def profile_order_facts(order: Order) -> ProfileOrderFacts:
 
 
 def _order_deltas(
-    order: Order, state: LiveState, copurchase: CopurchaseConfig, profile_config: ProfileConfig
+    order: Order,
+    state: LiveState,
+    copurchase: CopurchaseConfig,
+    profile_config: ProfileConfig,
+    consent_default_granted: bool,
 ) -> dict[str, ProductDelta]:
     """One order's deltas, updating the shopper's profile like the shopper-side handler."""
-    facts = OrderFacts.from_lines(order.ts_ms, order.lines)
-    recent: Mapping[str, int] = {}
+    bought_before: Mapping[str, int] = {}
     shopper_id = order.shopper_id
     if shopper_id is not None:
-        profile = state.profiles.get(shopper_id) or ShopperProfile.empty(shopper_id)
-        recent = profile.recent_products
-        state.profiles[shopper_id] = profile.with_order(profile_order_facts(order), profile_config)
-    deltas = deltas_for_order(facts, recent, copurchase)
-    deltas[TOTAL_ORDERS_KEY] = total_orders_delta(order.ts_ms)
-    return deltas
+        shopper = profile_step.ShopperState(shopper_id, None, state.profiles.get(shopper_id))
+        shopper, bought_before = profile_step.apply_order(
+            shopper, profile_order_facts(order), profile_config, consent_default_granted
+        )
+        if shopper.profile is not None:
+            state.profiles[shopper_id] = shopper.profile
+    facts = OrderFacts.from_lines(order.ts_ms, order.lines)
+    return copurchase_step.order_deltas(facts, bought_before, copurchase)
 
 
 def _apply_batch(
@@ -104,11 +109,11 @@ def _apply_batch(
 ) -> None:
     merged: dict[str, ProductDelta] = {}
     for deltas in reversed(pending):  # newest first: see the module docstring
-        merge_delta_maps(merged, deltas, copurchase.half_life_days)
+        copurchase_step.merge_into(merged, deltas, copurchase)
     products = state.products
     for product_id, delta in merged.items():
         held = products.get(product_id) or ProductState.empty(product_id)
-        products[product_id] = held.apply(delta, copurchase)
+        products[product_id] = copurchase_step.absorb(held, [delta], copurchase)
     pending.clear()
 
 
@@ -119,10 +124,13 @@ def fold_orders(
     profile_config: ProfileConfig | None = None,
     batch_orders: int = DEFAULT_BATCH_ORDERS,
     progress: Callable[[int], None] | None = None,
+    consent_default_granted: bool = True,
 ) -> LiveState:
     """Fold orders (in the given order, normally by time) into `state` (a new one if None).
 
     `progress`, if given, is called with the number of orders folded after each batch.
+    `consent_default_granted`: the order log has no privacy events, so every shopper has
+    the default consent (the worker's BASKETLIFT_CONSENT_DEFAULT_GRANTED).
     """
     if batch_orders < 1:
         raise ValueError(f"batch_orders must be >= 1, got {batch_orders!r}")
@@ -131,7 +139,9 @@ def fold_orders(
     state = state if state is not None else LiveState()
     pending: list[dict[str, ProductDelta]] = []
     for order in orders:
-        pending.append(_order_deltas(order, state, copurchase, profile_config))
+        pending.append(
+            _order_deltas(order, state, copurchase, profile_config, consent_default_granted)
+        )
         state.orders_folded += 1
         state.last_ts_ms = (
             order.ts_ms if state.last_ts_ms is None else max(state.last_ts_ms, order.ts_ms)

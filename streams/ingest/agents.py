@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,12 +22,13 @@ from schemas import (
 from schemas.eventtime import wall_clock_ms
 from streams import metrics
 from streams.app import MAX_MESSAGE_BYTES, app
-from streams.eventcontext import acting_for, commit_gate, event_clock
+from streams.eventcontext import acting_for, event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
-from streams.ingest.handlers import HANDLERS, ValidEvent
-from streams.ingest.topics import deadletter_topic, dedupe_table, inbound_topics, rekey_topics
+from streams.ingest.handlers import EventHandler, ValidEvent
+from streams.ingest.topics import deadletter_topic, dedupe_table, rekey_topics
 from streams.runtime.batch import BatchContext
+from streams.runtime.loop import run_batches
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ def skip_duplicates(
     return outcome.fresh
 
 
-async def run_handlers(logical: str, valid: Sequence[ValidEvent]) -> None:
+async def run_steps(
+    logical: str, steps: Sequence[EventHandler], valid: Sequence[ValidEvent]
+) -> None:
     """Deduplicate, run every handler of the topic in order, then apply what they staged.
 
     Nothing is applied unless every handler succeeded (streams.runtime.batch).
@@ -97,26 +100,28 @@ async def run_handlers(logical: str, valid: Sequence[ValidEvent]) -> None:
     batch = BatchContext(MAX_MESSAGE_BYTES)
     fresh = skip_duplicates(logical, valid, batch)
     if fresh:
-        for handler in HANDLERS.get(logical, ()):
-            await handler(fresh, batch)
+        for step in steps:
+            await step(fresh, batch)
     await batch.apply()
 
 
-async def dispatch(logical: str, valid: Sequence[ValidEvent]) -> None:
-    """Hand valid events to the domain handlers; isolate an event whose processing raises.
+async def dispatch(
+    logical: str, steps: Sequence[EventHandler], valid: Sequence[ValidEvent]
+) -> None:
+    """Run the topic's steps on the valid events; isolate an event whose processing raises.
 
     A failed batch left nothing applied, so it is re-run one event at a time: the events that
     succeed are applied, and one that fails alone is dead-lettered as `unprocessable` and
     counted in `basketlift_processing_errors_total`.
     """
     try:
-        await run_handlers(logical, valid)
+        await run_steps(logical, steps, valid)
         return
     except Exception:
         log.exception("a %s batch of %d failed; retrying one by one", logical, len(valid))
     for item in valid:
         try:
-            await run_handlers(logical, [item])
+            await run_steps(logical, steps, [item])
         except Exception as exc:
             record = item[0]
             log.exception("cannot process %s[%d]@%d", record.topic, record.partition, record.offset)
@@ -124,8 +129,11 @@ async def dispatch(logical: str, valid: Sequence[ValidEvent]) -> None:
             await send_dead_letter(record, f"processing_error: {exc!r}"[:500])
 
 
-async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: bool) -> None:
-    """Validate a batch, dead-letter the invalid, re-key the misrouted, dispatch the rest."""
+async def process_batch(
+    logical: str, steps: Sequence[EventHandler], events: Sequence[EventT], *, from_rekey: bool
+) -> None:
+    """Validate a batch, dead-letter the invalid, re-key the misrouted, run the steps on the
+    rest."""
     started = time.perf_counter()
     records = [raw_record(event) for event in events]
     source_topic = records[0].topic if records else logical
@@ -160,34 +168,27 @@ async def process_batch(logical: str, events: Sequence[EventT], *, from_rekey: b
         metrics.EVENTS_REROUTED.labels(topic=source_topic).inc(len(batch.misrouted))
     if batch.accepted:
         event_clock.observe(max(getattr(event, "ts", 0) for _record, event in batch.accepted))
-        await dispatch(logical, batch.accepted)
+        await dispatch(logical, steps, batch.accepted)
     metrics.BATCH_SECONDS.labels(topic=source_topic).observe(time.perf_counter() - started)
 
 
-def make_ingest_agent(logical: str, topic: Any, *, from_rekey: bool) -> Any:
-    """Register an agent that feeds `topic` through the boundary in batches."""
+def make_ingest_agent(
+    logical: str, topic: Any, pipeline: Mapping[str, Sequence[EventHandler]], *, from_rekey: bool
+) -> Any:
+    """Register an agent that feeds `topic` through the boundary, then `pipeline[logical]`'s
+    steps in order, in batches (the pipeline is read per batch)."""
+
+    async def process(events: Sequence[EventT]) -> None:
+        await process_batch(logical, pipeline[logical], events, from_rekey=from_rekey)
 
     async def ingest(stream: Any) -> None:
-        async for events in stream.take_events(
-            settings.batch_max, within=settings.batch_within_seconds
-        ):
-            await commit_gate.start_batch()
-            try:
-                await process_batch(logical, events, from_rekey=from_rekey)
-            finally:
-                commit_gate.end_batch()
+        await run_batches(
+            stream,
+            process,
+            batch_max=settings.batch_max,
+            within_seconds=settings.batch_within_seconds,
+        )
 
     suffix = "rekeyed" if from_rekey else "inbound"
     ingest.__name__ = ingest.__qualname__ = f"ingest_{logical}_{suffix}"
     return app.agent(topic, name=f"basketlift.ingest.{logical}.{suffix}")(ingest)
-
-
-INGEST_AGENTS = {
-    logical: make_ingest_agent(logical, topic, from_rekey=False)
-    for logical, topic in inbound_topics.items()
-}
-REKEY_AGENTS = {
-    logical: make_ingest_agent(logical, topic, from_rekey=True)
-    for logical, topic in rekey_topics.items()
-}
-metrics.init_topic_labels([topic.get_topic_name() for topic in inbound_topics.values()])

@@ -1,12 +1,11 @@
 """Offer decisions on the stream: one per cart event and per order event, to `shop.offers`.
 
-These handlers run inside the ingest agents (streams.ingest), after the profile handlers of
-the same batch (this module imports them first), for events already validated and on their
-shopper's partition. Per batch, each key's ledger, fatigue state and latest decision are
-written once. A decision: the cohort (holdout: empty), the rules and the ranker (cart) or
-post-purchase ranking (order), calibrated by observed acceptance, and the nudges (cart).
-Orders are attributed to the offers the shopper was shown; clicks feed fatigue and the
-impression counters; privacy requests delete what this domain keeps about a shopper.
+These are steps of the pipeline (``streams.topology`` lists them), run after the profile
+steps of the same batch, for events already validated, deduplicated and on their shopper's
+partition. Each loads a trigger's inputs, calls the pure ``streams.offers.step.decide`` and
+stages the result in the batch's ``BatchContext``: per batch, each key's ledger, fatigue
+state and latest decision are written once. Clicks feed fatigue and the impression counters;
+privacy requests delete what this domain keeps about a shopper.
 """
 
 from __future__ import annotations
@@ -23,24 +22,23 @@ import orjson
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
 from streams import metrics
 from streams.catalog.view import catalog_view, list_price
+from streams.config import domain_configs
 from streams.copurchase.view import products_view
-from streams.experiment import AttributionConfig, OfferLedger, cohort_for
+from streams.experiment import OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
-from streams.ingest.handlers import ValidEvent, handles
-from streams.nudges import NudgeConfig, parse_tiers
-from streams.offers import decisions
+from streams.ingest.handlers import ValidEvent
+from streams.offers import decisions, step
 from streams.offers.calibration import ObservedCounts
-from streams.offers.fatigue import FatigueConfig, FatigueState
+from streams.offers.fatigue import FatigueState
 from streams.offers.live import live_snapshot
-from streams.offers.ranker import RankerConfig
+from streams.offers.step import OffersWorld
 from streams.offers.topics import (
     fatigue_table,
     latest_decisions_table,
     ledger_table,
     offers_topic,
 )
-from streams.profiles.agents import consent_granted, has_profile, load_profile, profile_config
-from streams.profiles.model import order_value
+from streams.profiles.agents import consent_granted, has_profile, load_profile
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
@@ -49,36 +47,12 @@ log = logging.getLogger(__name__)
 decision_log = logging.getLogger("basketlift.decisions")
 settings = get_settings()
 DECISION_LOG_LEVEL = logging.getLevelNamesMapping().get(settings.decision_log_level.upper(), 20)
-HOUR_MS = 3_600_000
 
-decision_config = decisions.DecisionConfig(
-    ranker=RankerConfig(
-        top_n=settings.offers_top_n, max_per_category=settings.offers_max_per_category
-    ),
-    post_purchase_exclude_days=settings.post_purchase_exclude_days,
-    model_version=settings.model_version,
-    acceptance_prior_strength=settings.acceptance_prior_strength,
-    nudges=NudgeConfig(
-        shipping_base=settings.free_shipping_base,
-        shipping_minimum=settings.free_shipping_min,
-        shipping_maximum=settings.free_shipping_max,
-        shipping_factor=settings.free_shipping_factor,
-        shipping_max_gap_share=settings.free_shipping_max_gap_share,
-        tiers=parse_tiers(settings.loyalty_tiers),
-        tier_proximity_min=settings.loyalty_proximity_min,
-        tier_proximity_max=settings.loyalty_proximity_max,
-    ),
-    profile=profile_config,
-)
-fatigue_config = FatigueConfig(
-    max_impressions=settings.fatigue_max_impressions,
-    window_days=settings.fatigue_window_days,
-    suppress_days=settings.fatigue_suppress_days,
-)
-attribution_config = AttributionConfig(
-    cart_window_ms=int(settings.attribution_cart_hours * HOUR_MS),
-    confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * HOUR_MS),
-)
+configs = domain_configs(settings)
+offers_config = configs.offers
+decision_config = offers_config.decision
+fatigue_config = offers_config.fatigue
+attribution_config = offers_config.attribution
 rules_watcher = (
     RuleFileWatcher(settings.rules_file, check_interval_s=settings.rules_check_seconds)
     if settings.rules_file is not None
@@ -232,86 +206,55 @@ def count_attributions(attributions: Sequence[Any]) -> None:
             count_acceptance(credit.placement, credit.product_id, 0, 1)
 
 
-def attribute_order(
-    event: OrderEvent, cohort: str, key: str, batch: OffersBatch, source: Any
-) -> None:
-    """Credit the order's lines to offers shown before; count order value per cohort."""
-    batch.context.after_apply(partial(count_order_value, cohort, order_value(event.items)))
-    ledger = batch.ledgers.get(key, source)
-    ledger, attributions = ledger.with_order(event.items, event.ts, attribution_config)
-    batch.context.after_apply(partial(count_attributions, attributions))
-    if event.shopper_id is None:
-        ledger = OfferLedger()  # a guest's session ends with its order
-    batch.ledgers.set(key, ledger, source)
+def offers_world() -> OffersWorld:
+    """What decisions read now: the live ranker snapshot, rules, catalog and acceptance."""
+    return OffersWorld(
+        live_snapshot.current(), current_rules(), catalog_facts, list_price, acceptance_counts
+    )
 
 
-def decide(record: Any, event: decisions.Trigger, batch: OffersBatch) -> None:
-    """Attribute (orders), decide, stage one decision for this trigger, its log and counts."""
+def decide(record: Any, event: decisions.Trigger, batch: OffersBatch, world: OffersWorld) -> None:
+    """Load the trigger's inputs, decide (streams.offers.step), stage the writes and the send."""
     context = batch.context
     source = record.source
     shopper_id = event.shopper_id
     key = event.routing_key
-    cohort = cohort_of(event)
-    if isinstance(event, OrderEvent):
-        attribute_order(event, cohort, key, batch, source)
-    profile = None
-    suppressed: frozenset[str] = frozenset()
-    if shopper_id is not None:
-        granted = consent_granted(context, shopper_id, source)
-        # No stored profile (new shopper) ranks like an anonymous cart, as offline.
-        if granted and has_profile(context, shopper_id, source):
-            profile = load_profile(context, shopper_id, source)
-        if granted:
-            fatigue = batch.fatigue.get(shopper_id, source)
-            suppressed = fatigue.suppressed(event.ts, fatigue_config)
-            if isinstance(event, OrderEvent) and fatigue.products:
-                for item in event.items:
-                    fatigue = fatigue.with_purchase(item.product_id)
-                batch.fatigue.set(shopper_id, fatigue, source)
-    offers: list[decisions.AnyOffer] = []
-    nudges: list[Any] = []
-    if cohort == "treatment":
-        rules = current_rules()
-        # Segments only matter to rules with segment conditions: not derived otherwise.
-        segments = (
-            profile.segments(event.ts, profile_config)
-            if profile is not None and rules.rules
-            else ()
-        )
-        offers = decisions.choose_offers(
-            event,
-            live_snapshot.current(),
-            profile,
-            suppressed,
-            decision_config,
-            rules=rules,
-            segments=segments,
-            catalog_lookup=catalog_facts,
-            acceptance=acceptance_counts,
-        )
-        nudges = decisions.choose_nudges(event, profile, decision_config, list_price)
+    may_profile = shopper_id is not None and consent_granted(context, shopper_id, source)
     received = getattr(source.message, "time_in", None)
-    elapsed_s = time.monotonic() - received if received is not None else 0.0
-    decision = decisions.make_decision(
-        event,
-        offers,
-        cohort=cohort,
-        model_version=decision_config.model_version,
-        # Event time, like all state: the trigger's ts plus the time taken to decide (live,
-        # that is the wall clock of the decision; in a replay it stays in the replay's time).
-        now_ms=event.ts + int(elapsed_s * 1000),
-        nudges=nudges,
+    elapsed_ms = int((time.monotonic() - received) * 1000) if received is not None else 0
+    inputs = step.DecisionInputs(
+        trigger=event,
+        cohort=cohort_of(event),
+        may_profile=may_profile,
+        # No stored profile (new shopper) ranks like an anonymous cart, as offline.
+        profile=(
+            load_profile(context, shopper_id, source)
+            if shopper_id is not None and may_profile and has_profile(context, shopper_id, source)
+            else None
+        ),
+        fatigue=(
+            batch.fatigue.get(shopper_id, source)
+            if shopper_id is not None and may_profile
+            else FatigueState()
+        ),
+        ledger=batch.ledgers.get(key, source),
+        # Event time, like all state: the trigger's ts plus the time taken so far (live, that
+        # is the wall clock of the decision; in a replay it stays in the replay's time).
+        decided_at_ms=event.ts + elapsed_ms,
     )
+    outcome = step.decide(inputs, world, offers_config)
+    decision = outcome.decision
+    if outcome.fatigue is not None and shopper_id is not None:
+        batch.fatigue.set(shopper_id, outcome.fatigue, source)
+    if outcome.ledger is not None:
+        batch.ledgers.set(key, outcome.ledger, source)
     payload = encode(decision)
     context.send(offers_topic, key=decision.routing_key.encode(), value=payload, source=source)
+    if outcome.order_value is not None:
+        context.after_apply(partial(count_order_value, inputs.cohort, outcome.order_value))
+    if outcome.attributions:
+        context.after_apply(partial(count_attributions, outcome.attributions))
     context.after_apply(partial(count_decision, decision, received))
-    if decision.offers and (shopper_id is not None or decision.placement == "cart"):
-        ledger = batch.ledgers.get(key, source)
-        batch.ledgers.set(
-            key,
-            ledger.with_decision(decision.offers, decision.placement, event.ts, attribution_config),
-            source,
-        )
     if decision_log.isEnabledFor(DECISION_LOG_LEVEL):
         record_log = decisions.decision_log_record(
             decision, record.topic, record.partition, record.offset
@@ -338,21 +281,20 @@ def count_decision(decision: Any, received: float | None) -> None:
 def decide_batch(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """One decision per trigger, staged with the batch (a failure fails the whole batch)."""
     batch = OffersBatch(context)
+    world = offers_world()
     latest_ts = 0
     for record, event in valid:
         assert isinstance(event, CartEvent | OrderEvent)
         latest_ts = max(latest_ts, event.ts)
-        decide(record, event, batch)
+        decide(record, event, batch, world)
     batch.stage(latest_ts)
 
 
-@handles("carts")
 async def decide_for_carts(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """A `cart` placement decision (cross-sell, bundles, nudges) for every cart event."""
     decide_batch(valid, context)
 
 
-@handles("orders")
 async def decide_for_orders(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Attribution, then a `confirmation` decision (post-purchase) for every order event."""
     decide_batch(valid, context)
@@ -368,7 +310,6 @@ def count_interaction(action: str, shown: Any) -> None:
         ).inc()
 
 
-@handles("clicks")
 async def offer_clicks(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Offer impressions are counted; impressions and dismissals of consenting, identified
     shoppers feed fatigue."""
@@ -406,7 +347,6 @@ async def offer_clicks(valid: Sequence[ValidEvent], context: BatchContext) -> No
     batch.stage(latest_ts)
 
 
-@handles("privacy")
 async def forget_offers(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Revoke drops fatigue and the offer ledger; erase also drops the latest decision."""
     for record, event in valid:

@@ -1,6 +1,8 @@
 """Shopper-partition handlers: orders, clicks and privacy update profiles and emit deltas.
 
-They run inside the ingest agents (streams.ingest) for events already validated and on their
+They are steps of the pipeline (``streams.topology`` lists them); each loads a shopper's
+state, applies the pure steps of ``streams.profiles.step`` and ``streams.copurchase.step``,
+and stages the result. They run for events already validated and on their
 shopper's partition, never for a redelivered event (streams.ingest.dedupe). Per batch, each
 profile is read once and staged once in the batch's `BatchContext` (written only when every
 handler of the batch succeeded), and co-purchase deltas go out as messages of at most
@@ -10,7 +12,7 @@ carries them, so under exactly-once nothing is sent twice after a crash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -20,37 +22,37 @@ import orjson
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent
 from streams import metrics
 from streams.catalog.view import list_price
+from streams.config import domain_configs
 from streams.copurchase import model as copurchase
+from streams.copurchase import step as copurchase_step
 from streams.copurchase.agents import config as copurchase_config
 from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
 from streams.decodedcache import DecodedCache
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key
-from streams.ingest.handlers import ValidEvent, handles
+from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
 from streams.ingest.topics import dedupe_table
 from streams.profiles import model as profiles
+from streams.profiles import step as profile_step
+from streams.profiles.step import ShopperState
 from streams.profiles.topics import consent_table, profiles_table
 from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
 
 settings = get_settings()
-profile_config = profiles.ProfileConfig(
-    typical_orders=settings.profile_typical_orders,
-    new_max_orders=settings.segment_new_max_orders,
-    high_spender_typical_order=settings.segment_high_spender_typical_order,
-    high_ltv_spend=settings.segment_high_ltv_spend,
-    discount_seeker_share=settings.segment_discount_seeker_share,
-    discount_seeker_min_orders=settings.segment_discount_seeker_min_orders,
-    lapsed_days=settings.segment_lapsed_days,
-    price_band_edges=(settings.price_band_budget_below, settings.price_band_premium_from),
-)
+profile_config = domain_configs(settings).profile
+
+
+def stored_consent(batch: BatchContext, shopper_id: str, source: Any) -> profiles.ConsentState:
+    """The shopper's recorded consent as the batch has it: True, False, or None (none)."""
+    stored = batch.get(consent_table, shopper_id, source)
+    return None if stored is None else stored == b"1"
 
 
 def consent_granted(batch: BatchContext, shopper_id: str, source: Any) -> bool:
     """Whether we may keep a profile of this shopper, as the batch has it so far."""
-    stored = batch.get(consent_table, shopper_id, source)
-    current = None if stored is None else stored == b"1"
+    current = stored_consent(batch, shopper_id, source)
     return profiles.is_granted(current, settings.consent_default_granted)
 
 
@@ -76,37 +78,68 @@ def has_profile(batch: BatchContext, shopper_id: str, source: Any) -> bool:
     return batch.get(profiles_table, shopper_id, source) is not None
 
 
+def load_shopper(batch: BatchContext, shopper_id: str, source: Any) -> ShopperState:
+    """A shopper's consent and profile as the batch has them so far."""
+    raw = batch.get(profiles_table, shopper_id, source)
+    profile = None if raw is None else decoded_profiles.get(shopper_id, raw)
+    return ShopperState(shopper_id, stored_consent(batch, shopper_id, source), profile)
+
+
+CONSENT_BYTES = {True: b"1", False: b"0"}
+
+
 @dataclass
 class ShopperBatch:
-    """The profiles and co-purchase deltas a handler changed, staged once per key at the end."""
+    """The shoppers and co-purchase deltas a handler changed, staged once per key at the end."""
 
     context: BatchContext
-    changed_profiles: dict[str, tuple[profiles.ShopperProfile, Any]] = field(default_factory=dict)
+    shoppers: dict[str, tuple[ShopperState, ShopperState, Any]] = field(default_factory=dict)
+    """shopper id -> (as loaded, as changed, the event of the last change)."""
     deltas: dict[int, tuple[dict[str, copurchase.ProductDelta], Any]] = field(default_factory=dict)
 
-    def profile(self, shopper_id: str, source: Any) -> profiles.ShopperProfile:
-        """The profile as this batch has it so far."""
-        if shopper_id in self.changed_profiles:
-            return self.changed_profiles[shopper_id][0]
-        return load_profile(self.context, shopper_id, source)
+    def shopper(self, shopper_id: str, source: Any) -> ShopperState:
+        """The shopper's state as this batch has it so far."""
+        if shopper_id in self.shoppers:
+            return self.shoppers[shopper_id][1]
+        return load_shopper(self.context, shopper_id, source)
+
+    def update(self, state: ShopperState, source: Any) -> None:
+        """Record the shopper's new state (staged at `stage`)."""
+        held = self.shoppers.get(state.shopper_id)
+        loaded = held[0] if held is not None else self.shopper(state.shopper_id, source)
+        self.shoppers[state.shopper_id] = (loaded, state, source)
 
     def add_deltas(
         self, partition: int, deltas: dict[str, copurchase.ProductDelta], source: Any
     ) -> None:
         """Accumulate deltas per source partition (one message per product at the end)."""
         bucket, _ = self.deltas.get(partition, ({}, source))
-        copurchase.merge_delta_maps(bucket, deltas, copurchase_config.half_life_days)
+        copurchase_step.merge_into(bucket, deltas, copurchase_config)
         self.deltas[partition] = (bucket, source)
 
     def stage(self) -> None:
-        """Stage every changed profile once and the deltas as size-bounded messages."""
+        """Stage every changed profile and consent once, and the deltas as size-bounded
+        messages."""
         context = self.context
-        for shopper_id, (profile, source) in self.changed_profiles.items():
-            raw = orjson.dumps(profile.to_dict())
+        profiles_written = 0
+        for shopper_id, (loaded, state, source) in self.shoppers.items():
+            if state.consent != loaded.consent:
+                if state.consent is None:
+                    context.delete(consent_table, shopper_id, source)
+                else:
+                    context.put(consent_table, shopper_id, CONSENT_BYTES[state.consent], source)
+            if state.profile is loaded.profile:
+                continue
+            if state.profile is None:
+                context.delete(profiles_table, shopper_id, source)
+                context.after_apply(partial(decoded_profiles.forget, shopper_id))
+                continue
+            raw = orjson.dumps(state.profile.to_dict())
             context.put(profiles_table, shopper_id, raw, source)
-            context.after_apply(partial(decoded_profiles.remember, shopper_id, raw, profile))
-        if self.changed_profiles:
-            context.after_apply(partial(metrics.PROFILE_UPDATES.inc, len(self.changed_profiles)))
+            context.after_apply(partial(decoded_profiles.remember, shopper_id, raw, state.profile))
+            profiles_written += 1
+        if profiles_written:
+            context.after_apply(partial(metrics.PROFILE_UPDATES.inc, profiles_written))
         for bucket, source in self.deltas.values():
             by_destination: dict[int, list[copurchase.ProductDelta]] = {}
             for product_id, delta in bucket.items():
@@ -126,25 +159,25 @@ def order_facts(order: OrderEvent) -> profiles.OrderFacts:
     return profiles.order_facts_from_event(order, list_price)
 
 
-@handles("orders")
 async def handle_orders(valid: Sequence[ValidEvent], context: BatchContext) -> None:
-    """Profiles and co-purchase deltas from completed orders (redeliveries never get here)."""
+    """Profiles and co-purchase deltas from completed orders (streams.profiles.step,
+    streams.copurchase.step); redeliveries never get here."""
     batch = ShopperBatch(context)
+    default_granted = settings.consent_default_granted
     for record, event in valid:
         assert isinstance(event, OrderEvent)
         source = record.source
-        shopper_id = event.shopper_id
-        facts = copurchase.OrderFacts.from_lines(event.ts, event.items)
-        recent: dict[str, int] = {}
-        if shopper_id is not None and consent_granted(context, shopper_id, source):
-            profile = batch.profile(shopper_id, source)
-            recent = dict(profile.recent_products)
-            batch.changed_profiles[shopper_id] = (
-                profile.with_order(order_facts(event), profile_config),
-                source,
+        bought_before: Mapping[str, int] = {}
+        if event.shopper_id is not None:
+            state, bought_before = profile_step.apply_order(
+                batch.shopper(event.shopper_id, source),
+                order_facts(event),
+                profile_config,
+                default_granted,
             )
-        deltas = copurchase.deltas_for_order(facts, recent, copurchase_config)
-        deltas[copurchase.TOTAL_ORDERS_KEY] = copurchase.total_orders_delta(event.ts)
+            batch.update(state, source)
+        facts = copurchase.OrderFacts.from_lines(event.ts, event.items)
+        deltas = copurchase_step.order_deltas(facts, bought_before, copurchase_config)
         batch.add_deltas(record.partition, deltas, source)
     batch.stage()
 
@@ -166,7 +199,6 @@ def price_news(event: CartEvent) -> dict[str, copurchase.ProductDelta]:
     return news
 
 
-@handles("carts")
 async def handle_carts(valid: Sequence[ValidEvent], context: BatchContext) -> None:
     """Prices last seen in carts fill in for products the catalog lacks."""
     batch = ShopperBatch(context)
@@ -178,41 +210,38 @@ async def handle_carts(valid: Sequence[ValidEvent], context: BatchContext) -> No
     batch.stage()
 
 
-@handles("clicks")
 async def handle_clicks(valid: Sequence[ValidEvent], context: BatchContext) -> None:
-    """Category affinity from browsing (consenting, identified shoppers only)."""
+    """Category affinity from browsing (identified shoppers who may be profiled)."""
     batch = ShopperBatch(context)
     for record, event in valid:
         assert isinstance(event, ClickEvent)
-        shopper_id = event.shopper_id
-        source = record.source
-        if shopper_id is None or not consent_granted(context, shopper_id, source):
+        if event.shopper_id is None:
             continue
-        profile = batch.profile(shopper_id, source)
-        batch.changed_profiles[shopper_id] = (
-            profile.with_click(profiles.click_facts_from_event(event), profile_config),
-            source,
+        state = profile_step.apply_click(
+            batch.shopper(event.shopper_id, record.source),
+            profiles.click_facts_from_event(event),
+            profile_config,
+            settings.consent_default_granted,
         )
+        batch.update(state, record.source)
     batch.stage()
 
 
-@handles("privacy")
 async def handle_privacy(valid: Sequence[ValidEvent], context: BatchContext) -> None:
-    """Consent changes and erasure, applied in order; deletes leave changelog tombstones."""
+    """Consent changes and erasure, in order (streams.profiles.step); deletes leave changelog
+    tombstones, and erasure also forgets the event ids remembered for the shopper."""
+    batch = ShopperBatch(context)
     for record, event in valid:
         assert isinstance(event, PrivacyEvent)
-        shopper_id = event.shopper_id
         source = record.source
-        if event.action == "grant":
-            context.put(consent_table, shopper_id, b"1", source)
-        elif event.action == "revoke":
-            context.put(consent_table, shopper_id, b"0", source)
-            context.delete(profiles_table, shopper_id, source)
-        else:  # erase: forget the shopper in every table keyed by them
-            context.delete(profiles_table, shopper_id, source)
-            context.delete(consent_table, shopper_id, source)
+        state = profile_step.apply_privacy(
+            batch.shopper(event.shopper_id, source),
+            event.action,
+            settings.consent_default_granted,
+        )
+        batch.update(state, source)
+        if event.action == "erase":
             for logical in DEDUPED_TOPICS:
-                context.delete(dedupe_table, dedupe_key(logical, shopper_id), source)
-        if event.action != "grant":
-            context.after_apply(partial(decoded_profiles.forget, shopper_id))
+                context.delete(dedupe_table, dedupe_key(logical, event.shopper_id), source)
         context.after_apply(metrics.ERASURES.labels(action=event.action).inc)
+    batch.stage()

@@ -19,9 +19,10 @@ import pytest
 import streams.ingest.agents as ingest_agents
 from streams import metrics
 from streams.ingest import topics
-from streams.ingest.handlers import HANDLERS, EventHandler, ValidEvent
+from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
 from streams.ingest.topics import dedupe_table
+from streams.topology import PIPELINE
 
 EXAMPLES_PATH = Path(__file__).parents[1] / "unit" / "schemas" / "contract_examples.json"
 WAIT_SECONDS = 5.0
@@ -77,9 +78,8 @@ def outbox(monkeypatch: pytest.MonkeyPatch) -> Outbox:
 
 
 @pytest.fixture
-def register_handler() -> Iterator[Callable[..., list[ValidEvent]]]:
-    """Register a domain handler for a logical topic; every registration is removed after."""
-    registered: list[tuple[str, EventHandler]] = []
+def register_handler(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[ValidEvent]]:
+    """Add a step to a logical topic's pipeline; the pipeline is restored after the test."""
 
     def register(logical: str, fail_on: Callable[[Any], bool] | None = None) -> list[ValidEvent]:
         """Record every event handled; a batch holding an event `fail_on` picks raises."""
@@ -91,13 +91,10 @@ def register_handler() -> Iterator[Callable[..., list[ValidEvent]]]:
                     raise RuntimeError(f"cannot process {getattr(event, 'event_id', event)}")
             received.extend(batch)
 
-        HANDLERS[logical].append(handler)
-        registered.append((logical, handler))
+        monkeypatch.setitem(PIPELINE, logical, (*PIPELINE[logical], handler))
         return received
 
-    yield register
-    for logical, handler in registered:
-        HANDLERS[logical].remove(handler)
+    return register
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import pytest
 from schemas import CartEvent, CatalogEvent, CatalogTombstone, DeadLetter, OrderEvent
 from schemas.eventtime import wall_clock_ms
 from streams.eventcontext import event_clock
-from streams.ingest.agents import INGEST_AGENTS, REKEY_AGENTS, settings
-from streams.ingest.handlers import HANDLERS
+from streams.ingest.agents import settings
+from streams.topology import INGEST_AGENTS, PIPELINE, REKEY_AGENTS
 from tests.agents.conftest import (
     EXAMPLES_PATH,
     Outbox,
@@ -36,13 +36,10 @@ REKEY_CARTS = f"{settings.app_id}-rekey-carts"
 
 
 @pytest.fixture(autouse=True)
-def only_test_handlers() -> Any:
-    """Run the ingest agents with no domain handlers but the ones a test registers."""
-    saved = {logical: list(handlers) for logical, handlers in HANDLERS.items()}
-    HANDLERS.clear()
-    yield
-    HANDLERS.clear()
-    HANDLERS.update(saved)
+def only_test_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the ingest agents with no domain steps but the ones a test registers."""
+    for logical in list(PIPELINE):
+        monkeypatch.setitem(PIPELINE, logical, ())
 
 
 def event_ids(received: list[Any]) -> list[str]:

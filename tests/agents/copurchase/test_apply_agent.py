@@ -11,9 +11,10 @@ import logging
 import orjson
 import pytest
 
-from streams.copurchase.agents import apply_deltas, load_product
+from streams.copurchase.agents import load_product
 from streams.copurchase.model import ProductDelta
 from streams.copurchase.topics import products_table
+from streams.topology import PRODUCT_AGENT as apply_deltas
 from tests.agents.conftest import sample, wait_until
 
 T0 = 1_700_000_000_000

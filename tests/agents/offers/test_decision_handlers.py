@@ -16,10 +16,10 @@ from streams.catalog.view import catalog_view
 from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
 from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
-from streams.ingest.agents import INGEST_AGENTS
 from streams.offers import live
 from streams.offers.agents import decode_fatigue
 from streams.offers.topics import fatigue_table, latest_decisions_table, offers_topic
+from streams.topology import INGEST_AGENTS
 from tests.agents.conftest import Sent, _recorder, encode, home_partition, sample, wait_until
 
 T0 = 1_763_740_800_000

@@ -15,9 +15,9 @@ import streams.profiles.agents as shopper_agents
 from streams.app import MAX_MESSAGE_BYTES
 from streams.copurchase import model as copurchase
 from streams.copurchase.topics import deltas_topic
-from streams.ingest.agents import INGEST_AGENTS
 from streams.profiles.topics import consent_table, profiles_table
 from streams.runtime.batch import BatchContext
+from streams.topology import INGEST_AGENTS
 from tests.agents.conftest import Sent, _recorder, encode, home_partition, wait_until
 
 T0 = 1_700_000_000_000  # 2023-11-14: event times must be plausible epoch milliseconds

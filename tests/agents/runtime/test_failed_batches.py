@@ -18,9 +18,9 @@ import streams.offers.agents as offers_agents
 from schemas import DeadLetter, OfferDecision, decode_event
 from streams.copurchase.model import ProductDelta
 from streams.copurchase.topics import deltas_topic
-from streams.ingest.agents import INGEST_AGENTS
 from streams.offers.topics import offers_topic
 from streams.profiles.topics import profiles_table
+from streams.topology import INGEST_AGENTS
 from tests.agents.conftest import (
     Outbox,
     Sent,

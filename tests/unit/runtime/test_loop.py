@@ -1,0 +1,48 @@
+"""streams/runtime/loop.py: batches are processed with commits held off, even on failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from streams.eventcontext import commit_gate
+from streams.runtime.loop import run_batches
+
+
+class FakeStream:
+    """Yields the given batches from `take_events`, recording how it was called."""
+
+    def __init__(self, batches: list[list[int]]) -> None:
+        self.batches = batches
+        self.calls: list[tuple[int, float]] = []
+
+    async def take_events(self, max_: int, within: float) -> AsyncIterator[list[int]]:
+        self.calls.append((max_, within))
+        for batch in self.batches:
+            yield batch
+
+
+async def test_each_batch_runs_inside_the_commit_gate() -> None:
+    seen: list[tuple[list[Any], int]] = []
+
+    async def process(events: Sequence[Any]) -> None:
+        seen.append((list(events), commit_gate.batches_in_flight))
+
+    stream = FakeStream([[1, 2], [3]])
+    await run_batches(stream, process, batch_max=500, within_seconds=0.05)
+    assert seen == [([1, 2], 1), ([3], 1)]
+    assert stream.calls == [(500, 0.05)]
+    assert commit_gate.batches_in_flight == 0
+
+
+async def test_a_failing_batch_releases_the_gate() -> None:
+    async def process(events: Sequence[Any]) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await run_batches(FakeStream([[1]]), process, batch_max=1, within_seconds=1)
+    assert commit_gate.batches_in_flight == 0
+    async with commit_gate.committing():  # a commit is not held off by the failed batch
+        assert commit_gate.commit_waiting
