@@ -19,7 +19,7 @@ from streams.evaluation.protocol import (
     make_cases,
 )
 from streams.evaluation.state import fold_orders
-from streams.offers.ranker import RankerConfig
+from streams.offers.ranking import RankerConfig
 from streams.profiles.model import ProfileConfig
 from streams.replay.orderlog import Order, OrderLog
 

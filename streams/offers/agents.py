@@ -29,10 +29,9 @@ from streams.experiment.window import SlidingMean
 from streams.ingest.handlers import ValidEvent, handles
 from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers import decisions
-from streams.offers.calibration import ObservedCounts
 from streams.offers.fatigue import FatigueConfig, FatigueState
 from streams.offers.live import live_snapshot
-from streams.offers.ranker import RankerConfig
+from streams.offers.ranking import ObservedCounts, RankerConfig
 from streams.offers.topics import (
     fatigue_table,
     latest_decisions_table,

@@ -14,7 +14,7 @@ from streams.copurchase.model import (
     total_orders_delta,
 )
 from streams.offers import decisions
-from streams.offers.ranker import ProductFacts, ProductIndex
+from streams.offers.ranking import ProductFacts, ProductIndex
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
 from streams.profiles.model import OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
 from streams.rules import parse_rules
