@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,10 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.localkafka import BrokerPaths, kafka_version, running_pid
+from bench.harness import Deployment, ensure_broker, machine, new_deployment, start_worker
 from streams.replay.kafka_out import make_producer
 from streams.replay.worker_metrics import fetch_consumed
 from streams.settings import Settings
-from tests.support.kafka import ensure_broker, new_deployment, start_worker
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -120,7 +118,7 @@ async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: i
         await producer.stop()
 
 
-def worker_run(deployment, total: int, workdir: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def worker_run(deployment: Deployment, total: int, workdir: Path) -> tuple[float, float]:
     """Start a worker on pre-filled topics; return (start-up seconds, consume seconds)."""
     launched = time.perf_counter()
     worker = start_worker(deployment, workdir, BASKETLIFT_STORE="memory://")
@@ -140,27 +138,6 @@ def worker_run(deployment, total: int, workdir: Path) -> tuple[float, float]:  #
             time.sleep(0.5)  # scraping /metrics costs the worker CPU too
     finally:
         worker.stop()
-
-
-def machine() -> dict[str, object]:
-    """What this ran on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    settings = Settings()
-    libs = next(settings.kafka_home.glob("libs-*"), None)
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "kafka": kafka_version(libs) if libs else "unknown",
-        "broker_pid": running_pid(BrokerPaths(settings.kafka_home)),
-    }
 
 
 def main() -> None:
