@@ -73,6 +73,7 @@ from streams.replay.events import catalog_events, event_key, order_event
 from streams.replay.kafka_out import make_producer
 from streams.replay.orderlog import OrderLog, read_orders_file
 from streams.settings import Settings
+from streams.units import MINUTE_MS
 
 RESULTS = Path(__file__).parent / "results"
 RESULT_FILE = RESULTS / "decision_latency.json"
@@ -217,7 +218,7 @@ def carts_source(log: OrderLog) -> list[tuple[str, dict[str, Any]]]:
         if len(event["items"]) < 2:
             continue
         cart = {
-            "ts": order.ts_ms - 60_000,
+            "ts": order.ts_ms - MINUTE_MS,
             "shopper_id": event["shopper_id"],
             "session_id": event["session_id"],
             "cart_id": f"k-{order.order_id}",

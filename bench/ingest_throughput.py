@@ -23,9 +23,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.harness import Deployment, ensure_broker, machine, new_deployment, start_worker
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.replay.kafka_out import make_producer
 from streams.replay.worker_metrics import fetch_consumed
 from streams.settings import Settings
+from streams.units import DAY_MS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -55,7 +57,7 @@ def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
     # Each further pass over the sample happens later (ts shifted by the sample's span), as a
     # real stream would: time going backwards would keep every attribution window open.
     first = min(event["ts"] for _, _, event in base)
-    span = max(event["ts"] for _, _, event in base) - first + 86_400_000
+    span = max(event["ts"] for _, _, event in base) - first + DAY_MS
     out = []
     for index, (logical, key, event) in zip(range(count), itertools.cycle(base), strict=False):
         shift = (index // len(base)) * span
@@ -90,7 +92,7 @@ async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: i
         group_id=f"plain-{os.getpid()}-{time.time_ns()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
     )
     producer = make_producer(bootstrap)
     await consumer.start()

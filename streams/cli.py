@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from streams.settings import SettingsError, get_settings
+from streams.units import HOUR_MS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -557,11 +558,10 @@ def report(
             continue
         if in_range(order.ts):
             orders.append(order)
-    hour_ms = 3_600_000
     config = ReportConfig(
         attribution=AttributionConfig(
-            cart_window_ms=int(settings.attribution_cart_hours * hour_ms),
-            confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * hour_ms),
+            cart_window_ms=int(settings.attribution_cart_hours * HOUR_MS),
+            confirmation_window_ms=int(settings.attribution_confirmation_days * 24 * HOUR_MS),
         ),
         method="welch" if method == "welch" else "bootstrap",
     )

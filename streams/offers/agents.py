@@ -43,12 +43,12 @@ from streams.profiles.model import order_value
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.runtime.batch import BatchContext
 from streams.settings import get_settings
+from streams.units import HOUR_MS
 
 log = logging.getLogger(__name__)
 decision_log = logging.getLogger("basketlift.decisions")
 settings = get_settings()
 DECISION_LOG_LEVEL = logging.getLevelNamesMapping().get(settings.decision_log_level.upper(), 20)
-HOUR_MS = 3_600_000
 
 decision_config = decisions.DecisionConfig(
     ranker=RankerConfig(

@@ -25,7 +25,7 @@ from bench.harness import wait_for_index as wait_for_index
 from streams.replay.events import replay_events
 from streams.replay.orderlog import OrderLog, read_orders_file
 
-DAY_MS = 86_400_000
+DAY_MS = 86_400_000  # written out: the offline recomputation must not lean on the code
 CROSS_WEIGHT = 0.5
 CROSS_DAYS = 30
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from streams.copurchase.model import DAY_MS, ProductState
+from streams.copurchase.model import ProductState
 from streams.offers.ranking import (
     CartItem,
     ObservedCounts,
@@ -24,6 +24,7 @@ from streams.offers.ranking import (
     rank_offers,
 )
 from streams.profiles.model import OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
+from streams.units import DAY_MS
 
 T0 = 1_700_000_000_000
 TOTAL = 1000.0
