@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams import localkafka
+from streams.replay.kafka_out import make_producer
 from streams.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
 from streams.settings import Settings
 
@@ -244,8 +245,6 @@ async def produce_records(
     bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]
 ) -> list[tuple[str, int, int]]:
     """Send (topic, key, value) records in order; return (topic, partition, offset) of each."""
-    from streams.replay.kafka_out import make_producer
-
     producer = make_producer(bootstrap)
     await producer.start()
     try:
