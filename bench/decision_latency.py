@@ -45,7 +45,18 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.ingest_throughput import machine
+from bench.harness import (
+    SAMPLE,
+    Deployment,
+    WorkerProcess,
+    ensure_broker,
+    machine,
+    metric_total,
+    new_deployment,
+    send_events,
+    start_worker,
+    wait_for_index,
+)
 from bench.state_replay import (
     GROUP_TIMING,
     code_report,
@@ -62,14 +73,7 @@ from streams.replay.events import catalog_events, event_key, order_event
 from streams.replay.kafka_out import make_producer
 from streams.replay.orderlog import OrderLog, read_orders_file
 from streams.settings import Settings
-from tests.integration.replay_support import SAMPLE, metric_total, send_events, wait_for_index
-from tests.support.kafka import (
-    Deployment,
-    WorkerProcess,
-    ensure_broker,
-    new_deployment,
-    start_worker,
-)
+from streams.units import MINUTE_MS
 
 RESULTS = Path(__file__).parent / "results"
 RESULT_FILE = RESULTS / "decision_latency.json"
@@ -214,7 +218,7 @@ def carts_source(log: OrderLog) -> list[tuple[str, dict[str, Any]]]:
         if len(event["items"]) < 2:
             continue
         cart = {
-            "ts": order.ts_ms - 60_000,
+            "ts": order.ts_ms - MINUTE_MS,
             "shopper_id": event["shopper_id"],
             "session_id": event["session_id"],
             "cart_id": f"k-{order.order_id}",

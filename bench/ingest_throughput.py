@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,12 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.localkafka import BrokerPaths, kafka_version, running_pid
+from bench.harness import Deployment, ensure_broker, machine, new_deployment, start_worker
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.replay.kafka_out import make_producer
 from streams.replay.worker_metrics import fetch_consumed
 from streams.settings import Settings
-from tests.support.kafka import ensure_broker, new_deployment, start_worker
+from streams.units import DAY_MS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -57,7 +57,7 @@ def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
     # Each further pass over the sample happens later (ts shifted by the sample's span), as a
     # real stream would: time going backwards would keep every attribution window open.
     first = min(event["ts"] for _, _, event in base)
-    span = max(event["ts"] for _, _, event in base) - first + 86_400_000
+    span = max(event["ts"] for _, _, event in base) - first + DAY_MS
     out = []
     for index, (logical, key, event) in zip(range(count), itertools.cycle(base), strict=False):
         shift = (index // len(base)) * span
@@ -92,7 +92,7 @@ async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: i
         group_id=f"plain-{os.getpid()}-{time.time_ns()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
     )
     producer = make_producer(bootstrap)
     await consumer.start()
@@ -120,7 +120,7 @@ async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: i
         await producer.stop()
 
 
-def worker_run(deployment, total: int, workdir: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def worker_run(deployment: Deployment, total: int, workdir: Path) -> tuple[float, float]:
     """Start a worker on pre-filled topics; return (start-up seconds, consume seconds)."""
     launched = time.perf_counter()
     worker = start_worker(deployment, workdir, BASKETLIFT_STORE="memory://")
@@ -140,27 +140,6 @@ def worker_run(deployment, total: int, workdir: Path) -> tuple[float, float]:  #
             time.sleep(0.5)  # scraping /metrics costs the worker CPU too
     finally:
         worker.stop()
-
-
-def machine() -> dict[str, object]:
-    """What this ran on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    settings = Settings()
-    libs = next(settings.kafka_home.glob("libs-*"), None)
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "kafka": kafka_version(libs) if libs else "unknown",
-        "broker_pid": running_pid(BrokerPaths(settings.kafka_home)),
-    }
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ Reads both UCI online-retail files in ../shared/data (cleaned by streams.replay.
 turns them into catalog, derived cart (optional) and order events (streams.replay.events),
 fills the topics of a fresh deployment on the local broker, then starts ONE worker with the
 defaults (exactly-once, decay 90 days, K=100, RocksDB in a temporary data dir; the consumer
-group timing that tests.support.kafka lowers is put back to its defaults) and measures:
+group timing that bench.harness lowers for quick rebalances is put back to its defaults)
+and measures:
 
 - events sent per topic and the producer's fill time (which includes serialising them);
 - the worker's events/s from the first event counted to the last (``/metrics`` polled every
@@ -52,20 +53,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.ingest_throughput import machine
+from bench.harness import (
+    Deployment,
+    WorkerProcess,
+    ensure_broker,
+    machine,
+    new_deployment,
+    start_worker,
+)
 from streams.localkafka import topic_partition_counts
 from streams.replay.events import replay_events
 from streams.replay.kafka_out import make_producer
 from streams.replay.orderlog import OrderLog, read_order_log
 from streams.replay.worker_metrics import fetch_metrics_text
 from streams.settings import Settings
-from tests.support.kafka import (
-    Deployment,
-    WorkerProcess,
-    ensure_broker,
-    new_deployment,
-    start_worker,
-)
 
 RESULTS = Path(__file__).parent / "results"
 RESULT_FILE = RESULTS / "state_replay.json"
@@ -86,7 +87,7 @@ GROUP_TIMING = (
     "broker_heartbeat_interval_seconds",
     "broker_rebalance_timeout_seconds",
 )
-"""tests.support.kafka lowers these for tests; the benchmark puts the defaults back."""
+"""bench.harness lowers these (quick rebalances for tests); the benchmark puts the defaults back."""
 
 
 def default_group_timing_env() -> dict[str, str]:

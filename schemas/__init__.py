@@ -1,7 +1,6 @@
 """The Basketlift wire contract: strict event models, boundary decoding, JSON Schema export."""
 
 from schemas.decode import (
-    MAX_MESSAGE_BYTES,
     REASONS,
     InvalidEvent,
     Reason,
@@ -35,11 +34,13 @@ from schemas.events import (
     make_dead_letter,
 )
 from schemas.export import SCHEMA_DIR, export_json_schemas, render_json_schemas
+from schemas.limits import MAX_EVENT_BYTES, MAX_KAFKA_MESSAGE_BYTES
 
 __all__ = [
     "ALL_MODELS",
     "INBOUND_MODELS",
-    "MAX_MESSAGE_BYTES",
+    "MAX_EVENT_BYTES",
+    "MAX_KAFKA_MESSAGE_BYTES",
     "MAX_ORIGINAL_BYTES",
     "OFFER_ACTIONS",
     "REASONS",

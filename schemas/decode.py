@@ -10,8 +10,8 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from schemas.eventtime import MAX_TS_MS, MIN_TS_MS, iso_utc, latest_allowed_ts
+from schemas.limits import MAX_EVENT_BYTES
 
-MAX_MESSAGE_BYTES: Final = 1024 * 1024
 MAX_DETAIL_CHARS: Final = 500
 
 Reason = Literal[
@@ -31,7 +31,7 @@ Reason = Literal[
 """Why a message was rejected; a bounded set, safe to use as a metric label.
 
 - empty: a tombstone (null value) or zero bytes.
-- too_large: more than MAX_MESSAGE_BYTES.
+- too_large: more than MAX_EVENT_BYTES (``schemas.limits``).
 - not_utf8: the bytes are not valid UTF-8 (for example UTF-16 or Latin-1 text).
 - invalid_json: not one strict JSON document (truncated, trailing data, NaN, ...).
 - not_an_object: valid JSON whose top level is not an object.
@@ -102,10 +102,10 @@ def decode_event(model: type[M], raw: bytes | None) -> M:
     size = len(raw)
     if size == 0:
         raise InvalidEvent("empty", "the message value is empty (0 bytes)")
-    if size > MAX_MESSAGE_BYTES:
+    if size > MAX_EVENT_BYTES:
         raise InvalidEvent(
             "too_large",
-            f"the message value is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte limit",
+            f"the message value is {size} bytes, over the {MAX_EVENT_BYTES}-byte limit",
         )
     try:
         event = model.model_validate_json(raw)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import faust
 from faust.types import TableT
 
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.delivery import install_fast_delivery
 from streams.settings import Settings, get_settings
-
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 def raw_table(name: str, partitions: int) -> TableT:
@@ -47,8 +46,8 @@ def create_app(settings: Settings) -> faust.App:
         # group only rebalances once a metadata refresh shows it: by default after 5 minutes.
         consumer_metadata_max_age_ms=int(settings.metadata_refresh_seconds * 1000),
         consumer_auto_offset_reset="earliest",
-        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
-        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_KAFKA_MESSAGE_BYTES,
+        producer_max_request_size=MAX_KAFKA_MESSAGE_BYTES,
         # Table states and delta messages are KBs each; Kafka's default 16 KiB batches would
         # hold only a few of them per request.
         producer_max_batch_size=1024 * 1024,

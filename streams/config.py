@@ -15,14 +15,13 @@ from streams.experiment import AttributionConfig
 from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers.decisions import DecisionConfig
 from streams.offers.fatigue import FatigueConfig
-from streams.offers.ranker import RankerConfig
+from streams.offers.ranking import RankerConfig
 from streams.offers.step import OffersConfig
 from streams.profiles.model import ProfileConfig
 from streams.settings import Settings
+from streams.units import HOUR_MS
 
 __all__ = ["DomainConfigs", "domain_configs"]
-
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,12 +29,11 @@ from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.settings import Settings
+from streams.units import DAY_MS
 
 POM_PATH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "pom.xml"
-# Topics carry messages up to this size so that an oversized event reaches the processor
-# (and its dead-letter topic) instead of being refused at the producer.
-INBOUND_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class BrokerError(RuntimeError):
@@ -109,7 +108,7 @@ def server_properties(settings: Settings, paths: BrokerPaths) -> str:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
-            f"message.max.bytes={INBOUND_MAX_MESSAGE_BYTES}",
+            f"message.max.bytes={MAX_KAFKA_MESSAGE_BYTES}",
             "log.retention.hours=168",
             "log.segment.bytes=268435456",
             "",
@@ -375,13 +374,13 @@ def stop_broker(settings: Settings, *, echo=print, timeout: float = 30.0) -> boo
 
 def contract_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every contract topic with its topic-level configs."""
-    big = {"max.message.bytes": str(INBOUND_MAX_MESSAGE_BYTES)}
+    big = {"max.message.bytes": str(MAX_KAFKA_MESSAGE_BYTES)}
     topics: dict[str, dict[str, str]] = {
         name: dict(big) for name in settings.inbound_topics.values()
     }
     topics[settings.topic_catalog]["cleanup.policy"] = "compact"
     topics[settings.topic_offers] = {}
-    topics[settings.topic_deadletter] = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+    topics[settings.topic_deadletter] = {"retention.ms": str(30 * DAY_MS)}
     return topics
 
 

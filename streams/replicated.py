@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.localkafka import topic_partition_counts
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ReplicatedTopicView(Service, Generic[V]):
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+            max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
         )
         await consumer.start()
         self._consumer = consumer

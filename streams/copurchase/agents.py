@@ -36,8 +36,8 @@ import orjson
 from faust.types import EventT
 
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams import metrics
-from streams.app import MAX_MESSAGE_BYTES
 from streams.config import domain_configs
 from streams.copurchase.model import ProductDelta, ProductState
 from streams.copurchase.step import PositionedDelta, absorb_new
@@ -107,7 +107,7 @@ async def apply_delta_batch(events: Sequence[EventT]) -> None:
             last_event[delta.product_id] = event
     if refused:
         report_refused_deltas(refused, latest_allowed)
-    batch = BatchContext(MAX_MESSAGE_BYTES)
+    batch = BatchContext(MAX_KAFKA_MESSAGE_BYTES)
     written = skipped = 0
     for product_id, deltas in by_product.items():
         event = last_event[product_id]

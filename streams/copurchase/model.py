@@ -70,8 +70,9 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from streams.units import DAY_MS
+
 __all__ = [
-    "DAY_MS",
     "NO_PRICE_TS",
     "CopurchaseConfig",
     "OrderFacts",
@@ -87,7 +88,6 @@ __all__ = [
     "with_order",
 ]
 
-DAY_MS: Final = 86_400_000
 # last_price_ts of a product whose price is unknown: earlier than any real event.
 NO_PRICE_TS: Final = -1
 # Whole numbers below this are written as JSON integers without losing anything.

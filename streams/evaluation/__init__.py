@@ -1,7 +1,7 @@
 """Offline evaluation of the offer rankers on any retailer's order log.
 
 The state is rebuilt from the orders before a split date by the stream's own domain code
-(``state``), the rankers are the ones the stream calls (``streams.offers.ranker``), and the
+(``state``), the rankers are the ones the stream calls (``streams.offers.ranking``), and the
 protocol hides one product of each later order (``protocol``); ``runner`` ties them
 together and ``report`` shows the result. ``basketlift evaluate`` is the command.
 """

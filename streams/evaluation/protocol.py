@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streams.evaluation.state import LiveState
-from streams.offers.ranker import (
+from streams.offers.ranking import (
     CartItem,
     Offer,
     ProductIndex,

@@ -3,7 +3,6 @@
 from streams.experiment.acceptance import AcceptanceStats, Counts
 from streams.experiment.attribution import (
     DEFAULT_ATTRIBUTION_CONFIG,
-    HOUR_MS,
     Attribution,
     AttributionConfig,
     OfferLedger,
@@ -14,7 +13,6 @@ from streams.experiment.lift import LiftMethod, LiftResult, lift_with_ci, studen
 
 __all__ = [
     "DEFAULT_ATTRIBUTION_CONFIG",
-    "HOUR_MS",
     "AcceptanceStats",
     "Attribution",
     "AttributionConfig",

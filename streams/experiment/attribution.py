@@ -24,17 +24,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, Self
 
+from streams.units import DAY_MS, HOUR_MS
+
 __all__ = [
     "DEFAULT_ATTRIBUTION_CONFIG",
-    "HOUR_MS",
     "Attribution",
     "AttributionConfig",
     "OfferLedger",
     "ShownOffer",
 ]
-
-HOUR_MS: Final = 3_600_000
-DAY_MS: Final = 24 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ from schemas import (
     make_dead_letter,
 )
 from schemas.eventtime import wall_clock_ms
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams import metrics
-from streams.app import MAX_MESSAGE_BYTES, app
+from streams.app import app
 from streams.eventcontext import acting_for, event_clock
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
@@ -97,7 +98,7 @@ async def run_steps(
 
     Nothing is applied unless every handler succeeded (streams.runtime.batch).
     """
-    batch = BatchContext(MAX_MESSAGE_BYTES)
+    batch = BatchContext(MAX_KAFKA_MESSAGE_BYTES)
     fresh = skip_duplicates(logical, valid, batch)
     if fresh:
         for step in steps:

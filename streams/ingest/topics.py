@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from faust.types import TopicT
 
-from streams.app import MAX_MESSAGE_BYTES, app, raw_table
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.app import app, raw_table
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -20,7 +21,7 @@ def raw_topic(name: str, *, internal: bool = False) -> TopicT:
         value_serializer="raw",
         partitions=settings.partitions,
         internal=internal,
-        config={"max.message.bytes": str(MAX_MESSAGE_BYTES)} if internal else None,
+        config={"max.message.bytes": str(MAX_KAFKA_MESSAGE_BYTES)} if internal else None,
     )
 
 

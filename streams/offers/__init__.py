@@ -1,33 +1,8 @@
-"""Offers: ranking candidate products by expected revenue per impression (``ranker``)."""
+"""Offers: deciding which products to offer a shopper, and at what price.
 
-from streams.offers.ranker import (
-    DEFAULT_RANKER_CONFIG,
-    CartItem,
-    CartLine,
-    CatalogEntry,
-    Evidence,
-    Offer,
-    ProductFacts,
-    ProductIndex,
-    RankerConfig,
-    post_purchase_exclusions,
-    rank_by_copurchase_count,
-    rank_by_popularity,
-    rank_offers,
-)
-
-__all__ = [
-    "DEFAULT_RANKER_CONFIG",
-    "CartItem",
-    "CartLine",
-    "CatalogEntry",
-    "Evidence",
-    "Offer",
-    "ProductFacts",
-    "ProductIndex",
-    "RankerConfig",
-    "post_purchase_exclusions",
-    "rank_by_copurchase_count",
-    "rank_by_popularity",
-    "rank_offers",
-]
+``ranking`` ranks candidate products by expected revenue per impression (pure; its package
+docstring lists its modules); ``decisions`` combines the cohort, the rules, the ranker,
+fatigue and nudges into one decision (pure); ``fatigue`` holds offers back after repeated
+showings (pure); ``snapshot`` builds the ranker's index from product states; ``live``,
+``agents``, ``topics`` and ``web`` are the worker's Faust side.
+"""

@@ -28,9 +28,9 @@ from streams.experiment import OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
 from streams.ingest.handlers import ValidEvent
 from streams.offers import decisions, step
-from streams.offers.calibration import ObservedCounts
 from streams.offers.fatigue import FatigueState
 from streams.offers.live import live_snapshot
+from streams.offers.ranking import ObservedCounts
 from streams.offers.step import OffersWorld
 from streams.offers.topics import (
     fatigue_table,

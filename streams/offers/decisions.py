@@ -17,7 +17,7 @@ from typing import Any, Final
 from schemas import CartEvent, Nudge, Offer, OfferDecision, OrderEvent
 from schemas.events import Cohort, OfferKind, Placement
 from streams.nudges import NudgeConfig, NudgeProposal, propose_nudges
-from streams.offers import ranker
+from streams.offers import ranking
 from streams.offers.snapshot import RankingSnapshot
 from streams.profiles.model import ProfileConfig, ShopperProfile
 from streams.rules import EMPTY_RULES, CatalogLookup, RuleOffer, RuleSet
@@ -32,14 +32,14 @@ MONEY_DECIMALS: Final = 2
 RATE_DECIMALS: Final = 6
 
 
-AnyOffer = ranker.Offer | RuleOffer
+AnyOffer = ranking.Offer | RuleOffer
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionConfig:
     """How decisions are made (ranker settings, post-purchase window, feedback, nudges)."""
 
-    ranker: ranker.RankerConfig = ranker.DEFAULT_RANKER_CONFIG
+    ranker: ranking.RankerConfig = ranking.DEFAULT_RANKER_CONFIG
     post_purchase_exclude_days: float = 30.0
     model_version: str = "ranker-1"
     acceptance_prior_strength: float = 50.0
@@ -60,8 +60,8 @@ def decision_id_for(trigger_event_id: str, placement: str) -> str:
 
 
 def with_acceptance_note(
-    offers: Sequence[ranker.Offer], observed: Mapping[str, tuple[int, int]]
-) -> list[ranker.Offer]:
+    offers: Sequence[ranking.Offer], observed: Mapping[str, tuple[int, int]]
+) -> list[ranking.Offer]:
     """Offers whose reason also says how often they were accepted, where it is known."""
     out = []
     for offer in offers:
@@ -98,7 +98,7 @@ def choose_offers(
     exclude: set[str] = set()
     outcome = None
     if isinstance(trigger, OrderEvent):
-        exclude |= ranker.post_purchase_exclusions(
+        exclude |= ranking.post_purchase_exclusions(
             trigger.items, profile, trigger.ts, config.post_purchase_exclude_days
         )
     elif rules.rules and catalog_lookup is not None:
@@ -109,7 +109,7 @@ def choose_offers(
             catalog_lookup,
         )
         exclude |= outcome.ranker_exclude
-    ranked = ranker.rank_offers(
+    ranked = ranking.rank_offers(
         trigger.items,
         snapshot.index,
         snapshot.total_orders,

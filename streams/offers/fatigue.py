@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Self
 
-DAY_MS = 86_400_000
+from streams.units import DAY_MS
 
 
 @dataclass(frozen=True, slots=True)

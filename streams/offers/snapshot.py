@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
-from streams.offers.ranker import DEFAULT_RANKER_CONFIG, CatalogEntry, ProductIndex
+from streams.offers.ranking import DEFAULT_RANKER_CONFIG, CatalogEntry, ProductIndex
 
 
 @dataclass(frozen=True, slots=True)

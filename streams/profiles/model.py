@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
+from streams.units import DAY_MS
+
 if TYPE_CHECKING:
     from schemas.events import ClickEvent, OrderEvent
 
@@ -60,7 +62,6 @@ __all__ = [
     "remember_event",
 ]
 
-MS_PER_DAY: Final = 86_400_000
 DISCOUNT_TOLERANCE: Final = 0.995
 """A line is discounted when its unit price is below this share of the list price."""
 AFFINITY_ACTIONS: Final[frozenset[str]] = frozenset({"view", "click", "add_to_cart"})
@@ -167,22 +168,22 @@ class ProfileConfig:
     @property
     def trailing_ms(self) -> float:
         """The trailing-spend window in milliseconds."""
-        return self.trailing_days * MS_PER_DAY
+        return self.trailing_days * DAY_MS
 
     @property
     def recent_ms(self) -> float:
         """The recently-bought window in milliseconds."""
-        return self.recent_days * MS_PER_DAY
+        return self.recent_days * DAY_MS
 
     @property
     def affinity_half_life_ms(self) -> float:
         """The category-affinity half-life in milliseconds."""
-        return self.affinity_half_life_days * MS_PER_DAY
+        return self.affinity_half_life_days * DAY_MS
 
     @property
     def lapsed_ms(self) -> float:
         """How long after the last order a shopper counts as lapsed, in milliseconds."""
-        return self.lapsed_days * MS_PER_DAY
+        return self.lapsed_days * DAY_MS
 
 
 class OrderLineFacts(NamedTuple):

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 from streams.replay.orderlog import Order, OrderLine, OrderLog
+from streams.units import MINUTE_MS, SECOND_MS
 
 __all__ = [
     "CART_STEP_MS",
@@ -59,9 +60,9 @@ Event: TypeAlias = dict[str, Any]
 LOGICAL_TOPICS: tuple[str, ...] = ("catalog", "carts", "orders")
 
 CURRENCY = "GBP"
-CART_STEP_MS = 5_000
+CART_STEP_MS = 5 * SECOND_MS
 """Time between two derived cart additions (shortened for large baskets)."""
-MAX_CART_SPAN_MS = 15 * 60_000
+MAX_CART_SPAN_MS = 15 * MINUTE_MS
 """Longest time from an order's first derived cart event to the order."""
 FALLBACK_CATEGORY = "other"
 """Catalog category of a product whose category is unknown (the field is required)."""

@@ -7,7 +7,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.app import MAX_MESSAGE_BYTES
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 
 Record = tuple[bytes | None, bytes | None, int, int]
 """(key, value, partition, offset) of one record."""
@@ -29,7 +29,7 @@ async def read_topic_records(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         isolation_level="read_committed" if committed else "read_uncommitted",
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
     )
     await consumer.start()
     try:

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from streams.app import MAX_MESSAGE_BYTES
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 
 CLICK_ACTIONS = frozenset(
     {"view", "click", "add_to_cart", "offer_impression", "offer_click", "offer_dismiss"}
@@ -26,7 +26,7 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=256 * 1024,
-        max_request_size=MAX_MESSAGE_BYTES,
+        max_request_size=MAX_KAFKA_MESSAGE_BYTES,
     )
 
 

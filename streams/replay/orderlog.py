@@ -84,6 +84,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from streams.replay.categories import category_from_title
+from streams.units import DAY_MS, SECOND_MS
 
 __all__ = [
     "ORDERS_OPTIONAL_COLUMNS",
@@ -741,7 +742,7 @@ def _parse_iso_strings(text: pa.Array, column: str, path: Path, naive_timezone: 
 def _epoch_ms(moment: datetime) -> int:
     """Return the epoch milliseconds of an aware datetime, exactly."""
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return delta.days * DAY_MS + delta.seconds * SECOND_MS + delta.microseconds // 1000
 
 
 # ------------------------------------------------------------------ cleaning and grouping

@@ -1,5 +1,8 @@
 """Shared pieces of the state integration tests: the real sample, an independent offline
-recomputation of the state a replay must build, and helpers that read a worker's state."""
+recomputation of the state a replay must build, and helpers that read a worker's state.
+
+The sample's path, producing events, reading metrics and waiting for the ranker index come
+from the benchmarks' harness (``bench.harness``) and are re-exported here."""
 
 from __future__ import annotations
 
@@ -11,18 +14,18 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import permutations
-from pathlib import Path
 from typing import Any
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
+from bench.harness import SAMPLE as SAMPLE
+from bench.harness import Deployment, WorkerProcess, metric_total, produce_records
+from bench.harness import send_events as send_events
+from bench.harness import wait_for_index as wait_for_index
 from streams.replay.events import replay_events
 from streams.replay.orderlog import OrderLog, read_orders_file
-from tests.support.kafka import Deployment, WorkerProcess, produce_records
 
-SAMPLE = Path(__file__).parents[2] / "data" / "sample" / "online_retail_sample.parquet"
-DAY_MS = 86_400_000
+DAY_MS = 86_400_000  # written out: the offline recomputation must not lean on the code
 CROSS_WEIGHT = 0.5
 CROSS_DAYS = 30
 
@@ -104,15 +107,6 @@ def send_replay(deployment: Deployment, log: OrderLog) -> int:
     records = replay_records(deployment, log)
     asyncio.run(produce_records(deployment.bootstrap, records))
     return len(records)
-
-
-def send_events(deployment: Deployment, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-    """Produce (logical topic, key, event) contract events, keyed as a good producer does."""
-    records = [
-        (deployment.topic(logical), key.encode(), orjson.dumps(event))
-        for logical, key, event in events
-    ]
-    asyncio.run(produce_records(deployment.bootstrap, records))
 
 
 def product_mismatches(worker: WorkerProcess, purchases: Purchases, weights: Weights) -> list[str]:
@@ -199,16 +193,6 @@ def wait_for_shoppers(worker: WorkerProcess, shoppers: Shoppers, timeout: float 
     return wait_until_empty(lambda: shopper_mismatches(worker, shoppers), [worker], timeout)
 
 
-def metric_total(text: str, name: str, **labels: str) -> float:
-    """Sum of a metric's samples whose labels include `labels` (0 when there are none)."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
-
-
 def wait_for_metric(
     worker: WorkerProcess, name: str, at_least: float, timeout: float = 120, **labels: str
 ) -> float:
@@ -256,15 +240,3 @@ def state_mismatches(
     time.sleep(settle)
     wrong = product_mismatches(worker, purchases, weights) + shopper_mismatches(worker, shoppers)
     return ["changed after matching:", *wrong] if wrong else []
-
-
-def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
-    """Wait until a check after the wall time `after` found the ranker index up to date."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = worker.metrics_text()
-        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
-        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")

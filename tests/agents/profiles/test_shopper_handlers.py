@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import streams.profiles.agents as shopper_agents
-from streams.app import MAX_MESSAGE_BYTES
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.copurchase import model as copurchase
 from streams.copurchase.topics import deltas_topic
 from streams.profiles.topics import consent_table, profiles_table
@@ -66,7 +66,7 @@ def test_agent_tests_use_the_memory_store() -> None:
 
 def stored_profile(shopper_id: str) -> Any:
     """The profile the handlers would load, read outside any batch."""
-    return shopper_agents.load_profile(BatchContext(MAX_MESSAGE_BYTES), shopper_id, None)
+    return shopper_agents.load_profile(BatchContext(MAX_KAFKA_MESSAGE_BYTES), shopper_id, None)
 
 
 async def test_orders_build_a_profile_and_pairs_with_recent_purchases(

@@ -34,7 +34,7 @@ HISTORY = 250
 """Real orders that build the state before the probes."""
 PROBES = 40
 """Later real orders, each sent as a cart (all but its last line) and then as the order."""
-DAY_MS = 86_400_000
+DAY_MS = 86_400_000  # written out: the expected exclusions must not lean on the code
 
 
 def read_decisions(deployment: Deployment, expected: int, timeout: float = 120) -> list[Any]:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from streams.copurchase.model import (
-    DAY_MS,
     NO_PRICE_TS,
     CopurchaseConfig,
     OrderedProduct,
@@ -23,6 +22,7 @@ from streams.copurchase.model import (
     recent_products_within,
     with_order,
 )
+from streams.units import DAY_MS
 
 T0 = 1_700_000_000_000
 NO_DECAY = CopurchaseConfig(half_life_days=0.0)

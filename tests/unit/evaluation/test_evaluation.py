@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from streams.cli import main
 from streams.copurchase.model import (
-    DAY_MS,
     CopurchaseConfig,
     OrderFacts,
     ProductState,
@@ -27,6 +26,7 @@ from streams.evaluation import (
 from streams.evaluation.report import report_table, write_plot
 from streams.profiles.model import ProfileConfig
 from streams.replay.orderlog import Order, OrderLine, OrderLog, write_orders_file
+from streams.units import DAY_MS
 
 SPLIT = parse_split_at("2024-03-01")
 PRICE = 3.0

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 
 from schemas.events import Offer, OrderItem
-from streams.experiment import HOUR_MS, AttributionConfig, OfferLedger
+from streams.experiment import AttributionConfig, OfferLedger
+from streams.units import DAY_MS, HOUR_MS
 
 T0 = 1_700_000_000_000
-DAY = 24 * HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def test_cart_window_is_24_hours(hours: int, attributed: bool) -> None:
 
 @pytest.mark.parametrize(
     ("offset", "attributed"),
-    [(0, False), (1, True), (6 * DAY, True), (7 * DAY, True), (7 * DAY + 1, False)],
+    [(0, False), (1, True), (6 * DAY_MS, True), (7 * DAY_MS, True), (7 * DAY_MS + 1, False)],
 )
 def test_confirmation_window_is_7_days_after_the_decision(offset: int, attributed: bool) -> None:
     ledger = ledger_with("mug", "confirmation", T0)
@@ -56,7 +56,7 @@ def test_no_attribution_for_an_order_before_the_decision_or_another_product() ->
 
 def test_explicit_offer_id_is_attributed_regardless_of_the_window() -> None:
     ledger = ledger_with("mug", "cart", T0, offer_id="o-7")
-    (a,) = ledger.attribute([line("mug", offer_id="o-7")], T0 + 30 * DAY)
+    (a,) = ledger.attribute([line("mug", offer_id="o-7")], T0 + 30 * DAY_MS)
     assert (a.method, a.offer_id, a.placement, a.decision_ts_ms) == ("explicit", "o-7", "cart", T0)
     (unknown,) = OfferLedger().attribute([line("mug", offer_id="o-9")], T0)
     assert (unknown.method, unknown.offer_id, unknown.placement) == ("explicit", "o-9", None)
@@ -108,9 +108,9 @@ def test_pruning_by_age_and_size() -> None:
         ledger = ledger.with_decision([Shown(f"p{i}", f"o{i}")], "confirmation", T0 + i, config)
     assert [e.offer_id for e in ledger.offers] == ["o2", "o3", "o4"]
     ledger = ledger.with_decision([Shown("c", "oc")], "cart", T0 + 10, config)
-    assert ledger.pruned(T0 + 2 * DAY, config).offers[-1].placement == "confirmation"
-    assert [e.offer_id for e in ledger.pruned(T0 + 2 * DAY, config).offers] == ["o3", "o4"]
-    assert ledger.pruned(T0 + 8 * DAY, config).offers == ()
+    assert ledger.pruned(T0 + 2 * DAY_MS, config).offers[-1].placement == "confirmation"
+    assert [e.offer_id for e in ledger.pruned(T0 + 2 * DAY_MS, config).offers] == ["o3", "o4"]
+    assert ledger.pruned(T0 + 8 * DAY_MS, config).offers == ()
 
 
 def test_out_of_order_decisions_are_kept_in_time_order() -> None:

@@ -8,9 +8,9 @@ import pytest
 
 from schemas import OfferDecision, OrderEvent
 from streams.experiment.report import ReportConfig, build_report, report_lines
+from streams.units import HOUR_MS
 
 T0 = 1_763_740_800_000
-HOUR = 3_600_000
 
 
 def decision(
@@ -77,21 +77,24 @@ def scenario() -> tuple[list[OfferDecision], list[OrderEvent]]:
         decision("c-1", "s-1", "cart", "treatment", T0, [("x", 10.0), ("y", 5.0)], 40.0),
         decision("c-2", "s-2", "cart", "treatment", T0, [("x", 10.0)]),
         decision("c-3", "s-3", "cart", "holdout", T0),
-        decision("o-1", "s-1", "confirmation", "treatment", T0 + HOUR + 1),
-        decision("o-2", "s-2", "confirmation", "treatment", T0 + 30 * HOUR + 1),
-        decision("o-3", "s-3", "confirmation", "holdout", T0 + HOUR + 1),
-        decision("o-4", "s-4", "confirmation", "holdout", T0 + HOUR + 1),
+        decision("o-1", "s-1", "confirmation", "treatment", T0 + HOUR_MS + 1),
+        decision("o-2", "s-2", "confirmation", "treatment", T0 + 30 * HOUR_MS + 1),
+        decision("o-3", "s-3", "confirmation", "holdout", T0 + HOUR_MS + 1),
+        decision("o-4", "s-4", "confirmation", "holdout", T0 + HOUR_MS + 1),
     ]
     orders = [
         # s-1 buys the offer explicitly and y by the window: both credited.
         order(
-            "o-1", "s-1", T0 + HOUR, [("a", 30.0, None), ("x", 10.0, "d-c-1:1"), ("y", 5.0, None)]
+            "o-1",
+            "s-1",
+            T0 + HOUR_MS,
+            [("a", 30.0, None), ("x", 10.0, "d-c-1:1"), ("y", 5.0, None)],
         ),
         # s-2 buys x 30 h later: outside the 24 h cart window, not credited.
-        order("o-2", "s-2", T0 + 30 * HOUR, [("a", 30.0, None), ("x", 10.0, None)]),
-        order("o-3", "s-3", T0 + HOUR, [("a", 30.0, None)]),
-        order("o-4", "s-4", T0 + HOUR, [("b", 20.0, None)]),
-        order("o-9", "s-9", T0 + HOUR, [("b", 99.0, None)]),  # no decision: unassigned
+        order("o-2", "s-2", T0 + 30 * HOUR_MS, [("a", 30.0, None), ("x", 10.0, None)]),
+        order("o-3", "s-3", T0 + HOUR_MS, [("a", 30.0, None)]),
+        order("o-4", "s-4", T0 + HOUR_MS, [("b", 20.0, None)]),
+        order("o-9", "s-9", T0 + HOUR_MS, [("b", 99.0, None)]),  # no decision: unassigned
     ]
     return decisions, orders
 

@@ -14,13 +14,13 @@ from streams.copurchase.model import (
     total_orders_delta,
 )
 from streams.offers import decisions
-from streams.offers.ranker import ProductFacts, ProductIndex
+from streams.offers.ranking import ProductFacts, ProductIndex
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
 from streams.profiles.model import OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
 from streams.rules import parse_rules
+from streams.units import DAY_MS
 
 T0 = 1_763_740_800_000
-DAY_MS = 86_400_000
 
 
 def cart_event(*products: str, shopper: str | None = "s-1", event_id: str = "c-1") -> CartEvent:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.offers.fatigue import DAY_MS, FatigueConfig, FatigueState
+from streams.offers.fatigue import FatigueConfig, FatigueState
+from streams.units import DAY_MS
 
 CONFIG = FatigueConfig()
 T0 = 1_700_000_000_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from streams.profiles import ClickFacts, OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
+from streams.units import DAY_MS
 
-DAY_MS = 86_400_000
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 CONFIG = ProfileConfig()
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from streams.offers import Offer
+from streams.offers.ranking import Offer
 from streams.rules import RankedOffer, RuleOffer, RuleOutcome, merge_offers
 
 

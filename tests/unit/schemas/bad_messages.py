@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from schemas import MAX_MESSAGE_BYTES, Reason
+from schemas import MAX_EVENT_BYTES, Reason
 
 
 class BadMessage(NamedTuple):
@@ -140,7 +140,7 @@ BAD_MESSAGES: Final[list[BadMessage]] = [
     # Framing and encoding.
     _bad("tombstone", "carts", None, "empty"),
     _bad("empty_bytes", "carts", b"", "empty"),
-    _bad("too_large", "carts", sized_cart(MAX_MESSAGE_BYTES + 1), "too_large"),
+    _bad("too_large", "carts", sized_cart(MAX_EVENT_BYTES + 1), "too_large"),
     _bad("latin1_text", "carts", _literal(CART, "items__0__category", b'"caf\xe9"'), "not_utf8"),
     _bad("utf16_json", "carts", orjson.dumps(CART).decode().encode("utf-16"), "not_utf8"),
     _bad("invalid_byte_in_ignored_field", "carts", _VALID_CART[:-1] + b',"note":"\xff"}',

@@ -10,7 +10,7 @@ import pytest
 import schemas
 from schemas import (
     INBOUND_MODELS,
-    MAX_MESSAGE_BYTES,
+    MAX_EVENT_BYTES,
     REASONS,
     CartEvent,
     CatalogEvent,
@@ -139,14 +139,14 @@ def test_non_ascii_utf8_is_accepted() -> None:
 
 
 def test_size_limit_boundary_is_exactly_one_mebibyte() -> None:
-    at_limit = sized_cart(MAX_MESSAGE_BYTES)
-    assert len(at_limit) == MAX_MESSAGE_BYTES
+    at_limit = sized_cart(MAX_EVENT_BYTES)
+    assert len(at_limit) == MAX_EVENT_BYTES
     assert decode_event(CartEvent, at_limit).cart_id == "k-3"
-    over = sized_cart(MAX_MESSAGE_BYTES + 1)
+    over = sized_cart(MAX_EVENT_BYTES + 1)
     with pytest.raises(InvalidEvent) as caught:
         decode_event(CartEvent, over)
     assert caught.value.reason == "too_large"
-    assert str(MAX_MESSAGE_BYTES + 1) in caught.value.detail
+    assert str(MAX_EVENT_BYTES + 1) in caught.value.detail
 
 
 def test_models_are_frozen() -> None:

@@ -1,4 +1,4 @@
-"""streams/offers/ranker.py: ranking properties, filters, cold start, baselines, the index."""
+"""streams/offers/ranking: ranking properties, filters, cold start, baselines, the index."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from streams.copurchase.model import DAY_MS, ProductState
-from streams.offers.calibration import ObservedCounts
-from streams.offers.ranker import (
+from streams.copurchase.model import ProductState
+from streams.offers.ranking import (
     CartItem,
+    ObservedCounts,
     Offer,
     ProductFacts,
     ProductIndex,
@@ -24,6 +24,7 @@ from streams.offers.ranker import (
     rank_offers,
 )
 from streams.profiles.model import OrderFacts, OrderLineFacts, ProfileConfig, ShopperProfile
+from streams.units import DAY_MS
 
 T0 = 1_700_000_000_000
 TOTAL = 1000.0
@@ -536,7 +537,7 @@ def test_observed_lookup_gives_the_same_p_from_either_side() -> None:
 
 
 def test_absent_sums_equal_the_dense_matrix_they_replace() -> None:
-    from streams.offers.ranker import _absent_sums
+    from streams.offers.ranking.model import _absent_sums
 
     rng = np.random.default_rng(7)
     n = np.concatenate([rng.uniform(0, 200, 30), [0.0, 0.0, 5.0]])

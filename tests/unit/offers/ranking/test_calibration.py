@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streams.offers.calibration import ObservedCounts
-from streams.offers.ranker import ProductFacts, ProductIndex
+from streams.offers.ranking import ObservedCounts, ProductFacts, ProductIndex
 
 
 def index_of(*product_ids: str) -> ProductIndex:

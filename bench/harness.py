@@ -1,0 +1,313 @@
+"""The benchmarks' harness, shared with the integration tests: a real broker and worker.
+
+A ``Deployment`` is a unique app id and topic set on the shared local broker (so runs never
+see each other's records); ``start_worker`` runs ``python -m streams.cli worker`` for it as
+a real process (its own session, log file and web port) and ``WorkerProcess`` reads its
+/health and /metrics. The producing and metric helpers work on any deployment. This is the
+one copy: ``tests/support/kafka.py`` and ``tests/integration/replay_support.py`` import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams import localkafka
+from streams.replay.kafka_out import make_producer
+from streams.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
+from streams.settings import Settings
+
+__all__ = [
+    "LOGICAL_TOPICS",
+    "SAMPLE",
+    "Deployment",
+    "WorkerProcess",
+    "ensure_broker",
+    "free_port",
+    "machine",
+    "metric_total",
+    "new_deployment",
+    "produce_records",
+    "send_events",
+    "start_worker",
+    "wait_for_index",
+]
+
+SAMPLE = Path(__file__).parents[1] / "data" / "sample" / "online_retail_sample.parquet"
+"""The shipped real sample (derived from the UCI Online Retail II data)."""
+
+LOGICAL_TOPICS = ("carts", "orders", "clicks", "catalog", "privacy", "offers", "deadletter")
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """A unique app id and topic set on the shared broker, isolated from other runs."""
+
+    prefix: str
+    bootstrap: str
+    partitions: int
+    web_port: int = field(default_factory=free_port)
+
+    @property
+    def app_id(self) -> str:
+        """The Faust app id (and consumer group) of this deployment."""
+        return f"{self.prefix}-app"
+
+    def topic(self, logical: str) -> str:
+        """The topic name standing in for a contract topic."""
+        return f"{self.prefix}.shop.{logical}"
+
+    def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
+        """Environment for a worker of this deployment."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "BASKETLIFT_BROKER": f"kafka://{self.bootstrap}",
+                "BASKETLIFT_APP_ID": self.app_id,
+                "BASKETLIFT_WEB_PORT": str(self.web_port),
+                "BASKETLIFT_DATA_DIR": str(data_dir),
+                "BASKETLIFT_STORE": "rocksdb://",
+                "BASKETLIFT_PARTITIONS": str(self.partitions),
+                "BASKETLIFT_BROKER_SESSION_TIMEOUT_SECONDS": "10",
+                "BASKETLIFT_BROKER_HEARTBEAT_INTERVAL_SECONDS": "1",
+                "BASKETLIFT_BROKER_REBALANCE_TIMEOUT_SECONDS": "20",
+                "BASKETLIFT_LOG_LEVEL": os.environ.get(
+                    "BASKETLIFT_TEST_WORKER_LOG_LEVEL", "warning"
+                ),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for logical in LOGICAL_TOPICS:
+            env[f"BASKETLIFT_TOPIC_{logical.upper()}"] = self.topic(logical)
+        env.update(extra)
+        return env
+
+    def settings(self, data_dir: Path) -> Settings:
+        """The Settings a worker of this deployment reads."""
+        keys = {
+            k[len("BASKETLIFT_") :].lower(): v
+            for k, v in self.env(data_dir).items()
+            if k.startswith("BASKETLIFT_")
+        }
+        return Settings(**keys)  # type: ignore[arg-type]
+
+    def sibling(self) -> Deployment:
+        """The same app id and topics with another web port: a second worker on this host."""
+        return replace(self, web_port=free_port())
+
+    async def create_topics(self) -> None:
+        """Create this deployment's contract topics on the broker."""
+        settings = self.settings(Path("/nonexistent"))
+        await localkafka.ensure_topics(
+            self.bootstrap, localkafka.contract_topics(settings), self.partitions
+        )
+
+    async def delete_topics(self) -> list[str]:
+        """Delete every topic of this deployment (its prefix and its app's internal topics)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=60000)
+        await admin.start()
+        try:
+            ours = [
+                t
+                for t in await admin.list_topics()
+                if t.startswith(self.prefix + ".") or t.startswith(self.app_id + "-")
+            ]
+            if ours:
+                await admin.delete_topics(ours, timeout_ms=60000)
+            return ours
+        finally:
+            await admin.close()
+
+
+def new_deployment(bootstrap: str, partitions: int = 4) -> Deployment:
+    """A deployment with a fresh unique prefix."""
+    return Deployment(f"t{uuid.uuid4().hex[:10]}", bootstrap, partitions)
+
+
+@dataclass
+class WorkerProcess:
+    """A `basketlift worker` running as a real process."""
+
+    process: subprocess.Popen[bytes]
+    deployment: Deployment
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        """Where its web server listens."""
+        return f"http://127.0.0.1:{self.deployment.web_port}"
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the worker's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def log_problems(self, lines: int = 30) -> str:
+        """The last warnings and errors of the worker's log (an info log buries them)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        found = [line for line in text.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
+        return "\n".join(found[-lines:]) or "(no warnings or errors)"
+
+    def health(self) -> int | None:
+        """HTTP status of /health."""
+        return health_status(self.base_url + "/health")
+
+    def metrics_text(self) -> str:
+        """The /metrics text (raises when the worker does not answer)."""
+        text = fetch_metrics_text(self.base_url + "/metrics")
+        if text is None:
+            raise AssertionError("worker /metrics did not answer\n" + self.log_tail())
+        return text
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Block until /health is 200, or fail with the worker's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError("worker exited during start-up\n" + self.log_tail())
+            if self.health() == 200:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"worker not healthy after {timeout}s\n" + self.log_tail())
+
+    def wait_consumed(self, expected: dict[str, int], timeout: float = 120.0) -> None:
+        """Block until valid+invalid counts per topic reach `expected`."""
+        deadline = time.monotonic() + timeout
+        counts = None
+        while time.monotonic() < deadline:
+            counts = fetch_consumed(self.base_url + "/metrics")
+            if counts is not None and all(counts.total(t) >= n for t, n in expected.items()):
+                return
+            time.sleep(0.3)
+        raise AssertionError(
+            f"worker consumed {counts} but {expected} was expected\n" + self.log_tail()
+        )
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; return the exit code."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return int(self.process.returncode)
+
+
+def start_worker(deployment: Deployment, workdir: Path, **env: str) -> WorkerProcess:
+    """Start `python -m streams.cli worker` for the deployment."""
+    log_path = workdir / f"{deployment.app_id}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=deployment.env(workdir / "data", **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return WorkerProcess(process, deployment, log_path)
+
+
+async def produce_records(
+    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]
+) -> list[tuple[str, int, int]]:
+    """Send (topic, key, value) records in order; return (topic, partition, offset) of each."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in records]
+        metadata = [await f for f in futures]
+        return [(m.topic, m.partition, m.offset) for m in metadata]
+    finally:
+        await producer.stop()
+
+
+def send_events(deployment: Deployment, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+    """Produce (logical topic, key, event) contract events, keyed as a good producer does."""
+    records = [
+        (deployment.topic(logical), key.encode(), orjson.dumps(event))
+        for logical, key, event in events
+    ]
+    asyncio.run(produce_records(deployment.bootstrap, records))
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include `labels` (0 when there are none)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> None:
+    """Wait until a check after the wall time `after` found the ranker index up to date."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        checked = metric_total(text, "basketlift_index_checked_timestamp_seconds")
+        if checked > after and metric_total(text, "basketlift_index_stale_records") == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
+
+
+def ensure_broker(settings: Settings) -> str:
+    """Start (or reuse) the local broker; return its bootstrap servers."""
+    localkafka.start_broker(settings, fresh=False, echo=lambda *_: None)
+    return settings.bootstrap_servers
+
+
+def machine() -> dict[str, object]:
+    """What a benchmark ran on: CPU, Python, the Kafka version and the broker's pid."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    settings = Settings()
+    libs = next(settings.kafka_home.glob("libs-*"), None)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kafka": localkafka.kafka_version(libs) if libs else "unknown",
+        "broker_pid": localkafka.running_pid(localkafka.BrokerPaths(settings.kafka_home)),
+    }
