@@ -6,7 +6,12 @@ import faust
 from faust.types import TableT
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams.delivery import install_fast_delivery
+from streams.eventcontext import commit_gate
+from streams.faustcompat import (
+    install_exactly_once_fixes,
+    install_inline_delivery,
+    new_changelog_topic,
+)
 from streams.settings import Settings, get_settings
 
 
@@ -23,7 +28,7 @@ def raw_table(name: str, partitions: int) -> TableT:
     # app.Table already built the changelog topic (TableManager.add reads it) with the
     # type-derived serializers (JSON keys): rebuild it so that changelog recovery decodes
     # the raw keys and table_route hashes the same key bytes as the changelog records.
-    table.changelog_topic = table._new_changelog_topic()  # type: ignore[attr-defined]
+    table.changelog_topic = new_changelog_topic(table)
     return table
 
 
@@ -55,7 +60,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         autodiscover=False,
     )
-    install_fast_delivery(app)
+    install_exactly_once_fixes(app, commit_gate)
+    install_inline_delivery(app)
     return app
 
 

@@ -18,13 +18,8 @@ from faust.exceptions import ConsumerNotStarted
 
 from streams import metrics
 from streams.app import app
-from streams.ops import (
-    BrokerContact,
-    consumer_thread_loop,
-    fetch_response_times,
-    kafka_consumer,
-    metadata_cluster,
-)
+from streams.faustcompat import consumer_thread_loop, kafka_consumer, metadata_cluster
+from streams.ops import BrokerContact, fetch_response_times
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -192,16 +192,13 @@ def json_and_plot_options(command: F) -> F:
 def worker() -> None:
     """Run a Basketlift worker (Faust) against BASKETLIFT_BROKER."""
     from streams import localkafka
-    from streams.ops import broker_contact_internals_missing
+    from streams.faustcompat import UnsupportedFaust, check_supported
 
     settings = get_settings()
-    missing = broker_contact_internals_missing()
-    if missing:
-        fail(
-            "the installed Faust/aiokafka lack what /health needs to detect a broker outage: "
-            + ", ".join(missing)
-            + " (pin the versions of pyproject.toml, or update streams/ops.py)"
-        )
+    try:
+        check_supported()
+    except UnsupportedFaust as error:
+        fail(str(error), status=2)
     check_web_port_free(settings.web_host, settings.web_port)
     try:
         asyncio.run(

@@ -14,11 +14,11 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from faust.streams import _current_event  # faust-streaming 0.15.3; the one place it is used
 from faust.types import EventT
 
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
 from streams import metrics
+from streams.faustcompat import current_event_var
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 @contextmanager
 def acting_for(event: EventT | None) -> Iterator[None]:
     """Make `event` Faust's current event for the table reads, writes and sends in this block."""
-    token = _current_event.set(weakref.ref(event) if event is not None else None)
+    current_event = current_event_var()
+    token = current_event.set(weakref.ref(event) if event is not None else None)
     try:
         yield
     finally:
-        _current_event.reset(token)
+        current_event.reset(token)
 
 
 class EventClock:

@@ -148,6 +148,13 @@ STALLED_PARTITIONS = Gauge(
     " last check.",
     registry=REGISTRY,
 )
+WORKER_READ_ERRORS = Counter(
+    "basketlift_worker_read_errors",
+    "Reads of the worker's own consumer state (for the progress watch or /metrics) that"
+    " failed on an unexpected error; each is logged with its traceback.",
+    ["source"],
+    registry=REGISTRY,
+)
 BROKER_CONTACT_AGE = Gauge(
     "basketlift_broker_last_contact_age_seconds",
     "Seconds since this worker's last successful fetch or metadata response from Kafka.",

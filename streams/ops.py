@@ -5,15 +5,12 @@ keys per table and view, and readiness. Computed from what Faust and the views a
 know (no broker round trip), so a scrape stays cheap. Labels are bounded: topic and
 partition, table name; never a shopper or product id.
 
-Every read of a private Faust or aiokafka attribute is in a named accessor here
-(`kafka_consumer`, `partition_state`, `metadata_cluster`, `consumer_thread_loop`), and
-`broker_contact_internals_missing` checks that the installed versions still have them.
+Faust's and aiokafka's private state is read through the accessors of `streams.faustcompat`,
+which `basketlift worker` checks at start-up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import threading
 import time
@@ -22,8 +19,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from streams import metrics
+from streams.faustcompat import (
+    committed_offsets,
+    fetch_position,
+    kafka_consumer,
+    partition_state,
+    unacked_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,48 +76,6 @@ def consumer_lag(offsets: Mapping[tuple[str, int], PartitionOffsets]) -> dict[tu
     return lag
 
 
-def kafka_consumer(consumer: Any) -> Any:
-    """The aiokafka consumer inside Faust's consumer thread (Faust's `Consumer._thread`).
-
-    Raises Faust's ConsumerNotStarted until the thread has created it.
-    """
-    return consumer._thread._ensure_consumer()
-
-
-def consumer_thread_loop(consumer: Any) -> asyncio.AbstractEventLoop:
-    """The event loop of Faust's consumer thread, where the aiokafka consumer runs."""
-    loop: asyncio.AbstractEventLoop = consumer._thread.thread_loop
-    return loop
-
-
-def partition_state(kafka: Any, tp: Any) -> Any:
-    """aiokafka's TopicPartitionState of an assigned partition (its private subscription).
-
-    It holds the fetch `position` and `timestamp`, the Unix time in milliseconds of the last
-    successful fetch response for the partition (empty responses included).
-    """
-    return kafka._subscription.subscription.assignment.state_value(tp)
-
-
-def metadata_cluster(kafka: Any) -> Any:
-    """The aiokafka ClusterMetadata of the consumer's own client (`AIOKafkaConsumer._client`).
-
-    `ClusterMetadata.add_listener` is public: listeners are called after every successful
-    metadata response, never after a failed one.
-    """
-    return kafka._client.cluster
-
-
-def _fetch_position(consumer: Any, tp: Any) -> int | None:
-    # aiokafka keeps the fetch position in its subscription state; Faust 0.15.3 only offers
-    # an async `position()`, which waits for a position and so can hang on a paused partition.
-    try:
-        state = partition_state(kafka_consumer(consumer), tp)
-        return int(state.position) if state is not None and state.has_valid_position else None
-    except Exception:
-        return None
-
-
 def fetch_response_times(kafka: Any) -> list[float]:
     """Unix times of the last successful fetch response of each assigned partition that has one.
 
@@ -125,88 +90,14 @@ def fetch_response_times(kafka: Any) -> list[float]:
     return times
 
 
-def broker_contact_internals_missing() -> list[str]:
-    """What the broker-contact watch reads that the installed Faust and aiokafka lack.
-
-    Empty when everything is there. Checks the classes, and the instance attributes on an
-    aiokafka consumer that is built here but never started (no connection is made).
-    """
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.cluster import ClusterMetadata
-    from aiokafka.consumer.subscription_state import (
-        Assignment,
-        Subscription,
-        SubscriptionState,
-        TopicPartitionState,
-    )
-    from faust.transport.consumer import ThreadDelegateConsumer
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-    from mode.threads import ServiceThread
-
-    missing = [
-        name
-        for name, present in (
-            (
-                "faust ThreadDelegateConsumer._thread",
-                "_thread" in getattr(ThreadDelegateConsumer, "__annotations__", {}),
-            ),
-            (
-                "faust AIOKafkaConsumerThread._ensure_consumer()",
-                callable(getattr(AIOKafkaConsumerThread, "_ensure_consumer", None)),
-            ),
-            (
-                "mode ServiceThread.thread_loop",
-                "thread_loop" in inspect.signature(ServiceThread.__init__).parameters,
-            ),
-            (
-                "aiokafka ClusterMetadata.add_listener()",
-                callable(getattr(ClusterMetadata, "add_listener", None)),
-            ),
-            (
-                "aiokafka SubscriptionState.subscription",
-                isinstance(getattr(SubscriptionState, "subscription", None), property),
-            ),
-            (
-                "aiokafka Subscription.assignment",
-                isinstance(getattr(Subscription, "assignment", None), property),
-            ),
-            (
-                "aiokafka Assignment.state_value()",
-                callable(getattr(Assignment, "state_value", None)),
-            ),
-        )
-        if not present
-    ]
-
-    async def instance_attributes() -> list[str]:
-        kafka = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
-        try:
-            absent = []
-            cluster = getattr(getattr(kafka, "_client", None), "cluster", None)
-            if not isinstance(cluster, ClusterMetadata):
-                absent.append("aiokafka AIOKafkaConsumer._client.cluster")
-            if not isinstance(getattr(kafka, "_subscription", None), SubscriptionState):
-                absent.append("aiokafka AIOKafkaConsumer._subscription")
-            if not hasattr(TopicPartitionState(assignment=None), "timestamp"):
-                absent.append("aiokafka TopicPartitionState.timestamp")
-            if not callable(getattr(kafka, "assignment", None)):
-                absent.append("aiokafka AIOKafkaConsumer.assignment()")
-            return absent
-        finally:
-            await kafka.stop()
-
-    return missing + asyncio.run(instance_attributes())
-
-
 def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
     """Offsets of the consumer's assigned source partitions (changelogs are left out).
 
     Changelog partitions are read for recovery, not consumed.
     """
-    committed = getattr(consumer, "_committed_offset", {})
-    unprocessed: Counter[Any] = Counter(
-        message.tp for message in list(getattr(consumer, "_unacked_messages", ()))
-    )
+    kafka = kafka_consumer(consumer)
+    committed = committed_offsets(consumer)
+    unprocessed: Counter[Any] = Counter(message.tp for message in unacked_messages(consumer))
     offsets: dict[tuple[str, int], PartitionOffsets] = {}
     for tp in consumer.assignment():
         if tp.topic.endswith("-changelog"):
@@ -215,10 +106,31 @@ def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
         offsets[(tp.topic, tp.partition)] = PartitionOffsets(
             committed=int(done) if done is not None else 0,
             unprocessed=unprocessed[tp],
-            fetched=_fetch_position(consumer, tp),
+            fetched=fetch_position(kafka, tp),
             end=consumer.highwater(tp),
         )
     return offsets
+
+
+TRANSIENT_READ_ERRORS: tuple[type[BaseException], ...] = (
+    ConsumerNotStarted,
+    AssertionError,
+    RuntimeError,
+)
+"""What reading the consumer raises while it starts or while its assignment changes under the
+read: Faust's consumer thread not started yet; aiokafka's `highwater` asserts that a partition
+revoked a moment ago is assigned; a set changed size while it was iterated (the consumer
+thread updates it). Anything else is unexpected (see `read_failed`)."""
+
+
+def read_failed(source: str, what: str) -> None:
+    """Log and count an unexpected error of a consumer-state read (call in an `except`).
+
+    The caller reports no value rather than a made-up one: a fallback such as "nothing
+    committed" would make every busy partition look stalled.
+    """
+    metrics.WORKER_READ_ERRORS.labels(source=source).inc()
+    log.error("cannot read %s", what, exc_info=True)
 
 
 class BrokerContact:
@@ -292,13 +204,16 @@ def labelled_gauge(
     rows: Callable[[], Iterable[tuple[list[str], float]]],
     what: str,
 ) -> GaugeMetricFamily:
-    """A gauge family of `rows()`; empty (and logged at debug) when its source fails."""
+    """A gauge family of `rows()`; empty when its source fails (logged at debug while the
+    consumer starts or rebalances, else as an error and counted)."""
     family = GaugeMetricFamily(name, documentation, labels=labels)
     try:
         for values, value in rows():
             family.add_metric(values, value)
-    except Exception:
+    except TRANSIENT_READ_ERRORS:
         log.debug("%s unavailable", what, exc_info=True)
+    except Exception:
+        read_failed("metrics", what)
     return family
 
 
@@ -368,7 +283,7 @@ class WorkerCollector(Collector):
         yield CounterMetricFamily(
             "basketlift_rebalances",
             "Consumer group rebalances this worker took part in.",
-            value=float(getattr(self.app, "rebalancing_count", 0)),
+            value=float(self.app.rebalancing_count),
         )
         yield labelled_gauge(
             "basketlift_recovery_remaining",

@@ -21,7 +21,14 @@ from typing import Any
 from streams import metrics
 from streams.app import app
 from streams.eventcontext import commit_gate
-from streams.ops import PartitionOffsets, partition_offsets, stalled_partitions
+from streams.faustcompat import paused_partitions
+from streams.ops import (
+    TRANSIENT_READ_ERRORS,
+    PartitionOffsets,
+    partition_offsets,
+    read_failed,
+    stalled_partitions,
+)
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -71,13 +78,13 @@ def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
     )
     paused = sorted(
         f"{tp.topic}[{tp.partition}]"
-        for tp in getattr(consumer, "_paused_partitions", ())
+        for tp in paused_partitions(consumer)
         if not tp.topic.endswith("-changelog")  # standby changelogs are always paused
     )
     return (
         f"no progress for {settings.stall_check_seconds:g}s on {parts}; "
         f"paused partitions: {paused or 'none'}; "
-        f"consumer flow active: {getattr(consumer, 'flow_active', 'unknown')}; "
+        f"consumer flow active: {consumer.flow_active}; "
         f"batches in flight: {commit_gate.batches_in_flight}; "
         f"commit waiting for them: {commit_gate.commit_waiting}"
     )
@@ -86,15 +93,19 @@ def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
 @app.timer(settings.stall_check_seconds)
 async def watch_progress() -> None:
     """Compare source positions with the last check; warn about partitions that stand still."""
-    if app.rebalancing or getattr(app, "in_recovery", False):
+    if app.rebalancing or app.in_recovery:
         progress_watch.reset()
         metrics.STALLED_PARTITIONS.set(0)
         return
     consumer = app.consumer
     try:
         offsets = partition_offsets(consumer)
-    except Exception:  # mid-rebalance: try again next time
+    except TRANSIENT_READ_ERRORS:  # starting, or mid-rebalance: try again next time
         log.debug("cannot read consumer offsets", exc_info=True)
+        progress_watch.reset()
+        return
+    except Exception:
+        read_failed("progress_watch", "consumer offsets for the progress watch")
         progress_watch.reset()
         return
     stalled = progress_watch.check(offsets)

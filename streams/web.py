@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -45,13 +46,13 @@ def health_problems() -> list[str]:
     problems = []
     try:
         assigned = app.consumer.assignment()
-    except Exception:
+    except ConsumerNotStarted:
         assigned = set()
     if not assigned:
         problems.append("no partitions assigned")
     if app.rebalancing:
         problems.append("rebalancing")
-    if getattr(app, "in_recovery", False):
+    if app.in_recovery:
         problems.append("tables recovering from changelogs")
     for name, view in (("catalog", catalog_view), ("products", products_view)):
         if not view.ready.is_set():

@@ -8,6 +8,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.faustcompat import force_metadata_update
 
 Record = tuple[bytes | None, bytes | None, int, int]
 """(key, value, partition, offset) of one record."""
@@ -36,7 +37,7 @@ async def read_topic_records(
         partitions = consumer.partitions_for_topic(topic) or set()
         deadline = time.monotonic() + metadata_wait_s
         while not partitions and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()
+            await force_metadata_update(consumer)
             partitions = consumer.partitions_for_topic(topic) or set()
             if not partitions:
                 await asyncio.sleep(0.2)

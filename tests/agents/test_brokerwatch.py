@@ -16,7 +16,8 @@ from faust.exceptions import ConsumerNotStarted
 
 from streams import metrics
 from streams.brokerwatch import BrokerWatch, broker_watch
-from streams.ops import BrokerContact, partition_state
+from streams.faustcompat import metadata_cluster, partition_state
+from streams.ops import BrokerContact
 from streams.settings import get_settings
 from streams.web import health_problems
 
@@ -49,13 +50,15 @@ async def test_the_watch_hears_metadata_and_fetch_responses_of_the_consumer() ->
         watch.observe(consumer)
         assert watch.contact.age() >= 60  # no fetch response yet
         await asyncio.sleep(0)  # the listener is added on the consumer thread's loop
-        kafka._client.cluster.update_metadata(
+        metadata_cluster(kafka).update_metadata(
             MetadataResponse_v0(brokers=[(1, "127.0.0.1", 9092)], topics=[])
         )
         assert watch.contact.age() < 5
 
         watch.contact.last -= 60
-        partition_state(kafka, carts0).timestamp = int((time.time() - 2) * 1000)
+        state = partition_state(kafka, carts0)
+        assert state is not None
+        state.timestamp = int((time.time() - 2) * 1000)
         watch.observe(consumer)
         assert 1 < watch.contact.age() < 5
     finally:

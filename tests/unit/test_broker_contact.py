@@ -1,23 +1,12 @@
-"""streams/ops.py: the broker-contact rule and the Faust/aiokafka internals it reads."""
+"""streams/ops.py: the broker-contact rule, on real aiokafka consumer state."""
 
 from __future__ import annotations
 
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.cluster import ClusterMetadata
-from aiokafka.consumer.subscription_state import TopicPartitionState
 from aiokafka.protocol.metadata import MetadataResponse_v0
-from click.testing import CliRunner
 
-from streams import cli, ops
-from streams.ops import (
-    BrokerContact,
-    broker_contact_internals_missing,
-    fetch_response_times,
-    metadata_cluster,
-    partition_state,
-)
-from streams.settings import Settings
+from streams.faustcompat import metadata_cluster, partition_state
+from streams.ops import BrokerContact, fetch_response_times
 
 
 class FakeClock:
@@ -75,50 +64,15 @@ def test_a_clock_that_went_back_gives_age_zero_not_negative() -> None:
     assert contact.unreachable_problem(5.0) is None
 
 
-def test_the_installed_faust_and_aiokafka_have_every_internal_the_watch_reads() -> None:
-    assert broker_contact_internals_missing() == []
-
-
-def test_a_missing_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(ClusterMetadata, "add_listener")
-    original_init = TopicPartitionState.__init__
-
-    def init_without_timestamp(self: TopicPartitionState, assignment: object) -> None:
-        original_init(self, assignment)
-        del self.timestamp
-
-    monkeypatch.setattr(TopicPartitionState, "__init__", init_without_timestamp)
-    assert broker_contact_internals_missing() == [
-        "aiokafka ClusterMetadata.add_listener()",
-        "aiokafka TopicPartitionState.timestamp",
-    ]
-
-
-def test_the_worker_refuses_to_start_with_one_line_naming_what_is_missing(
-    monkeypatch: pytest.MonkeyPatch, dead_port: int
-) -> None:
-    monkeypatch.setattr(
-        ops, "broker_contact_internals_missing", lambda: ["aiokafka ClusterMetadata.add_listener()"]
-    )
-    # A broker that does not answer: without the check the worker stops there instead.
-    broker = Settings(broker=f"kafka://127.0.0.1:{dead_port}")
-    monkeypatch.setattr(cli, "get_settings", lambda: broker)
-    result = CliRunner().invoke(cli.main, ["worker"])
-    assert result.exit_code == 1
-    assert result.output == (
-        "error: the installed Faust/aiokafka lack what /health needs to detect a broker"
-        " outage: aiokafka ClusterMetadata.add_listener() (pin the versions of"
-        " pyproject.toml, or update streams/ops.py)\n"
-    )
-
-
 async def test_fetch_times_are_read_from_a_real_consumers_partition_states() -> None:
     kafka = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")  # never started
     try:
         fetched, idle = TopicPartition("shop.carts", 0), TopicPartition("shop.carts", 1)
         kafka.assign([fetched, idle])
         assert fetch_response_times(kafka) == []  # nothing fetched yet
-        partition_state(kafka, fetched).timestamp = 1_700_000_000_250  # as aiokafka: ms
+        state = partition_state(kafka, fetched)
+        assert state is not None
+        state.timestamp = 1_700_000_000_250  # as aiokafka: ms
         assert fetch_response_times(kafka) == [1_700_000_000.25]
     finally:
         await kafka.stop()

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
+import pytest
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from streams.ops import PartitionOffsets, WorkerCollector, consumer_lag, stalled_partitions
+from streams import metrics
+from streams.ops import (
+    PartitionOffsets,
+    WorkerCollector,
+    consumer_lag,
+    partition_offsets,
+    stalled_partitions,
+)
 
 
 class TP(NamedTuple):
@@ -78,7 +89,15 @@ class FakeTable:
         self.data = dict.fromkeys(range(keys))
 
 
-def fake_app() -> Any:
+@pytest.fixture
+async def kafka() -> AsyncIterator[AIOKafkaConsumer]:
+    """A real aiokafka consumer, never started: nothing assigned, no fetch positions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+    yield consumer
+    await consumer.stop()
+
+
+def fake_app(kafka: AIOKafkaConsumer) -> Any:
     carts0, carts1 = tp("shop.carts", 0), tp("shop.carts", 1)
     tables = {"profiles": FakeTable("app-profiles-changelog", 7)}
     recovery = SimpleNamespace(
@@ -86,6 +105,7 @@ def fake_app() -> Any:
     )
     manager = SimpleNamespace(items=tables.items, recovery=recovery)
     consumer = SimpleNamespace(
+        _thread=SimpleNamespace(_ensure_consumer=lambda: kafka),
         assignment=lambda: {carts0, carts1},
         highwater={carts0: 10, carts1: 4}.get,
         # carts0: 3 records handed to a stream and not acknowledged yet (fetch position
@@ -96,10 +116,12 @@ def fake_app() -> Any:
     return SimpleNamespace(consumer=consumer, tables=manager, rebalancing_count=3)
 
 
-def test_collector_reports_lag_rebalances_recovery_keys_and_readiness() -> None:
+async def test_collector_reports_lag_rebalances_recovery_keys_and_readiness(
+    kafka: AIOKafkaConsumer,
+) -> None:
     registry = CollectorRegistry()
     views = {"products": SimpleNamespace(data={"p": 1, "q": 2})}
-    registry.register(WorkerCollector(fake_app(), views, ready=lambda: False))
+    registry.register(WorkerCollector(fake_app(kafka), views, ready=lambda: False))
     value = registry.get_sample_value
     assert value("basketlift_consumer_lag", {"topic": "shop.carts", "partition": "0"}) == 3
     assert value("basketlift_consumer_lag", {"topic": "shop.carts", "partition": "1"}) == 0
@@ -110,10 +132,52 @@ def test_collector_reports_lag_rebalances_recovery_keys_and_readiness() -> None:
     assert value("basketlift_worker_ready") == 0
 
 
-def test_one_failing_source_does_not_hide_the_others() -> None:
-    app = fake_app()
+async def test_one_failing_source_does_not_hide_the_others(kafka: AIOKafkaConsumer) -> None:
+    app = fake_app(kafka)
     app.consumer.assignment = lambda: (_ for _ in ()).throw(RuntimeError("not started"))
     registry = CollectorRegistry()
     registry.register(WorkerCollector(app, {}, ready=lambda: True))
     assert registry.get_sample_value("basketlift_rebalances_total") == 3
     assert registry.get_sample_value("basketlift_worker_ready") == 1
+
+
+async def test_offsets_without_fausts_committed_offsets_raise_rather_than_look_stalled(
+    kafka: AIOKafkaConsumer,
+) -> None:
+    # A Faust whose consumer lost `_committed_offset` (the start-up check refuses it): an
+    # empty fallback would say "nothing committed" and every busy partition would stall.
+    app = fake_app(kafka)
+    del app.consumer._committed_offset
+    with pytest.raises(AttributeError):
+        partition_offsets(app.consumer)
+
+
+def read_errors(source: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "basketlift_worker_read_errors_total", {"source": source}
+    )
+    return value or 0.0
+
+
+async def test_an_unexpected_read_error_is_logged_and_counted_not_reported_as_a_value(
+    kafka: AIOKafkaConsumer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = fake_app(kafka)
+    del app.consumer._unacked_messages
+    registry = CollectorRegistry()
+    registry.register(WorkerCollector(app, {}, ready=lambda: True))
+    before = read_errors("metrics")
+    with caplog.at_level(logging.ERROR, logger="streams.ops"):
+        lag = registry.get_sample_value(
+            "basketlift_consumer_lag", {"topic": "shop.carts", "partition": "0"}
+        )
+    assert lag is None
+    assert read_errors("metrics") == before + 1
+    assert "cannot read consumer lag" in caplog.text
+
+    starting = fake_app(kafka)
+    starting.consumer.assignment = lambda: (_ for _ in ()).throw(RuntimeError("not started"))
+    registry = CollectorRegistry()
+    registry.register(WorkerCollector(starting, {}, ready=lambda: True))
+    assert registry.get_sample_value("basketlift_rebalances_total") == 3
+    assert read_errors("metrics") == before + 1  # a consumer starting up is not an error

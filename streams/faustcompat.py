@@ -1,0 +1,860 @@
+"""The only module that touches Faust's, mode's and aiokafka's internals.
+
+Basketlift runs on faust-streaming 0.15.3 and aiokafka 0.14.0 (pinned in pyproject.toml).
+It reads some of their private state (for `/metrics`, `/health`, `/live` and the stall
+warning) and replaces some of their behaviour (for exactly-once and for speed). All of it is
+here, in three parts:
+
+- Accessors: named functions for every private attribute read (`kafka_consumer`,
+  `partition_state`, `committed_offsets`, ...). Other modules call these, never `obj._name`.
+- Patches: subclasses of Faust's transport classes, installed by
+  `install_exactly_once_fixes` (correctness) and `install_inline_delivery` (speed). Each
+  patched method's docstring says what Faust does wrong, the upstream issue, and when the
+  patch can go.
+- `check_supported`: run by `basketlift worker` before anything starts. It verifies the
+  installed versions and that every name assumed here exists with the assumed signature
+  (instance attributes on throwaway objects that are never started), and names what is
+  missing in one line. With the check passed, the accessors need no fallbacks: a fallback
+  value (an empty mapping of committed offsets, say) would make every busy partition look
+  stalled and have the worker restarted in a loop.
+
+This module imports nothing from Basketlift, so that it can move as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Protocol, cast
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.consumer.subscription_state import TopicPartitionState
+from faust import streams as faust_streams
+from faust.streams import current_event
+from faust.transport.consumer import TransactionManager
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.producer import ProducerBuffer
+from faust.types import TableT, TopicT
+from mode.services import WaitArgT, WaitResults
+from mode.utils.times import Seconds
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+"""The versions every accessor and patch here is written against (pyproject.toml pins them)."""
+
+
+# --- accessors -----------------------------------------------------------------------------
+
+
+def current_event_var() -> ContextVar[Any]:
+    """Faust's "current event" context variable (`faust.streams._current_event`).
+
+    Faust places a table write (store and changelog partition) and a send's transaction by
+    the current event, which it sets only while a stream yields one event at a time. With
+    `stream.take_events` there is none, and Faust refuses table writes ("Cannot modify table
+    key from outside of stream iteration", faust-streaming/faust#497, open): the batch code
+    sets it per event (`streams.eventcontext.acting_for`). Faust has no public setter; the
+    variable holds a weak reference to the event.
+    """
+    var: ContextVar[Any] = faust_streams._current_event
+    return var
+
+
+def kafka_consumer(consumer: Any) -> AIOKafkaConsumer:
+    """The aiokafka consumer inside Faust's consumer thread (`Consumer._thread`).
+
+    Raises Faust's ConsumerNotStarted until the thread has created it.
+    """
+    kafka: AIOKafkaConsumer = consumer._thread._ensure_consumer()
+    return kafka
+
+
+def consumer_thread_loop(consumer: Any) -> asyncio.AbstractEventLoop:
+    """The event loop of Faust's consumer thread, where the aiokafka consumer runs."""
+    loop: asyncio.AbstractEventLoop = consumer._thread.thread_loop
+    return loop
+
+
+def partition_state(kafka: AIOKafkaConsumer, tp: Any) -> TopicPartitionState | None:
+    """aiokafka's state of an assigned partition (None: no assignment yet, or `tp` not in it).
+
+    It holds the fetch `position` and `timestamp`, the Unix time in milliseconds of the last
+    successful fetch response for the partition (empty responses included).
+    """
+    subscription = kafka._subscription.subscription
+    if subscription is None or subscription.assignment is None:
+        return None
+    state: TopicPartitionState | None = subscription.assignment.state_value(tp)
+    return state
+
+
+def fetch_position(kafka: AIOKafkaConsumer, tp: Any) -> int | None:
+    """The consumer's fetch position in `tp` (None: not assigned, or no position yet).
+
+    Faust 0.15.3 only offers an async `position()`, which waits for a position and so can
+    hang on a paused partition; aiokafka keeps it in the partition's state.
+    """
+    state = partition_state(kafka, tp)
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
+
+
+def metadata_cluster(kafka: AIOKafkaConsumer) -> ClusterMetadata:
+    """The ClusterMetadata of the consumer's own client (`AIOKafkaConsumer._client`).
+
+    `ClusterMetadata.add_listener` is public: listeners are called after every successful
+    metadata response, never after a failed one.
+    """
+    cluster: ClusterMetadata = kafka._client.cluster
+    return cluster
+
+
+async def force_metadata_update(kafka: AIOKafkaConsumer) -> None:
+    """Ask the broker for fresh metadata now (`AIOKafkaConsumer._client`), e.g. for a topic
+    created a moment ago; aiokafka's public API only refreshes on its own schedule."""
+    await kafka._client.force_metadata_update()
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+    """What Faust last committed per partition (`Consumer._committed_offset`, next offsets)."""
+    committed: Mapping[Any, int | None] = consumer._committed_offset
+    return committed
+
+
+def unacked_messages(consumer: Any) -> list[Any]:
+    """Messages handed to a stream and not acknowledged yet (`Consumer._unacked_messages`).
+
+    A copy: Faust's is a WeakSet that changes while it is read.
+    """
+    return list(consumer._unacked_messages)
+
+
+def paused_partitions(consumer: Any) -> set[Any]:
+    """Partitions Faust has paused (`Consumer._paused_partitions`; standby changelogs too)."""
+    return set(consumer._paused_partitions)
+
+
+def new_changelog_topic(table: TableT) -> TopicT:
+    """A changelog topic built from the table's current settings (`_new_changelog_topic`).
+
+    faust-streaming 0.15.3 tables take no `key_serializer`/`value_serializer` arguments
+    (faust-streaming/faust#556, open; PR #659 would add them): they are set after
+    `app.Table` has already built the changelog topic with the type-derived (JSON)
+    serializers, so the topic is rebuilt. Can go once tables accept serializer arguments.
+    """
+    topic: TopicT = table._new_changelog_topic()  # type: ignore[attr-defined]
+    return topic
+
+
+def transaction_producer(producer: Any, transactional_id: str) -> AIOKafkaProducer | None:
+    """Faust's aiokafka producer of one transaction (`Producer._transaction_producers`)."""
+    found: AIOKafkaProducer | None = producer._transaction_producers.get(transactional_id)
+    return found
+
+
+def transaction_lock(producer: Any, transactional_id: str) -> asyncio.Lock:
+    """Faust's lock around one transaction's begin and commit (`Producer._trn_locks`)."""
+    lock: asyncio.Lock = producer._trn_locks[transactional_id]
+    return lock
+
+
+def in_transaction(kafka_producer: AIOKafkaProducer) -> bool:
+    """Whether an aiokafka transactional producer has begun a transaction (`_txn_manager`)."""
+    return bool(kafka_producer._txn_manager.is_in_transaction())
+
+
+# --- patches -------------------------------------------------------------------------------
+
+
+class CommitGate(Protocol):
+    """What a commit waits for (`streams.eventcontext.CommitGate`): no batch in flight."""
+
+    def committing(self) -> AbstractAsyncContextManager[None]:
+        """Hold new batches off and wait for the running ones, for the duration of a commit."""
+        ...
+
+
+PRE_DRAIN_SECONDS = 2.0
+"""Longest a commit sends buffered table writes before it holds new batches off."""
+
+
+class CommitGatedConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer whose commits wait until no batch is in flight."""
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Wait until no batch is in flight, then commit as Faust does.
+
+        Faust 0.15.3 commits on a timer (`Consumer._commit_handler`) whatever the agents are
+        doing. Under exactly-once a commit between a batch's writes and its acks commits some
+        of the batch's outputs without its input offsets, and a crash then applies the batch
+        twice. No upstream issue found: Faust's own streams ack each event right after its
+        processing, so only agents that process batches (`take_events`) are exposed. Stays
+        as long as the agents process batches.
+
+        The buffered table writes are sent before the gate closes (for at most
+        `PRE_DRAIN_SECONDS`), so that batches are held off only for the few written since.
+        """
+        producer = self.transactions.producer
+        if isinstance(producer, DrainableProducer):
+            await producer.drain_buffer(max_seconds=PRE_DRAIN_SECONDS)
+        gate = cast(ExactlyOnceTransport, self.transport).commit_gate
+        async with gate.committing():
+            return bool(await super().commit(*args, **kwargs))
+
+
+class SourcePartitionTransactions(TransactionManager):
+    """Faust's transaction manager, sending in the source partition's transaction."""
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Any:
+        """Send within the transaction of the current event's source partition.
+
+        Faust 0.15.3 (`TransactionManager.send`) sends each record in the transaction named
+        after the record's *destination* partition. That transaction only exists on the
+        worker that owns that partition, so a record keyed for another worker's partition
+        (a co-purchase delta for another product, a re-keyed event, a dead letter) fails
+        with "No transaction producer found" as soon as there are two workers. The source
+        partition's transaction is the one whose consumed offset commits with the record,
+        which is what exactly-once means. Sends made outside of any event keep Faust's rule.
+        No upstream issue found. Can go when Faust picks the transaction by the source
+        partition (check the two-worker integration tests under exactly-once).
+        """
+        event = current_event()
+        if event is None:
+            return await super().send(
+                topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
+            )
+        source = event.message.tp
+        group = self.app.assignor.group_for_topic(source.topic)
+        source_transaction = f"{self.app.conf.id}-{group}-{source.partition}"
+        destination = self.consumer.key_partition(topic, key, partition)
+        return await self.producer.send(
+            topic,
+            key,
+            value,
+            destination,
+            timestamp,
+            headers,
+            transactional_id=source_transaction,
+        )
+
+    async def commit(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """Flush buffered records (table changelog writes) into the transactions, then commit.
+
+        Faust 0.15.3 (`Consumer.commit`) flushes its producer buffer before a commit only
+        without transactions (added by faust-streaming/faust#273); with them, buffered
+        changelog records were sent after the commit had ended the transaction and crashed
+        the worker ("Can't send messages while not in transaction"). Related open report:
+        faust-streaming/faust#177 (records sent outside a transaction). Can go when Faust
+        flushes the buffer inside the transactional commit.
+        """
+        producer = self.producer
+        if isinstance(producer, DrainableProducer):
+            await producer.drain_buffer()
+        await producer.flush()
+        return bool(await super().commit(offsets, start_new_transaction=start_new_transaction))
+
+
+class DrainableProducer(aiokafka_driver.Producer):
+    """Faust's producer whose buffer can be drained completely, committing transactions
+    concurrently and safely after they ended."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Count the buffered message the buffer's task has taken but not handed over yet.
+
+        Table changelog writes go through the producer's buffer, sent by a background task.
+        Faust 0.15.3's `ProducerBuffer.flush()` gives up as soon as one message takes more
+        than 0.1 s (under load it returns with messages still queued), and it never waits
+        for the message the task has taken (`_send_pending`) but not yet handed to the Kafka
+        client. Under exactly-once either one lands in the *next* transaction, after the
+        offsets of the event that wrote it were committed: a kill -9 then loses that write
+        for good (the crash-recovery test caught product states short of their committed
+        deltas; the same symptom as robinhood/faust#340, open). No faust-streaming issue
+        found. Can go when Faust's flush waits for every buffered message.
+        """
+        super().__init__(*args, **kwargs)
+        buffer = cast(ProducerBuffer, self.buffer)
+        send_pending = buffer._send_pending
+        self.in_flight = 0
+
+        async def tracked_send_pending(fut: Any) -> None:
+            self.in_flight += 1
+            try:
+                await send_pending(fut)
+            finally:
+                self.in_flight -= 1
+
+        # Set before the buffer's task starts (it binds the method when it starts).
+        buffer._send_pending = tracked_send_pending  # type: ignore[method-assign]
+
+    async def commit_transactions(
+        self,
+        tid_to_offset_map: Any,
+        group_id: str,
+        start_new_transaction: bool = True,
+    ) -> None:
+        """Faust's commit, concurrent, and a transaction already ended gets a new one.
+
+        At shutdown Faust 0.15.3 commits and ends every transaction, and then may commit
+        again (the consumer's last commit): aiokafka refused ("Not in the middle of a
+        transaction") and the remaining partitions' offsets were not committed. No output
+        is sent after the transactions end, so the offsets alone commit safely. And the
+        transactions are independent (one producer each), so they commit concurrently:
+        Faust's `Producer.commit_transactions` commits them one after the other, 16 round
+        trips in a row while every batch waits behind the commit. No upstream issue found
+        for either. Can go when Faust begins a transaction that has ended before committing
+        offsets into it.
+        """
+        await asyncio.gather(
+            *(
+                self._commit_one(transactional_id, offsets, group_id, start_new_transaction)
+                for transactional_id, offsets in tid_to_offset_map.items()
+            )
+        )
+
+    async def _commit_one(
+        self, transactional_id: str, offsets: Any, group_id: str, start_new_transaction: bool
+    ) -> None:
+        """Commit one partition's transaction with its offsets (Faust's steps, per tid)."""
+        async with transaction_lock(self, transactional_id):
+            producer = transaction_producer(self, transactional_id)
+            if producer is None:
+                log.warning("Commit invoked for unknown transaction %s", transactional_id)
+                return
+            if not in_transaction(producer):
+                await producer.begin_transaction()
+            await producer.send_offsets_to_transaction(offsets, group_id)
+            await producer.commit_transaction()
+            if start_new_transaction:
+                await producer.begin_transaction()
+
+    async def drain_buffer(self, max_seconds: float | None = None) -> None:
+        """Wait until every buffered message has been handed to the Kafka client.
+
+        With `max_seconds`, give up after that long (a pre-drain while batches still write).
+        """
+        buffer = cast(ProducerBuffer, self.buffer)
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while buffer.size or self.in_flight:
+            buffer.message_sent.clear()
+            if not (buffer.size or self.in_flight):
+                break
+            if deadline is None:
+                await buffer.message_sent.wait()
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(buffer.message_sent.wait(), timeout=left)
+            except TimeoutError:
+                return
+
+
+class ResumedCoroutine:
+    """Awaitable that finishes a coroutine already stepped once, which yielded `pending`."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        pending = self.pending
+        while True:
+            try:
+                yield pending
+            except BaseException as exc:  # cancellation or an error thrown in by the task
+                try:
+                    pending = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = self.coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def step_inline(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run a coroutine until it first suspends: (True, result) or (False, what it yielded)."""
+    try:
+        pending = coro.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, pending
+
+
+class InlineDeliveryConsumer(CommitGatedConsumer):
+    """The commit-gated consumer with an inline fast path for message delivery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Stamp each consumed message's `time_in` (`Consumer._on_message_in`).
+
+        Not a fix: Faust stamps `time_in` only with its (costly, opt-in) monitor sensor, and
+        the decision latency metric measures from this moment.
+        """
+        super().__init__(*args, **kwargs)
+        sensors_on_message_in = self._on_message_in
+
+        def on_message_in(tp: Any, offset: int, message: Any) -> None:
+            message.time_in = time.monotonic()
+            sensors_on_message_in(tp, offset, message)
+
+        self._on_message_in = on_message_in
+
+    async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
+        """Like `Service.wait_first`, but a first coroutine that never suspends runs inline.
+
+        For every consumed message Faust 0.15.3 (`Consumer._drain_messages`) runs
+        `await self.wait_first(deliver(message), self.suspend_flow.wait())`, which creates
+        four tasks and an `asyncio.wait` per message so that delivery can be abandoned when a
+        rebalance suspends the flow. Delivery almost never waits (it puts into a queue
+        without blocking), and those tasks were half of a worker's CPU (see bench/). If the
+        delivery coroutine finishes in its first step, nothing could have been abandoned and
+        no task is needed; if it has to wait, the rest of it runs under Faust's own
+        `wait_first`, exactly as before. A speed-up, not a fix; no upstream issue found.
+        Can go when Faust delivers without a task per message.
+        """
+        first = coros[0] if coros else None
+        if (
+            timeout is None
+            and asyncio.iscoroutine(first)
+            and not self._stopped.is_set()
+            and not self._crashed.is_set()
+        ):
+            done, value = step_inline(first)
+            if done:
+                for other in coros[1:]:
+                    if asyncio.iscoroutine(other):
+                        other.close()  # never started; closing avoids a "never awaited" warning
+                return WaitResults([first], [value], False)
+            coros = (ResumedCoroutine(first, value), *coros[1:])
+        return await super().wait_first(*coros, timeout=timeout)  # type: ignore[arg-type]
+
+
+class ExactlyOnceTransport(aiokafka_driver.Transport):
+    """The aiokafka transport with the exactly-once fixes (see `install_exactly_once_fixes`)."""
+
+    Consumer = CommitGatedConsumer
+    Producer = DrainableProducer
+    TransactionManager = SourcePartitionTransactions
+
+    def __init__(self, url: Any, app: faust.App, commit_gate: CommitGate) -> None:
+        super().__init__(url, app)
+        self.commit_gate = commit_gate
+        """What the consumer's commits wait for (`CommitGatedConsumer.commit`)."""
+
+
+class InlineDeliveryTransport(ExactlyOnceTransport):
+    """The exactly-once transport whose consumer delivers inline (`InlineDeliveryConsumer`)."""
+
+    Consumer = InlineDeliveryConsumer
+
+
+def install_exactly_once_fixes(app: faust.App, commit_gate: CommitGate) -> None:
+    """Make `app` use `ExactlyOnceTransport` (call before the worker starts).
+
+    Commits wait for `commit_gate` (no batch in flight) and send buffered table writes into
+    the transaction first (`CommitGatedConsumer`, `SourcePartitionTransactions.commit`);
+    records are sent in their source partition's transaction
+    (`SourcePartitionTransactions.send`); the producer's buffer drains completely and
+    transactions commit concurrently, also after they ended (`DrainableProducer`).
+    """
+    app.transport = ExactlyOnceTransport(app.conf.broker_consumer, app, commit_gate)
+
+
+def install_inline_delivery(app: faust.App) -> None:
+    """Make `app`'s consumer deliver messages inline (`InlineDeliveryConsumer.wait_first`).
+
+    A speed-up on top of the exactly-once fixes, which must be installed first.
+    """
+    installed = app.transport
+    if not isinstance(installed, ExactlyOnceTransport):
+        raise RuntimeError("install_exactly_once_fixes(app, ...) comes first")
+    app.transport = InlineDeliveryTransport(app.conf.broker_consumer, app, installed.commit_gate)
+
+
+# --- start-up check ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assumption:
+    """One name this module relies on, who needs it, and how to tell that it exists."""
+
+    package: str
+    """The distribution that defines it (faust-streaming, aiokafka, mode-streaming)."""
+    name: str
+    """What is assumed, e.g. `AIOKafkaConsumerThread._ensure_consumer()`."""
+    needed_by: str
+    """The accessor or patch here that relies on it."""
+    holds: Callable[[Samples], bool]
+    """True when it exists (as assumed) on the installed version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """Throwaway objects of the installed versions, built but never started (no connection)."""
+
+    consumer: Any
+    """A Faust aiokafka-driver Consumer."""
+    producer: Any
+    """A Faust aiokafka-driver Producer."""
+    table: Any
+    """A Faust Table."""
+    kafka_consumer: AIOKafkaConsumer
+    kafka_producer: AIOKafkaProducer
+    """A transactional aiokafka producer."""
+
+
+def parameters(function: Any) -> list[str]:
+    """The parameter names of `function` (with `self`), in order."""
+    return list(inspect.signature(function).parameters)
+
+
+def _callable_with(owner: Any, name: str, *expected: str) -> bool:
+    function = getattr(owner, name, None)
+    return callable(function) and parameters(function) == list(expected)
+
+
+ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "faust-streaming",
+        "faust.streams._current_event (a ContextVar)",
+        "current_event_var (table writes of batched events)",
+        lambda s: isinstance(getattr(faust_streams, "_current_event", None), ContextVar),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._thread",
+        "kafka_consumer, consumer_thread_loop",
+        lambda s: hasattr(s.consumer, "_thread"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "AIOKafkaConsumerThread._ensure_consumer()",
+        "kafka_consumer",
+        lambda s: _callable_with(type(s.consumer._thread), "_ensure_consumer", "self"),
+    ),
+    Assumption(
+        "mode-streaming",
+        "ServiceThread.thread_loop",
+        "consumer_thread_loop (the broker-contact listener)",
+        lambda s: hasattr(s.consumer._thread, "thread_loop"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._committed_offset",
+        "committed_offsets (the progress watch, consumer lag)",
+        lambda s: isinstance(getattr(s.consumer, "_committed_offset", None), Mapping),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._unacked_messages",
+        "unacked_messages (the progress watch, consumer lag)",
+        lambda s: hasattr(s.consumer, "_unacked_messages"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._paused_partitions",
+        "paused_partitions (the stall warning)",
+        lambda s: isinstance(getattr(s.consumer, "_paused_partitions", None), set),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.flow_active",
+        "the stall warning",
+        lambda s: isinstance(getattr(s.consumer, "flow_active", None), bool),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._on_message_in(tp, offset, message)",
+        "InlineDeliveryConsumer (time_in)",
+        lambda s: callable(getattr(s.consumer, "_on_message_in", None)),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.commit(topics, start_new_transaction)",
+        "CommitGatedConsumer.commit",
+        lambda s: _callable_with(
+            aiokafka_driver.Consumer, "commit", "self", "topics", "start_new_transaction"
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.transactions",
+        "CommitGatedConsumer.commit",
+        lambda s: hasattr(s.consumer, "transactions"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.key_partition(topic, key, partition)",
+        "SourcePartitionTransactions.send",
+        lambda s: _callable_with(
+            aiokafka_driver.Consumer, "key_partition", "self", "topic", "key", "partition"
+        ),
+    ),
+    Assumption(
+        "mode-streaming",
+        "Service.wait_first(*coros, timeout)",
+        "InlineDeliveryConsumer.wait_first",
+        lambda s: _callable_with(
+            aiokafka_driver.Consumer, "wait_first", "self", "coros", "timeout"
+        ),
+    ),
+    Assumption(
+        "mode-streaming",
+        "Service._stopped, Service._crashed",
+        "InlineDeliveryConsumer.wait_first",
+        lambda s: all(
+            callable(getattr(getattr(s.consumer, name, None), "is_set", None))
+            for name in ("_stopped", "_crashed")
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "TransactionManager.send(topic, key, value, partition, timestamp, headers, *,"
+        " transactional_id)",
+        "SourcePartitionTransactions.send",
+        lambda s: _callable_with(
+            TransactionManager,
+            "send",
+            *("self", "topic", "key", "value", "partition", "timestamp", "headers"),
+            "transactional_id",
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "TransactionManager.commit(offsets, start_new_transaction)",
+        "SourcePartitionTransactions.commit",
+        lambda s: _callable_with(
+            TransactionManager, "commit", "self", "offsets", "start_new_transaction"
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Producer.commit_transactions(tid_to_offset_map, group_id, start_new_transaction)",
+        "DrainableProducer.commit_transactions",
+        lambda s: _callable_with(
+            aiokafka_driver.Producer,
+            "commit_transactions",
+            *("self", "tid_to_offset_map", "group_id", "start_new_transaction"),
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Producer._transaction_producers, Producer._trn_locks",
+        "transaction_producer, transaction_lock (DrainableProducer)",
+        lambda s: (
+            isinstance(getattr(s.producer, "_transaction_producers", None), Mapping)
+            and isinstance(getattr(s.producer, "_trn_locks", None), Mapping)
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "ProducerBuffer._send_pending(fut)",
+        "DrainableProducer (buffered messages in flight)",
+        lambda s: (
+            _callable_with(ProducerBuffer, "_send_pending", "self", "fut")
+            and isinstance(s.producer.buffer, ProducerBuffer)
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "ProducerBuffer.size, ProducerBuffer.message_sent",
+        "DrainableProducer.drain_buffer",
+        lambda s: (
+            isinstance(getattr(s.producer.buffer, "size", None), int)
+            and isinstance(getattr(s.producer.buffer, "message_sent", None), asyncio.Event)
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Collection._new_changelog_topic()",
+        "new_changelog_topic (tables with raw keys and values)",
+        lambda s: (
+            callable(getattr(s.table, "_new_changelog_topic", None))
+            and all(
+                p.kind is p.KEYWORD_ONLY
+                for p in inspect.signature(s.table._new_changelog_topic).parameters.values()
+            )
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "App.in_recovery, App.rebalancing_count",
+        "/health, /live, basketlift_rebalances_total",
+        lambda s: hasattr(faust.App, "in_recovery") and hasattr(faust.App, "rebalancing_count"),
+    ),
+    Assumption(
+        "aiokafka",
+        "AIOKafkaConsumer._client.cluster (ClusterMetadata)",
+        "metadata_cluster (the broker-contact listener)",
+        lambda s: isinstance(getattr(s.kafka_consumer._client, "cluster", None), ClusterMetadata),
+    ),
+    Assumption(
+        "aiokafka",
+        "ClusterMetadata.add_listener(listener)",
+        "the broker-contact listener",
+        lambda s: _callable_with(ClusterMetadata, "add_listener", "self", "listener"),
+    ),
+    Assumption(
+        "aiokafka",
+        "AIOKafkaClient.force_metadata_update()",
+        "force_metadata_update (reading whole topics)",
+        lambda s: _callable_with(type(s.kafka_consumer._client), "force_metadata_update", "self"),
+    ),
+    Assumption(
+        "aiokafka",
+        "AIOKafkaConsumer._subscription.subscription.assignment.state_value(tp)",
+        "partition_state (fetch positions and times)",
+        lambda s: _subscription_state_reads(s.kafka_consumer),
+    ),
+    Assumption(
+        "aiokafka",
+        "TopicPartitionState.timestamp, .position, .has_valid_position",
+        "fetch_position, the broker-contact watch",
+        lambda s: _partition_state_fields(),
+    ),
+    Assumption(
+        "aiokafka",
+        "AIOKafkaProducer._txn_manager.is_in_transaction()",
+        "in_transaction (DrainableProducer.commit_transactions)",
+        lambda s: callable(getattr(s.kafka_producer._txn_manager, "is_in_transaction", None)),
+    ),
+)
+"""Everything the accessors and patches above assume, checked by `check_supported`."""
+
+
+def _subscription_state_reads(kafka: AIOKafkaConsumer) -> bool:
+    """Whether `partition_state` finds an assigned partition's state on a real consumer."""
+    from aiokafka import TopicPartition
+
+    tp = TopicPartition("faustcompat-check", 0)
+    kafka.assign([tp])
+    return isinstance(partition_state(kafka, tp), TopicPartitionState)
+
+
+def _partition_state_fields() -> bool:
+    state = TopicPartitionState(assignment=None)
+    return (
+        hasattr(state, "timestamp")
+        and isinstance(getattr(TopicPartitionState, "position", None), property)
+        and isinstance(getattr(TopicPartitionState, "has_valid_position", None), property)
+    )
+
+
+def unstarted_app(app_id: str) -> faust.App:
+    """A Faust app to build throwaway objects from; never started (it connects nowhere)."""
+    return faust.App(
+        app_id,
+        broker="kafka://127.0.0.1:9",
+        store="memory://",
+        processing_guarantee="exactly_once",
+        autodiscover=False,
+    )
+
+
+def _faust_samples() -> tuple[Any, Any, Any]:
+    app = unstarted_app("basketlift-faustcompat-check")
+    transport = aiokafka_driver.Transport(app.conf.broker_consumer, app)
+
+    async def on_partitions(*_: Any) -> None:
+        """Never called: the consumer is never started."""
+
+    consumer = transport.create_consumer(
+        callback=on_partitions,
+        on_partitions_revoked=on_partitions,
+        on_partitions_assigned=on_partitions,
+    )
+    producer = transport.create_producer()
+    table = app.Table("check", key_type=str, value_type=bytes, partitions=1, default=None)
+    return consumer, producer, table
+
+
+def installed_version(package: str) -> str:
+    """The installed version of a distribution ("not installed" if absent)."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def unsupported(assumptions: tuple[Assumption, ...] = ASSUMPTIONS) -> str | None:
+    """One line saying why the installed Faust/aiokafka are not supported (None: they are).
+
+    Call outside of an event loop: the aiokafka samples are built (and closed) in their own.
+    """
+    wrong = [
+        f"{package} {installed_version(package)}"
+        for package, version in SUPPORTED_VERSIONS.items()
+        if installed_version(package) != version
+    ]
+    missing: dict[str, list[str]] = {}
+
+    async def evaluate() -> None:
+        kafka = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", transactional_id="check")
+        try:
+            try:
+                consumer, faust_producer, table = _faust_samples()
+            except Exception as error:  # an __init__ that changed: nothing else can be probed
+                missing["faust-streaming"] = [
+                    f"a never-started Consumer, Producer and Table as built here ({error!r})"
+                ]
+                return
+            samples = Samples(consumer, faust_producer, table, kafka, producer)
+            for assumption in assumptions:
+                try:
+                    holds = assumption.holds(samples)
+                except (AttributeError, TypeError, ValueError):
+                    holds = False
+                if not holds:
+                    missing.setdefault(assumption.package, []).append(
+                        f"{assumption.name} (needed by {assumption.needed_by})"
+                    )
+        finally:
+            await kafka.stop()
+            await producer.stop()
+
+    asyncio.run(evaluate())
+    lacks = "; ".join(
+        f"{package} {installed_version(package)} lacks {', '.join(names)}"
+        for package, names in missing.items()
+    )
+    if wrong:
+        supported = " and ".join(f"{p} {v}" for p, v in SUPPORTED_VERSIONS.items())
+        return f"unsupported {', '.join(wrong)}: " + (
+            lacks or f"Basketlift supports {supported} (pinned in pyproject.toml)"
+        )
+    return lacks or None
+
+
+class UnsupportedFaust(RuntimeError):
+    """The installed Faust/aiokafka are not the versions this module is written against."""
+
+
+def check_supported() -> None:
+    """Raise UnsupportedFaust with one line unless the installed versions are supported."""
+    problem = unsupported()
+    if problem is not None:
+        raise UnsupportedFaust(problem)
