@@ -1,4 +1,9 @@
-"""The Faust app, configured only from the settings object. Agents live in their domain packages."""
+"""The worker's wiring root: the settings, read once, every domain config built once from
+them, the worker-wide runtime objects, and the Faust app.
+
+Every module of the worker takes these from here; none reads the environment itself.
+The agents, in the order data flows through them, are registered in `streams.topology`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import faust
 from faust.types import TableT
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams.eventcontext import commit_gate
+from streams.config import DomainConfigs, domain_configs
 from streams.faustcompat import (
     install_exactly_once_fixes,
     install_inline_delivery,
     new_changelog_topic,
 )
+from streams.runtime.clock import EventClock
+from streams.runtime.gate import CommitGate
 from streams.settings import Settings, get_settings
 
 
@@ -32,7 +39,7 @@ def raw_table(name: str, partitions: int) -> TableT:
     return table
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, commit_gate: CommitGate) -> faust.App:
     """Build the Faust app from `settings` (no agents yet; `streams.topology` registers them)."""
     app = faust.App(
         settings.app_id,
@@ -65,4 +72,12 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-app = create_app(get_settings())
+settings: Settings = get_settings()
+"""The worker's settings (BASKETLIFT_* environment variables), read once."""
+configs: DomainConfigs = domain_configs(settings)
+"""Every domain's configuration, built once from the settings (streams.config)."""
+commit_gate = CommitGate()
+"""Holds Faust's commits off while a batch is in flight (streams.runtime.gate)."""
+event_clock = EventClock(settings.max_future_skew_ms)
+"""The latest event time this worker has processed (streams.runtime.clock)."""
+app = create_app(settings, commit_gate)

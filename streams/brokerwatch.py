@@ -20,10 +20,8 @@ from streams import metrics
 from streams.app import app
 from streams.faustcompat import consumer_thread_loop, kafka_consumer, metadata_cluster
 from streams.ops import BrokerContact, fetch_response_times
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
-settings = get_settings()
 
 WATCH_EVERY_S = 1.0
 """How often the watch reads fetch times and checks that its metadata listener is in place."""

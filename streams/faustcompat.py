@@ -63,7 +63,7 @@ def current_event_var() -> ContextVar[Any]:
     the current event, which it sets only while a stream yields one event at a time. With
     `stream.take_events` there is none, and Faust refuses table writes ("Cannot modify table
     key from outside of stream iteration", faust-streaming/faust#497, open): the batch code
-    sets it per event (`streams.eventcontext.acting_for`). Faust has no public setter; the
+    sets it per event (`streams.runtime.acting.acting_for`). Faust has no public setter; the
     variable holds a weak reference to the event.
     """
     var: ContextVar[Any] = faust_streams._current_event
@@ -178,7 +178,7 @@ def in_transaction(kafka_producer: AIOKafkaProducer) -> bool:
 
 
 class CommitGate(Protocol):
-    """What a commit waits for (`streams.eventcontext.CommitGate`): no batch in flight."""
+    """What a commit waits for (`streams.runtime.gate.CommitGate`): no batch in flight."""
 
     def committing(self) -> AbstractAsyncContextManager[None]:
         """Hold new batches off and wait for the running ones, for the duration of a commit."""

@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams import metrics
-from streams.app import app
-from streams.eventcontext import commit_gate
+from streams.app import app, commit_gate, settings
 from streams.faustcompat import paused_partitions
 from streams.ops import (
     TRANSIENT_READ_ERRORS,
@@ -29,10 +28,8 @@ from streams.ops import (
     read_failed,
     stalled_partitions,
 )
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
-settings = get_settings()
 
 
 class ProgressWatch:

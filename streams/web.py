@@ -10,16 +10,13 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
-from streams.app import app
+from streams.app import app, settings
 from streams.brokerwatch import broker_watch
 from streams.catalog.view import catalog_view
 from streams.copurchase.view import products_view
 from streams.httplog import install_rejection_log_limit
 from streams.ops import WorkerCollector
-from streams.settings import get_settings
 from streams.watchdog import progress_watch
-
-settings = get_settings()
 
 # Requests aiohttp cannot parse (e.g. a request line over 8 KB) are logged as one rate-limited
 # warning, not as an error with a traceback per request.

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
-from streams.app import app
+from streams.app import app, settings
 from streams.replicated import ReplicatedTopicView
-from streams.settings import get_settings
-
-settings = get_settings()
 
 
 def decode_catalog(value: bytes) -> CatalogEvent | None:

@@ -38,18 +38,16 @@ from faust.types import EventT
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams import metrics
-from streams.config import domain_configs
+from streams.app import commit_gate, configs, settings
 from streams.copurchase.model import ProductDelta, ProductState
 from streams.copurchase.step import PositionedDelta, absorb_new
 from streams.copurchase.topics import products_table
-from streams.decodedcache import DecodedCache
 from streams.runtime.batch import BatchContext
+from streams.runtime.decodedcache import DecodedCache
 from streams.runtime.loop import run_batches
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
-settings = get_settings()
-config = domain_configs(settings).copurchase
+config = configs.copurchase
 
 
 def decode_product_state(raw: bytes) -> ProductState:
@@ -135,6 +133,7 @@ async def apply_deltas(stream: Any) -> None:
     await run_batches(
         stream,
         apply_delta_batch,
+        gate=commit_gate,
         batch_max=settings.batch_max,
         within_seconds=settings.batch_within_seconds,
     )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from streams.app import app, raw_table
-from streams.settings import get_settings
-
-settings = get_settings()
+from streams.app import app, raw_table, settings
 
 # Per batch of orders and source partition, one message per destination partition: a JSON
 # list of the deltas of that partition's products.

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import orjson
 
-from streams.app import app
+from streams.app import app, settings
 from streams.copurchase.model import ProductState
 from streams.copurchase.topics import products_table
 from streams.replicated import ReplicatedTopicView
-from streams.settings import get_settings
-
-settings = get_settings()
 
 
 def decode_product(value: bytes) -> ProductState | None:

@@ -22,18 +22,16 @@ from schemas import (
 from schemas.eventtime import wall_clock_ms
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams import metrics
-from streams.app import app
-from streams.eventcontext import acting_for, event_clock
+from streams.app import app, commit_gate, event_clock, settings
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
 from streams.ingest.handlers import EventHandler, ValidEvent
 from streams.ingest.topics import deadletter_topic, dedupe_table, rekey_topics
+from streams.runtime.acting import acting_for
 from streams.runtime.batch import BatchContext
 from streams.runtime.loop import run_batches
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
-settings = get_settings()
 
 # Catalog events describe products, not shoppers: any partition will do.
 ROUTED_BY_SHOPPER = frozenset({"carts", "orders", "clicks", "privacy"})
@@ -186,6 +184,7 @@ def make_ingest_agent(
         await run_batches(
             stream,
             process,
+            gate=commit_gate,
             batch_max=settings.batch_max,
             within_seconds=settings.batch_within_seconds,
         )

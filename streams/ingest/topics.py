@@ -5,10 +5,7 @@ from __future__ import annotations
 from faust.types import TopicT
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams.app import app, raw_table
-from streams.settings import get_settings
-
-settings = get_settings()
+from streams.app import app, raw_table, settings
 
 
 def raw_topic(name: str, *, internal: bool = False) -> TopicT:

@@ -21,8 +21,8 @@ import orjson
 
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
 from streams import metrics
+from streams.app import configs, settings
 from streams.catalog.view import catalog_view, list_price
-from streams.config import domain_configs
 from streams.copurchase.view import products_view
 from streams.experiment import OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
@@ -41,14 +41,11 @@ from streams.offers.topics import (
 from streams.profiles.agents import consent_granted, has_profile, load_profile
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.runtime.batch import BatchContext
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 decision_log = logging.getLogger("basketlift.decisions")
-settings = get_settings()
 DECISION_LOG_LEVEL = logging.getLevelNamesMapping().get(settings.decision_log_level.upper(), 20)
 
-configs = domain_configs(settings)
 offers_config = configs.offers
 decision_config = offers_config.decision
 fatigue_config = offers_config.fatigue

@@ -13,15 +13,13 @@ import time
 
 from schemas import CatalogEvent
 from streams import metrics
-from streams.app import app
+from streams.app import app, settings
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
-from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
-settings = get_settings()
 
 
 class LiveSnapshot:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from streams.app import raw_table
+from streams.app import raw_table, settings
 from streams.ingest.topics import offers_topic
-from streams.settings import get_settings
-
-settings = get_settings()
 
 # shopper_id -> the latest decision sent for them (contract JSON), for GET /offers/{id}.
 latest_decisions_table = raw_table("offer-decisions-latest", settings.partitions)

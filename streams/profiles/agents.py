@@ -21,14 +21,13 @@ import orjson
 
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent
 from streams import metrics
+from streams.app import configs, settings
 from streams.catalog.view import list_price
-from streams.config import domain_configs
 from streams.copurchase import model as copurchase
 from streams.copurchase import step as copurchase_step
 from streams.copurchase.agents import config as copurchase_config
 from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
-from streams.decodedcache import DecodedCache
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key
 from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
@@ -38,10 +37,9 @@ from streams.profiles import step as profile_step
 from streams.profiles.step import ShopperState
 from streams.profiles.topics import consent_table, profiles_table
 from streams.runtime.batch import BatchContext
-from streams.settings import get_settings
+from streams.runtime.decodedcache import DecodedCache
 
-settings = get_settings()
-profile_config = domain_configs(settings).profile
+profile_config = configs.profile
 
 
 def stored_consent(batch: BatchContext, shopper_id: str, source: Any) -> profiles.ConsentState:

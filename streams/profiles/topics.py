@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from streams.app import raw_table
-from streams.settings import get_settings
-
-settings = get_settings()
-
+from streams.app import raw_table, settings
 
 # shopper_id -> ShopperProfile (only for shoppers who have not revoked consent).
 profiles_table = raw_table("shopper-profiles", settings.partitions)

@@ -6,8 +6,7 @@ from typing import Any
 
 import orjson
 
-from streams.app import app
-from streams.eventcontext import event_time_now
+from streams.app import app, event_clock
 from streams.profiles import model as profiles
 from streams.profiles.agents import profile_config
 from streams.profiles.topics import profiles_table
@@ -21,5 +20,5 @@ async def shopper_state(self: Any, request: Any, shopper_id: str) -> Any:
     if raw is None:
         return self.json({"error": f"no profile for shopper {shopper_id}"}, status=404)
     profile = profiles.ShopperProfile.from_dict(orjson.loads(raw))
-    now_ms = max(event_time_now(), profile.last_event_ts or 0)
+    now_ms = max(event_clock.now_ms, profile.last_event_ts or 0)
     return self.json(profile.to_public_dict(now_ms, profile_config))

@@ -14,7 +14,7 @@ the batch's content.
 
 Every write and send names the Faust event it belongs to (`source`): Faust places a table
 write (store partition and changelog partition) by the current event, see
-`streams.eventcontext.acting_for`.
+`streams.runtime.acting.acting_for`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.eventcontext import acting_for
+from streams.runtime.acting import acting_for
 
 __all__ = ["BatchContext", "MessageTooLarge"]
 

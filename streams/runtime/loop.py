@@ -3,7 +3,7 @@
 Faust commits offsets (and, under exactly-once, the transaction) on a timer in another
 task. A batch's outputs and its input offsets must land in the same transaction, so a
 commit must not run while a batch is between its first write and its acknowledgements:
-the commit gate (``streams.eventcontext.CommitGate``) makes batches the readers and the
+the commit gate (``streams.runtime.gate.CommitGate``) makes batches the readers and the
 commit the writer. What a batch does is the agent's `process` function; how its effects are
 staged is ``streams.runtime.batch.BatchContext``.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from faust.types import EventT
 
-from streams.eventcontext import commit_gate
+from streams.runtime.gate import CommitGate
 
 __all__ = ["run_batches"]
 
@@ -24,14 +24,16 @@ async def run_batches(
     stream: Any,
     process: Callable[[Sequence[EventT]], Awaitable[None]],
     *,
+    gate: CommitGate,
     batch_max: int,
     within_seconds: float,
 ) -> None:
     """Feed `stream` to `process` in batches of at most `batch_max` events, each batch
-    taken within `within_seconds`, with commits held off while a batch is processed."""
+    taken within `within_seconds`, with the `gate` holding commits off while a batch is
+    processed."""
     async for events in stream.take_events(batch_max, within=within_seconds):
-        await commit_gate.start_batch()
+        await gate.start_batch()
         try:
             await process(list(events))
         finally:
-            commit_gate.end_batch()
+            gate.end_batch()

@@ -9,7 +9,7 @@ import pytest
 
 from schemas import CartEvent, CatalogEvent, CatalogTombstone, DeadLetter, OrderEvent
 from schemas.eventtime import wall_clock_ms
-from streams.eventcontext import event_clock
+from streams.app import event_clock
 from streams.ingest.agents import settings
 from streams.topology import INGEST_AGENTS, PIPELINE, REKEY_AGENTS
 from tests.agents.conftest import (

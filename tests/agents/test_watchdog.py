@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from streams.eventcontext import commit_gate
+from streams.app import commit_gate
 from streams.ops import PartitionOffsets
 from streams.watchdog import ProgressWatch, describe_stall
 

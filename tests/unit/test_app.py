@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from streams.app import create_app
+from streams.runtime.gate import CommitGate
 from streams.settings import Settings
 
 
 def test_consumer_metadata_refresh_follows_the_setting(clean_env: pytest.MonkeyPatch) -> None:
     # Kafka's default (5 minutes) left a topic missing from an assignment unconsumed that long.
     assert Settings().metadata_refresh_seconds == 15.0
-    app = create_app(Settings(app_id="unit-app-metadata", metadata_refresh_seconds=7.5))
+    app = create_app(
+        Settings(app_id="unit-app-metadata", metadata_refresh_seconds=7.5), CommitGate()
+    )
     assert app.conf.consumer_metadata_max_age_ms == 7500
     assert app.conf.broker_session_timeout == 30.0

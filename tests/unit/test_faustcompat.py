@@ -20,7 +20,6 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams import cli, faustcompat
-from streams.eventcontext import CommitGate
 from streams.faustcompat import (
     ASSUMPTIONS,
     CommitGatedConsumer,
@@ -51,6 +50,7 @@ from streams.faustcompat import (
     unstarted_app,
     unsupported,
 )
+from streams.runtime.gate import CommitGate
 from streams.settings import Settings
 
 # --- the start-up check ----------------------------------------------------------------------

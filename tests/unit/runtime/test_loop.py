@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from streams.eventcontext import commit_gate
+from streams.runtime.gate import CommitGate
 from streams.runtime.loop import run_batches
+
+commit_gate = CommitGate()
 
 
 class FakeStream:
@@ -31,7 +33,7 @@ async def test_each_batch_runs_inside_the_commit_gate() -> None:
         seen.append((list(events), commit_gate.batches_in_flight))
 
     stream = FakeStream([[1, 2], [3]])
-    await run_batches(stream, process, batch_max=500, within_seconds=0.05)
+    await run_batches(stream, process, gate=commit_gate, batch_max=500, within_seconds=0.05)
     assert seen == [([1, 2], 1), ([3], 1)]
     assert stream.calls == [(500, 0.05)]
     assert commit_gate.batches_in_flight == 0
@@ -42,7 +44,9 @@ async def test_a_failing_batch_releases_the_gate() -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        await run_batches(FakeStream([[1]]), process, batch_max=1, within_seconds=1)
+        await run_batches(
+            FakeStream([[1]]), process, gate=commit_gate, batch_max=1, within_seconds=1
+        )
     assert commit_gate.batches_in_flight == 0
     async with commit_gate.committing():  # a commit is not held off by the failed batch
         assert commit_gate.commit_waiting

@@ -1,4 +1,4 @@
-"""streams/eventcontext.py: the event clock moves forward, never past wall clock + skew."""
+"""streams/runtime/clock.py: the event clock moves forward, never past wall clock + skew."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from streams import metrics
-from streams.eventcontext import EventClock
+from streams.runtime.clock import EventClock
 
 WALL_MS = 1_763_740_800_000
 SKEW_MS = 300_000
@@ -38,12 +38,12 @@ def test_a_time_beyond_the_skew_is_refused_counted_and_logged(
     clock = clock_at(WALL_MS)
     clock.observe(WALL_MS - 1000)
     before = refused_count()
-    with caplog.at_level(logging.WARNING, logger="streams.eventcontext"):
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.clock"):
         assert not clock.observe(YEAR_2984_MS)
         assert not clock.observe(WALL_MS + SKEW_MS + 1)
     assert clock.now_ms == WALL_MS - 1000
     assert refused_count() - before == 2
-    lines = [r.getMessage() for r in caplog.records if r.name == "streams.eventcontext"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "streams.runtime.clock"]
     assert len(lines) == 2
     assert lines[0].startswith(f"event clock refused ts {YEAR_2984_MS} (2984-01-01T00:00:00.000Z)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.decodedcache import DecodedCache
+from streams.runtime.decodedcache import DecodedCache
 
 
 def counting_decoder() -> tuple[list[bytes], DecodedCache[str]]:

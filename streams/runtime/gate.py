@@ -1,0 +1,59 @@
+"""The commit gate: commits and batches never overlap (see CommitGate)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+__all__ = ["CommitGate"]
+
+
+class CommitGate:
+    """Commits wait for batches in flight, and new batches wait for a commit in progress.
+
+    Faust commits on a timer from another task. Under exactly-once, a commit that ran while a
+    batch was between its writes and its acks would commit some of the batch's outputs
+    without its input offsets, and a crash then would apply the batch twice. Batches are
+    the readers, the commit the writer; the acks that follow a batch run without suspending,
+    so they complete before a waiting commit resumes.
+    """
+
+    def __init__(self) -> None:
+        self._batches = 0
+        self._no_batches = asyncio.Event()
+        self._no_batches.set()
+        self._no_commit = asyncio.Event()
+        self._no_commit.set()
+
+    @property
+    def batches_in_flight(self) -> int:
+        """Batches between `start_batch` and `end_batch` now."""
+        return self._batches
+
+    @property
+    def commit_waiting(self) -> bool:
+        """Whether a commit holds new batches off now."""
+        return not self._no_commit.is_set()
+
+    async def start_batch(self) -> None:
+        """Wait for any commit in progress, then count this batch in."""
+        await self._no_commit.wait()
+        self._batches += 1
+        self._no_batches.clear()
+
+    def end_batch(self) -> None:
+        """Count this batch out."""
+        self._batches -= 1
+        if self._batches == 0:
+            self._no_batches.set()
+
+    @asynccontextmanager
+    async def committing(self) -> AsyncIterator[None]:
+        """Hold new batches off and wait for the running ones, for the duration of a commit."""
+        self._no_commit.clear()
+        try:
+            await self._no_batches.wait()
+            yield
+        finally:
+            self._no_commit.set()
