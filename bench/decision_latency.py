@@ -6,7 +6,7 @@ the shipped real sample (catalog, then --history-orders orders, as the decision 
 test does); the bench waits until the worker has counted the orders, every co-purchase delta
 is committed and the ranker index is up to date. Then, per rate, cart events derived from the
 sample's orders (all but the last line of an order, orders cycled, unique event ids, keyed
-like ``streams.replay.events.event_key``) are sent at that fixed rate (paced by the wall
+like ``streams.tools.replay.events.event_key``) are sent at that fixed rate (paced by the wall
 clock) for --seconds, and each decision's latency is measured:
 
 - worker: the delta of the worker's ``basketlift_decision_latency_seconds{placement="cart"}``
@@ -68,11 +68,11 @@ from bench.state_replay import (
     proc_cpu_seconds,
     worker_settings,
 )
-from streams.localkafka import topic_partition_counts
-from streams.replay.events import catalog_events, event_key, order_event
-from streams.replay.kafka_out import make_producer
-from streams.replay.orderlog import OrderLog, read_orders_file
+from streams.kafka.admin import topic_partition_counts
+from streams.kafka.producer import make_producer
 from streams.settings import Settings
+from streams.tools.replay.events import catalog_events, event_key, order_event
+from streams.tools.replay.orderlog import OrderLog, read_orders_file
 from streams.units import MINUTE_MS
 
 RESULTS = Path(__file__).parent / "results"
@@ -643,7 +643,7 @@ def main() -> None:
             "log_level": settings.log_level,
             **{key: getattr(settings, key) for key in GROUP_TIMING},
             **faust_commit_settings(),
-            "bench_producer": "streams.replay.kafka_out.make_producer (acks=all, linger 5 ms)",
+            "bench_producer": "streams.kafka.producer.make_producer (acks=all, linger 5 ms)",
             "measuring_consumers_fetch_max_wait_ms": CONSUMER_FETCH_MAX_WAIT_MS,
         },
         "worker_healthy_s": round(healthy_s, 1),

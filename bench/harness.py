@@ -27,10 +27,11 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import localkafka
-from streams.replay.kafka_out import make_producer
-from streams.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
+from streams import devbroker
+from streams.kafka import admin as kafka_admin
+from streams.kafka.producer import make_producer
 from streams.settings import Settings
+from streams.tools.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
 
 __all__ = [
     "LOGICAL_TOPICS",
@@ -120,8 +121,8 @@ class Deployment:
     async def create_topics(self) -> None:
         """Create this deployment's contract topics on the broker."""
         settings = self.settings(Path("/nonexistent"))
-        await localkafka.ensure_topics(
-            self.bootstrap, localkafka.contract_topics(settings), self.partitions
+        await kafka_admin.ensure_topics(
+            self.bootstrap, kafka_admin.contract_topics(settings), self.partitions
         )
 
     async def delete_topics(self) -> list[str]:
@@ -288,7 +289,7 @@ def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> 
 
 def ensure_broker(settings: Settings) -> str:
     """Start (or reuse) the local broker; return its bootstrap servers."""
-    localkafka.start_broker(settings, fresh=False, echo=lambda *_: None)
+    devbroker.start_broker(settings, fresh=False, echo=lambda *_: None)
     return settings.bootstrap_servers
 
 
@@ -308,6 +309,6 @@ def machine() -> dict[str, object]:
         "cpus": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
-        "kafka": localkafka.kafka_version(libs) if libs else "unknown",
-        "broker_pid": localkafka.running_pid(localkafka.BrokerPaths(settings.kafka_home)),
+        "kafka": devbroker.kafka_version(libs) if libs else "unknown",
+        "broker_pid": devbroker.running_pid(devbroker.BrokerPaths(settings.kafka_home)),
     }

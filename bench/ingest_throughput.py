@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.harness import Deployment, ensure_broker, machine, new_deployment, start_worker
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams.replay.kafka_out import make_producer
-from streams.replay.worker_metrics import fetch_consumed
+from streams.kafka.producer import make_producer
 from streams.settings import Settings
+from streams.tools.replay.worker_metrics import fetch_consumed
 from streams.units import DAY_MS
 
 RESULTS = Path(__file__).parent / "results"
@@ -49,8 +49,8 @@ def small_events(count: int) -> list[tuple[str, str | None, bytes]]:
 
 def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
     """`count` cart/order events from the real sample (cycled, unique event ids, time forward)."""
-    from streams.replay.events import replay_events
-    from streams.replay.run import load_order_log
+    from streams.tools.replay.events import replay_events
+    from streams.tools.replay.run import load_order_log
 
     log = load_order_log([], "auto", None)
     base = [(t, k, e) for t, k, e in replay_events(log, carts=True) if t in ("carts", "orders")]

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from streams.replay.orderlog import (
+from streams.tools.replay.orderlog import (
     UK_TIMEZONE,
     Order,
     OrderLog,
@@ -166,7 +166,7 @@ From the repository root, with the two shared data files in `{DEFAULT_DATA_DIR}`
 {command}
 
 1. Both UCI files are read and cleaned with
-   `streams.replay.orderlog.read_online_retail` (the cleaning rules are in that
+   `streams.tools.replay.orderlog.read_online_retail` (the cleaning rules are in that
    module's docstring). On the full two years it keeps {full.order_count:,} orders /
    {full.line_count:,} lines of {full.rows_read:,} rows and drops:
 
@@ -186,7 +186,7 @@ From the repository root, with the two shared data files in `{DEFAULT_DATA_DIR}`
    lines are drawn with the same generator.
 
 Cart, click and add-to-cart events are not in the data; the replay derives cart events
-from each order (`streams/replay/events.py` says how).
+from each order (`streams/tools/replay/events.py` says how).
 
 ## Columns (the project's `orders` format)
 

@@ -1,7 +1,7 @@
 """State replay: two years of real orders through one worker, with the default state settings.
 
-Reads both UCI online-retail files in ../shared/data (cleaned by streams.replay.orderlog),
-turns them into catalog, derived cart (optional) and order events (streams.replay.events),
+Reads both UCI online-retail files in ../shared/data (cleaned by streams.tools.replay.orderlog),
+turns them into catalog, derived cart (optional) and order events (streams.tools.replay.events),
 fills the topics of a fresh deployment on the local broker, then starts ONE worker with the
 defaults (exactly-once, decay 90 days, K=100, RocksDB in a temporary data dir; the consumer
 group timing that bench.harness lowers for quick rebalances is put back to its defaults)
@@ -61,12 +61,12 @@ from bench.harness import (
     new_deployment,
     start_worker,
 )
-from streams.localkafka import topic_partition_counts
-from streams.replay.events import replay_events
-from streams.replay.kafka_out import make_producer
-from streams.replay.orderlog import OrderLog, read_order_log
-from streams.replay.worker_metrics import fetch_metrics_text
+from streams.kafka.admin import topic_partition_counts
+from streams.kafka.producer import make_producer
 from streams.settings import Settings
+from streams.tools.replay.events import replay_events
+from streams.tools.replay.orderlog import OrderLog, read_order_log
+from streams.tools.replay.worker_metrics import fetch_metrics_text
 
 RESULTS = Path(__file__).parent / "results"
 RESULT_FILE = RESULTS / "state_replay.json"

@@ -12,7 +12,7 @@ from faust.types import TableT
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.config import DomainConfigs, domain_configs
-from streams.faustcompat import (
+from streams.kafka.faustcompat import (
     install_exactly_once_fixes,
     install_inline_delivery,
     new_changelog_topic,

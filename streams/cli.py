@@ -78,19 +78,20 @@ def kafka() -> None:
 @click.option("--fresh", is_flag=True, help="Wipe the broker's data first (a clean slate).")
 def kafka_start(fresh: bool) -> None:
     """Start the broker if needed, wait until it answers, create the contract topics."""
-    from streams import localkafka
+    from streams import devbroker
+    from streams.kafka import admin as kafka_admin
 
     settings = get_settings()
     try:
-        localkafka.start_broker(settings, fresh=fresh, echo=click.echo)
+        devbroker.start_broker(settings, fresh=fresh, echo=click.echo)
         created = asyncio.run(
-            localkafka.ensure_topics(
+            kafka_admin.ensure_topics(
                 settings.bootstrap_servers,
-                localkafka.contract_topics(settings),
+                kafka_admin.contract_topics(settings),
                 settings.partitions,
             )
         )
-    except localkafka.BrokerError as error:
+    except devbroker.BrokerError as error:
         fail(str(error))
     fresh_topics = [t for t, state in created.items() if state == "created"]
     click.echo(
@@ -102,20 +103,21 @@ def kafka_start(fresh: bool) -> None:
 @kafka.command("stop")
 def kafka_stop() -> None:
     """Stop the broker started by `basketlift kafka start`."""
-    from streams import localkafka
+    from streams import devbroker
 
-    localkafka.stop_broker(get_settings(), echo=click.echo)
+    devbroker.stop_broker(get_settings(), echo=click.echo)
 
 
 @kafka.command("status")
 def kafka_status() -> None:
     """Say whether the broker runs and answers; exit 1 when it does not answer."""
-    from streams import localkafka
+    from streams import devbroker
+    from streams.kafka import admin as kafka_admin
 
     settings = get_settings()
-    paths = localkafka.BrokerPaths(settings.kafka_home)
-    pid = localkafka.running_pid(paths)
-    ready = asyncio.run(localkafka.broker_ready(settings.bootstrap_servers))
+    paths = devbroker.BrokerPaths(settings.kafka_home)
+    pid = devbroker.running_pid(paths)
+    ready = asyncio.run(kafka_admin.broker_ready(settings.bootstrap_servers))
     click.echo(f"broker:  {settings.bootstrap_servers}")
     click.echo(f"process: {'pid ' + str(pid) if pid else 'not started by basketlift'}")
     click.echo(f"ready:   {'yes' if ready else 'no'}")
@@ -128,19 +130,20 @@ def kafka_status() -> None:
 @kafka.command("topics")
 def kafka_topics() -> None:
     """Create any missing contract topic, then list every topic with its partition count."""
-    from streams import localkafka
+    from streams import devbroker
+    from streams.kafka import admin as kafka_admin
 
     settings = get_settings()
     try:
         asyncio.run(
-            localkafka.ensure_topics(
+            kafka_admin.ensure_topics(
                 settings.bootstrap_servers,
-                localkafka.contract_topics(settings),
+                kafka_admin.contract_topics(settings),
                 settings.partitions,
             )
         )
-        listing = asyncio.run(localkafka.list_topic_partitions(settings.bootstrap_servers))
-    except localkafka.BrokerError as error:
+        listing = asyncio.run(kafka_admin.list_topic_partitions(settings.bootstrap_servers))
+    except devbroker.BrokerError as error:
         fail(str(error))
     for topic, partitions in sorted(listing.items()):
         click.echo(f"{topic}\t{partitions}")
@@ -191,8 +194,8 @@ def json_and_plot_options(command: F) -> F:
 @main.command()
 def worker() -> None:
     """Run a Basketlift worker (Faust) against BASKETLIFT_BROKER."""
-    from streams import localkafka
-    from streams.faustcompat import UnsupportedFaust, check_supported
+    from streams.kafka import admin as kafka_admin
+    from streams.kafka.faustcompat import UnsupportedFaust, check_supported
 
     settings = get_settings()
     try:
@@ -202,13 +205,13 @@ def worker() -> None:
     check_web_port_free(settings.web_host, settings.web_port)
     try:
         asyncio.run(
-            localkafka.ensure_topics(
+            kafka_admin.ensure_topics(
                 settings.bootstrap_servers,
-                localkafka.contract_topics(settings),
+                kafka_admin.contract_topics(settings),
                 settings.partitions,
             )
         )
-    except localkafka.BrokerError as error:
+    except kafka_admin.BrokerError as error:
         fail(str(error))
     except Exception as error:  # the broker is unreachable or refuses
         fail(f"cannot reach Kafka at {settings.bootstrap_servers}: {error!r}")
@@ -260,8 +263,8 @@ def worker() -> None:
 )
 def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) -> None:
     """Publish JSON-lines events to their contract topics (`-` reads standard input)."""
-    from streams.replay.kafka_out import KafkaUnreachable
-    from streams.replay.produce import produce_lines
+    from streams.kafka.producer import KafkaUnreachable
+    from streams.tools.replay.produce import produce_lines
 
     settings = get_settings()
     try:
@@ -323,8 +326,8 @@ def replay(
     wait_timeout: float,
 ) -> None:
     """Replay real orders (as catalog, derived cart and order events) into the inbound topics."""
-    from streams.replay.kafka_out import KafkaUnreachable
-    from streams.replay.run import run_replay
+    from streams.kafka.producer import KafkaUnreachable
+    from streams.tools.replay.run import run_replay
 
     try:
         ok = run_replay(
@@ -355,7 +358,7 @@ def replay(
 @click.option("--keep-running", is_flag=True, help="Leave the worker running afterwards.")
 def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
     """The main job end to end: local broker, a worker, a replay of real orders, a summary."""
-    from streams.replay.demo import run_demo
+    from streams.tools.replay.demo import run_demo
 
     if not run_demo(fresh=fresh, limit_orders=limit_orders, keep_running=keep_running):
         sys.exit(1)
@@ -426,9 +429,9 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from streams.config import domain_configs
-    from streams.evaluation.report import report_table, write_plot
-    from streams.evaluation.runner import parse_split_at, run_evaluation
-    from streams.replay.orderlog import OrderLogError, read_order_log
+    from streams.tools.evaluation.report import report_table, write_plot
+    from streams.tools.evaluation.runner import parse_split_at, run_evaluation
+    from streams.tools.replay.orderlog import OrderLogError, read_order_log
 
     err = Console(stderr=True)
     try:
@@ -506,14 +509,14 @@ def report(
     """
     from schemas import InvalidEvent, OfferDecision, OrderEvent, decode_event
     from streams.config import attribution_config
-    from streams.evaluation.runner import parse_split_at as parse_time
     from streams.experiment.report import (
         ReportConfig,
         build_report,
         report_lines,
         write_report_plot,
     )
-    from streams.replay.kafka_in import read_topic_values
+    from streams.kafka.reader import read_topic_values
+    from streams.tools.evaluation.runner import parse_split_at as parse_time
 
     settings = get_settings()
     try:

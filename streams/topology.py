@@ -26,13 +26,12 @@ from collections.abc import Mapping, Sequence
 
 from faust.types import AgentT
 
-import streams.brokerwatch
 import streams.copurchase.web
 import streams.offers.web
+import streams.ops.brokerwatch
+import streams.ops.watchdog
+import streams.ops.web
 import streams.profiles.web
-import streams.watchdog
-import streams.web
-from streams import metrics
 from streams.app import app
 from streams.copurchase import agents as copurchase
 from streams.copurchase.topics import deltas_topic
@@ -40,6 +39,7 @@ from streams.ingest.agents import make_ingest_agent
 from streams.ingest.handlers import EventHandler
 from streams.ingest.topics import inbound_topics, rekey_topics
 from streams.offers import agents as offers
+from streams.ops import metrics
 from streams.profiles import agents as profiles
 
 __all__ = ["INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app", "streams"]

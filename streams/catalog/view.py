@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
 from streams.app import app, settings
-from streams.replicated import ReplicatedTopicView
+from streams.kafka.replicated import ReplicatedTopicView
 
 
 def decode_catalog(value: bytes) -> CatalogEvent | None:

@@ -37,11 +37,11 @@ from faust.types import EventT
 
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams import metrics
 from streams.app import commit_gate, configs, settings
 from streams.copurchase.model import ProductDelta, ProductState
 from streams.copurchase.step import PositionedDelta, absorb_new
 from streams.copurchase.topics import products_table
+from streams.ops import metrics
 from streams.runtime.batch import BatchContext
 from streams.runtime.decodedcache import DecodedCache
 from streams.runtime.loop import run_batches

@@ -7,7 +7,7 @@ import orjson
 from streams.app import app, settings
 from streams.copurchase.model import ProductState
 from streams.copurchase.topics import products_table
-from streams.replicated import ReplicatedTopicView
+from streams.kafka.replicated import ReplicatedTopicView
 
 
 def decode_product(value: bytes) -> ProductState | None:

@@ -21,12 +21,12 @@ from schemas import (
 )
 from schemas.eventtime import wall_clock_ms
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams import metrics
 from streams.app import app, commit_gate, event_clock, settings
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
 from streams.ingest.handlers import EventHandler, ValidEvent
 from streams.ingest.topics import deadletter_topic, dedupe_table, rekey_topics
+from streams.ops import metrics
 from streams.runtime.acting import acting_for
 from streams.runtime.batch import BatchContext
 from streams.runtime.loop import run_batches

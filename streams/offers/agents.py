@@ -20,7 +20,6 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
-from streams import metrics
 from streams.app import configs, settings
 from streams.catalog.view import catalog_view, list_price
 from streams.copurchase.view import products_view
@@ -38,6 +37,7 @@ from streams.offers.topics import (
     ledger_table,
     offers_topic,
 )
+from streams.ops import metrics
 from streams.profiles.agents import consent_granted, has_profile, load_profile
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.runtime.batch import BatchContext

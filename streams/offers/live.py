@@ -12,12 +12,12 @@ import logging
 import time
 
 from schemas import CatalogEvent
-from streams import metrics
 from streams.app import app, settings
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
 from streams.offers.snapshot import RankingSnapshot, build_snapshot
+from streams.ops import metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 
 from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent
-from streams import metrics
 from streams.app import configs, settings
 from streams.catalog.view import list_price
 from streams.copurchase import model as copurchase
@@ -32,6 +31,7 @@ from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key
 from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
 from streams.ingest.topics import dedupe_table
+from streams.ops import metrics
 from streams.profiles import model as profiles
 from streams.profiles import step as profile_step
 from streams.profiles.step import ShopperState

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from faust.types import EventT
 
-from streams.faustcompat import current_event_var
+from streams.kafka.faustcompat import current_event_var
 
 __all__ = ["acting_for"]
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from schemas.eventtime import iso_utc, latest_allowed_ts, wall_clock_ms
-from streams import metrics
+from streams.ops import metrics
 
 __all__ = ["EventClock"]
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 import streams.ingest.agents as ingest_agents
-from streams import metrics
 from streams.ingest import topics
 from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
 from streams.ingest.topics import dedupe_table
+from streams.ops import metrics
 from streams.topology import PIPELINE
 
 EXAMPLES_PATH = Path(__file__).parents[1] / "unit" / "schemas" / "contract_examples.json"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams import localkafka
+from streams import devbroker
+from streams.kafka import admin as kafka_admin
 from streams.settings import Settings
 from tests.support.kafka import Deployment, WorkerProcess, new_deployment, start_worker
 
@@ -21,11 +22,11 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 def bootstrap() -> str:
     """The bootstrap servers of a live broker; under CI=true a broker that cannot start fails."""
     settings = Settings()
-    if asyncio.run(localkafka.broker_ready(settings.bootstrap_servers, timeout=3)):
+    if asyncio.run(kafka_admin.broker_ready(settings.bootstrap_servers, timeout=3)):
         return settings.bootstrap_servers
     try:
-        localkafka.start_broker(settings, fresh=False, echo=lambda *_: None)
-    except localkafka.BrokerError as error:
+        devbroker.start_broker(settings, fresh=False, echo=lambda *_: None)
+    except devbroker.BrokerError as error:
         if IN_CI:
             pytest.fail(f"CI=true and the Kafka broker cannot start: {error}")
         pytest.skip(f"no Kafka broker (start one with `basketlift kafka start`): {error}")

@@ -22,8 +22,8 @@ from bench.harness import SAMPLE as SAMPLE
 from bench.harness import Deployment, WorkerProcess, metric_total, produce_records
 from bench.harness import send_events as send_events
 from bench.harness import wait_for_index as wait_for_index
-from streams.replay.events import replay_events
-from streams.replay.orderlog import OrderLog, read_orders_file
+from streams.tools.replay.events import replay_events
+from streams.tools.replay.orderlog import OrderLog, read_orders_file
 
 DAY_MS = 86_400_000  # written out: the offline recomputation must not lean on the code
 CROSS_WEIGHT = 0.5

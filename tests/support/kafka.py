@@ -25,8 +25,8 @@ from bench.harness import (
     produce_records,
     start_worker,
 )
-from streams import localkafka
-from streams.replay.kafka_in import read_topic_records
+from streams import devbroker
+from streams.kafka.reader import read_topic_records
 from streams.settings import Settings
 
 __all__ = [
@@ -115,16 +115,16 @@ class StoppableBroker:
 
     def start(self) -> None:
         """Start it (keeping its data dir) and wait until it answers metadata requests."""
-        localkafka.start_broker(self.settings, fresh=False, echo=lambda *_: None)
+        devbroker.start_broker(self.settings, fresh=False, echo=lambda *_: None)
 
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL) and wait until the process is gone."""
-        localkafka.stop_broker(self.settings, echo=lambda *_: None)
+        devbroker.stop_broker(self.settings, echo=lambda *_: None)
 
 
 def stoppable_broker(home: Path) -> StoppableBroker:
     """A broker under `home` on free ports, using the jars of the shared broker's cache."""
-    jars = localkafka.ensure_jars(Settings(), echo=lambda *_: None)
+    jars = devbroker.ensure_jars(Settings(), echo=lambda *_: None)
     home.mkdir(parents=True, exist_ok=True)
     (home / jars.name).symlink_to(jars, target_is_directory=True)
     settings = Settings(

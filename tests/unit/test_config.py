@@ -52,8 +52,8 @@ def test_evaluate_runs_with_the_workers_settings(
         seen.update(kwargs)
         raise SystemExit(0)
 
-    import streams.evaluation.runner as runner
-    import streams.replay.orderlog as orderlog
+    import streams.tools.evaluation.runner as runner
+    import streams.tools.replay.orderlog as orderlog
 
     monkeypatch.setattr(runner, "run_evaluation", run_evaluation)
     monkeypatch.setattr(orderlog, "read_order_log", lambda files, fmt: object())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.replay.kafka_out import make_producer
+from streams.kafka.producer import make_producer
 from tests.integration.replay_support import (
     STATE_ENV,
     metric_total,

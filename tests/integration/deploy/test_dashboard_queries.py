@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from streams.replay.events import catalog_events, event_key, order_event
+from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import sample_slice, send_events, wait_for_metric
 from tests.support.dashboard import dashboard_expressions
 from tests.support.kafka import Deployment, free_port, produce_records, start_worker

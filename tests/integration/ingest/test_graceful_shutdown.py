@@ -10,7 +10,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.replay.events import catalog_events, event_key, order_event
+from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
     metric_total,
     sample_slice,

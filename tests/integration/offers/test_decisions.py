@@ -15,7 +15,7 @@ import pytest
 
 from schemas import OfferDecision, decode_event
 from streams.experiment import cohort_for
-from streams.replay.events import catalog_events, event_key, order_event
+from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
     STATE_ENV,
     get_json,

@@ -16,8 +16,8 @@ from typing import NoReturn
 
 import pytest
 
-import streams.web  # noqa: F401  (registers the worker-internals collector)
-from streams import metrics
+import streams.ops.web  # noqa: F401  (registers the worker-internals collector)
+from streams.ops import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -61,7 +61,7 @@ def run_promtool(promtool: str, *args: str | Path, cwd: Path | None = None) -> s
 
 
 def exposed_metric_names() -> set[str]:
-    """Every series name streams.metrics' registry can expose, samples or not yet.
+    """Every series name streams.ops.metrics' registry can expose, samples or not yet.
 
     Labelled metrics expose no sample before their first use, so the names are derived from
     each family's type (a counter `x` is exposed as `x_total`, a histogram as `x_bucket`,

@@ -106,7 +106,7 @@ def test_every_metric_is_exposed_by_the_workers() -> None:
     exposed = exposed_metric_names() | PROMETHEUS_SYNTHETIC
     used = set().union(*(metric_names(expr) for expr in dashboard_expressions()))
     missing = sorted(used - exposed)
-    assert not missing, f"metrics the dashboard reads but streams/metrics.py lacks: {missing}"
+    assert not missing, f"metrics the dashboard reads but streams/ops/metrics.py lacks: {missing}"
 
 
 def test_metric_names_scanner() -> None:

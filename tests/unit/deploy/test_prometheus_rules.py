@@ -126,7 +126,7 @@ def test_rules_read_only_metrics_the_workers_expose() -> None:
         used |= set(re.findall(r"\b(?:basketlift|process|python)_\w+", uncommented(path)))
     assert used, "no metric found in the rule files"
     missing = sorted(used - exposed)
-    assert not missing, f"metrics the rules read but streams/metrics.py lacks: {missing}"
+    assert not missing, f"metrics the rules read but streams/ops/metrics.py lacks: {missing}"
 
 
 def test_alerts_use_only_recorded_series_that_exist() -> None:

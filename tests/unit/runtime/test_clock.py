@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from streams import metrics
+from streams.ops import metrics
 from streams.runtime.clock import EventClock
 
 WALL_MS = 1_763_740_800_000

@@ -1,0 +1,70 @@
+"""Reading whole topics for the command-line tools (the lift report); not used by workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.kafka.faustcompat import force_metadata_update
+
+Record = tuple[bytes | None, bytes | None, int, int]
+"""(key, value, partition, offset) of one record."""
+
+
+async def read_topic_records(
+    bootstrap: str,
+    topic: str,
+    *,
+    committed: bool = True,
+    timeout_s: float = 120.0,
+    metadata_wait_s: float = 10.0,
+) -> list[Record]:
+    """Every record of `topic` up to the end offsets seen at the start, in offset order per
+    partition. With `committed` only records of committed transactions (as a worker under
+    exactly-once reads them). LookupError if the topic does not exist, TimeoutError if it
+    cannot be read to the end in time."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed" if committed else "read_uncommitted",
+        max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        deadline = time.monotonic() + metadata_wait_s
+        while not partitions and time.monotonic() < deadline:
+            await force_metadata_update(consumer)
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await asyncio.sleep(0.2)
+        if not partitions:
+            raise LookupError(f"topic {topic} does not exist on {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return records
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: could not read up to {ends} in {timeout_s}s")
+            batch = await consumer.getmany(*behind, timeout_ms=500)
+            for tp, messages in batch.items():
+                records.extend(
+                    (m.key, m.value, m.partition, m.offset) for m in messages if m.offset < ends[tp]
+                )
+    finally:
+        await consumer.stop()
+
+
+async def read_topic_values(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[bytes]:
+    """Every committed record value of `topic` (tombstones left out)."""
+    records = await read_topic_records(bootstrap, topic, timeout_s=timeout_s)
+    return [value for _key, value, _partition, _offset in records if value is not None]

@@ -1,0 +1,1 @@
+"""Tools around the worker: order logs, replay, the demo, the offline evaluation."""

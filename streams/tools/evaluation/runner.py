@@ -1,0 +1,215 @@
+"""One evaluation run: split an order log, fold the past, rank the future, tally the rankers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from streams.config import DomainConfigs, domain_configs
+from streams.copurchase.model import DAY_MS
+from streams.settings import Settings
+from streams.tools.evaluation.protocol import (
+    DEFAULT_MAX_CART,
+    RANKER_NAMES,
+    RankerContext,
+    RankerResult,
+    build_context,
+    evaluate_cases,
+    make_cases,
+)
+from streams.tools.evaluation.state import LiveState, fold_orders
+from streams.tools.replay.orderlog import Order, OrderLog
+
+__all__ = ["EvaluationReport", "parse_split_at", "run_evaluation"]
+
+BASELINE = "copurchase_count"
+
+
+def parse_split_at(text: str) -> int:
+    """Epoch ms of a date (``2011-09-01``: midnight UTC) or an ISO-8601 timestamp.
+
+    A timestamp without a zone is UTC.
+    """
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError as error:
+        raise ValueError(f"cannot read {text!r} as a date or an ISO-8601 timestamp") from error
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
+class EvaluationReport:
+    """The results of every ranker plus what was evaluated and how long each step took."""
+
+    results: dict[str, RankerResult]
+    split_at_ms: int
+    k: int
+    seed: int
+    refresh_days: float
+    train_orders: int
+    test_orders: int
+    catalogue_size: int
+    total_orders: float
+    timings: dict[str, float] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    def ratios(self) -> dict[str, dict[str, float | None]]:
+        """Each ranker's hit@k and revenue per impression divided by the baseline's."""
+        base = self.results.get(BASELINE)
+        ratios: dict[str, dict[str, float | None]] = {}
+        for name, result in self.results.items():
+            ratios[name] = {
+                "hit_at_k": _ratio(result.hit_at_k, base.hit_at_k if base else None),
+                "revenue_per_impression": _ratio(
+                    result.revenue_per_impression, base.revenue_per_impression if base else None
+                ),
+            }
+        return ratios
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able report (``basketlift evaluate --json``)."""
+        split = datetime.fromtimestamp(self.split_at_ms / 1000, tz=UTC)
+        return {
+            "rankers": {name: result.metrics() for name, result in self.results.items()},
+            "ratios_vs_copurchase_count": self.ratios(),
+            "protocol": {
+                "split_at": split.isoformat(),
+                "k": self.k,
+                "seed": self.seed,
+                "max_cart": DEFAULT_MAX_CART,
+                "state": "frozen at the split"
+                if self.refresh_days <= 0
+                else f"refreshed with the test orders every {self.refresh_days:g} days",
+            },
+            "data": {
+                "sources": self.sources,
+                "train_orders": self.train_orders,
+                "test_orders": self.test_orders,
+                "cases": next(iter(self.results.values())).cases if self.results else 0,
+                "catalogue_size": self.catalogue_size,
+                "decayed_total_orders": self.total_orders,
+            },
+            "timings_seconds": dict(self.timings),
+        }
+
+
+def _ratio(value: float, base: float | None) -> float | None:
+    return value / base if base else None
+
+
+def _windows(orders: Sequence[Order], start_ms: int, days: float) -> list[list[Order]]:
+    """The orders cut into consecutive windows of `days` from `start_ms` (empty ones skipped)."""
+    width = days * DAY_MS
+    windows: dict[int, list[Order]] = {}
+    for order in orders:
+        windows.setdefault(int((order.ts_ms - start_ms) // width), []).append(order)
+    return [windows[key] for key in sorted(windows)]
+
+
+def run_evaluation(
+    log: OrderLog,
+    split_at_ms: int,
+    *,
+    k: int = 3,
+    seed: int = 0,
+    limit_orders: int | None = None,
+    refresh_days: float = 0.0,
+    names: Sequence[str] = RANKER_NAMES,
+    configs: DomainConfigs | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EvaluationReport:
+    """Fold the orders before the split, then evaluate the (first `limit_orders`) later ones.
+
+    `refresh_days` > 0: after the cases of each window of that many days, its orders are
+    folded into the state and the index is rebuilt (what a live worker would know); 0: the
+    state stays frozen at the split. `progress(step, done, total)` reports "fold" (orders)
+    and "rank" (cases). `configs` are the worker's (``streams.config.domain_configs``), the
+    defaults when None; the ranker offers `k` products whatever their `top_n`.
+    """
+    configs = configs or domain_configs(Settings())
+    copurchase = configs.copurchase
+    profile_config = configs.profile
+    config = replace(configs.offers.decision.ranker, top_n=k)
+
+    def fold(orders: Sequence[Order], state: LiveState | None = None, **kw: Any) -> LiveState:
+        return fold_orders(
+            orders,
+            state,
+            copurchase,
+            profile_config,
+            batch_orders=configs.batch_max,
+            consent_default_granted=configs.consent_default_granted,
+            **kw,
+        )
+
+    train = [order for order in log.orders if order.ts_ms < split_at_ms]
+    test = [order for order in log.orders if order.ts_ms >= split_at_ms]
+    if limit_orders is not None:
+        test = test[: max(limit_orders, 0)]
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    state = fold(
+        train, progress=(lambda done: progress("fold", done, len(train))) if progress else None
+    )
+    timings["fold"] = time.perf_counter() - started
+
+    def context_at(as_of_ms: int) -> RankerContext:
+        return build_context(
+            state, as_of_ms, config, copurchase.half_life_days, copurchase.neighbours_k
+        )
+
+    started = time.perf_counter()
+    context = context_at(split_at_ms)
+    timings["index"] = time.perf_counter() - started
+    catalogue_size = len(context.index)
+    total_orders = context.total_orders
+    cases = make_cases(test, seed)
+    results = {name: RankerResult(name, k, catalogue_size) for name in names}
+    rank_seconds = 0.0
+    refresh_seconds = 0.0
+    windows = _windows(test, split_at_ms, refresh_days) if refresh_days > 0 else [test]
+    done = 0
+    for window in windows:
+        ids = {order.order_id for order in window}
+        window_cases = [case for case in cases if case.order_id in ids]
+        started = time.perf_counter()
+        evaluate_cases(window_cases, context, names, results=results)
+        rank_seconds += time.perf_counter() - started
+        done += len(window_cases)
+        if progress is not None:
+            progress("rank", done, len(cases))
+        if refresh_days > 0 and window is not windows[-1]:
+            started = time.perf_counter()
+            fold(window, state)
+            window_end = split_at_ms + int(
+                ((window[0].ts_ms - split_at_ms) // (refresh_days * DAY_MS) + 1)
+                * refresh_days
+                * DAY_MS
+            )
+            context = context_at(window_end)
+            refresh_seconds += time.perf_counter() - started
+    timings["rank"] = rank_seconds
+    if refresh_days > 0:
+        timings["refresh"] = refresh_seconds
+    return EvaluationReport(
+        results=results,
+        split_at_ms=split_at_ms,
+        k=k,
+        seed=seed,
+        refresh_days=refresh_days,
+        train_orders=len(train),
+        test_orders=len(test),
+        catalogue_size=catalogue_size,
+        total_orders=total_orders,
+        timings=timings,
+    )

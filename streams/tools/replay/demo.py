@@ -1,0 +1,159 @@
+"""`basketlift demo`: the main job end to end on this machine, with a summary at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from streams import devbroker
+from streams.kafka import admin as kafka_admin
+from streams.settings import Settings, get_settings
+from streams.tools.replay.run import run_replay
+from streams.tools.replay.worker_metrics import (
+    decision_counts,
+    decisions_pending,
+    fetch_metrics_text,
+    health_status,
+)
+
+
+def start_worker(
+    settings: Settings, log_path: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start `basketlift worker` in the background, logging to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(settings: Settings, worker: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until the worker's /health answers 200; False if it exits or time runs out."""
+    url = f"http://127.0.0.1:{settings.web_port}/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            return False
+        if health_status(url) == 200:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM the worker (it commits and closes cleanly), SIGKILL if it hangs."""
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+DEMO_CART_STEPS = 2
+DECISIONS_WAIT_SECONDS = 60.0
+
+
+def show_decisions(settings: Settings, console: Console) -> None:
+    """The decisions the worker made, by placement and cohort, and where to see one."""
+    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    triggers = (settings.topic_carts, settings.topic_orders)
+    # The replay waits until every event is validated; the last batch's decisions follow.
+    deadline = time.monotonic() + DECISIONS_WAIT_SECONDS
+    while True:
+        text = fetch_metrics_text(url)
+        if text is None:
+            return
+        pending = decisions_pending(text, triggers)
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if pending:
+        console.print(f"[yellow]{pending:,.0f} decisions still in progress[/yellow]")
+    counts = decision_counts(text)
+    parts = [f"{placement}/{cohort}: {n:,.0f}" for (placement, cohort), n in sorted(counts.items())]
+    console.print("Decisions on " + settings.topic_offers + ": " + (", ".join(parts) or "none"))
+    console.print(
+        "A shopper's latest decision (while a worker runs, e.g. `basketlift demo "
+        f"--keep-running`): curl http://127.0.0.1:{settings.web_port}/offers/c-<customer id>; "
+        "the lift report: basketlift report"
+    )
+
+
+def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bool:
+    """Broker, topics, worker, replay of the real sample, summary; True on success."""
+    console = Console()
+    settings = get_settings()
+    console.rule("1/3 Kafka")
+    try:
+        devbroker.start_broker(settings, fresh=fresh, echo=console.print)
+        asyncio.run(
+            kafka_admin.ensure_topics(
+                settings.bootstrap_servers,
+                kafka_admin.contract_topics(settings),
+                settings.partitions,
+            )
+        )
+    except devbroker.BrokerError as error:
+        console.print(f"[red]{error}[/red]")
+        return False
+    console.rule("2/3 Worker")
+    log_path = settings.kafka_home.parent / "demo-worker.log"
+    env = dict(os.environ)
+    if fresh:
+        # A fresh broker has no state: a fresh data dir keeps local table stores consistent.
+        env["BASKETLIFT_DATA_DIR"] = str(settings.kafka_home.parent / "demo-worker-data")
+        import shutil
+
+        shutil.rmtree(env["BASKETLIFT_DATA_DIR"], ignore_errors=True)
+    worker = start_worker(settings, log_path, env)
+    console.print(f"Worker pid {worker.pid}, log {log_path}; waiting for /health ...")
+    if not wait_healthy(settings, worker, timeout=180):
+        console.print(f"[red]The worker did not become healthy; see {log_path}[/red]")
+        stop_worker(worker)
+        return False
+    console.print(f"Worker healthy: http://127.0.0.1:{settings.web_port}/health")
+    console.rule("3/3 Replay of real orders")
+    try:
+        ok = run_replay(
+            settings,
+            order_files=[],
+            fmt="auto",
+            limit_orders=limit_orders,
+            carts=True,
+            # The last two cart states of each order: ~6,000 cart decisions, a few minutes on
+            # a laptop (`basketlift replay` sends every step: ~57,000 carts).
+            cart_steps=DEMO_CART_STEPS,
+            rate=None,
+            wait=True,
+            wait_timeout=1800,
+            console=console,
+        )
+        show_decisions(settings, console)
+    finally:
+        if not keep_running:
+            stop_worker(worker)
+    console.print(
+        f"Metrics: http://127.0.0.1:{settings.web_port}/metrics  "
+        f"dead letters: topic {settings.topic_deadletter}"
+    )
+    if keep_running:
+        console.print(f"Worker still running (pid {worker.pid}); stop it with kill {worker.pid}.")
+    else:
+        console.print("Worker stopped. The broker keeps running: `basketlift kafka stop` stops it.")
+    return ok

@@ -1,0 +1,338 @@
+"""streams/kafka/faustcompat.py: the start-up check of the assumed Faust/aiokafka internals, the
+accessors on real objects, the installed transport, and the inline delivery fast path (it
+keeps wait_first's results and its abandon-on-suspend rule)."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from click.testing import CliRunner
+from faust.exceptions import ConsumerNotStarted
+from faust.streams import current_event
+from faust.transport.consumer import TransactionManager
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from streams import cli
+from streams.kafka import faustcompat
+from streams.kafka.faustcompat import (
+    ASSUMPTIONS,
+    CommitGatedConsumer,
+    DrainableProducer,
+    ExactlyOnceTransport,
+    InlineDeliveryConsumer,
+    ResumedCoroutine,
+    SourcePartitionTransactions,
+    UnsupportedFaust,
+    check_supported,
+    committed_offsets,
+    consumer_thread_loop,
+    current_event_var,
+    fetch_position,
+    force_metadata_update,
+    in_transaction,
+    install_exactly_once_fixes,
+    install_inline_delivery,
+    kafka_consumer,
+    metadata_cluster,
+    new_changelog_topic,
+    partition_state,
+    paused_partitions,
+    step_inline,
+    transaction_lock,
+    transaction_producer,
+    unacked_messages,
+    unstarted_app,
+    unsupported,
+)
+from streams.runtime.gate import CommitGate
+from streams.settings import Settings
+
+# --- the start-up check ----------------------------------------------------------------------
+
+
+def test_the_installed_versions_have_every_assumed_attribute_and_signature() -> None:
+    assert unsupported() is None
+    check_supported()  # does not raise
+    # Every accessor's private reads are among the checked assumptions.
+    accessors = [
+        current_event_var,
+        kafka_consumer,
+        consumer_thread_loop,
+        partition_state,
+        fetch_position,
+        metadata_cluster,
+        force_metadata_update,
+        committed_offsets,
+        unacked_messages,
+        paused_partitions,
+        new_changelog_topic,
+        transaction_producer,
+        transaction_lock,
+        in_transaction,
+    ]
+    unchecked = [
+        accessor.__name__
+        for accessor in accessors
+        if not any(accessor.__name__ in assumption.needed_by for assumption in ASSUMPTIONS)
+    ]
+    assert unchecked == []
+
+
+def test_a_method_removed_upstream_is_named_with_what_needs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(AIOKafkaConsumerThread, "_ensure_consumer")
+    with pytest.raises(UnsupportedFaust) as refused:
+        check_supported()
+    assert str(refused.value) == (
+        "faust-streaming 0.15.3 lacks AIOKafkaConsumerThread._ensure_consumer()"
+        " (needed by kafka_consumer)"
+    )
+
+
+def test_a_changed_signature_and_a_missing_instance_attribute_are_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def send_without_transactional_id(self: Any, topic: str, key: Any, value: Any) -> None:
+        """A `send` with another signature."""
+
+    monkeypatch.setattr(TransactionManager, "send", send_without_transactional_id)
+    original_init = aiokafka_driver.Consumer.__init__
+
+    def init_without_committed_offsets(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        del self._committed_offset
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "__init__", init_without_committed_offsets)
+    problem = unsupported()
+    assert problem is not None and "\n" not in problem
+    assert problem == (
+        "faust-streaming 0.15.3 lacks Consumer._committed_offset (needed by committed_offsets"
+        " (the progress watch, consumer lag)), TransactionManager.send(topic, key, value,"
+        " partition, timestamp, headers, *, transactional_id) (needed by"
+        " SourcePartitionTransactions.send)"
+    )
+
+
+def test_a_constructor_that_changed_is_reported_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def init_with_a_new_required_argument(self: Any, *args: Any, required: int, **kw: Any) -> None:
+        """A Producer.__init__ that wants an argument the check does not pass."""
+
+    monkeypatch.setattr(aiokafka_driver.Producer, "__init__", init_with_a_new_required_argument)
+    problem = unsupported()
+    assert problem is not None and "\n" not in problem
+    assert problem.startswith(
+        "faust-streaming 0.15.3 lacks a never-started Consumer, Producer and Table as built here"
+        " (TypeError("
+    )
+
+
+def test_another_version_is_refused_even_with_every_name_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    installed = faustcompat.installed_version
+    monkeypatch.setattr(
+        faustcompat,
+        "installed_version",
+        lambda package: "0.16.0" if package == "faust-streaming" else installed(package),
+    )
+    assert unsupported() == (
+        "unsupported faust-streaming 0.16.0: Basketlift supports faust-streaming 0.15.3 and"
+        " aiokafka 0.14.0 (pinned in pyproject.toml)"
+    )
+
+
+def test_the_worker_exits_2_with_one_line_when_the_check_fails(
+    monkeypatch: pytest.MonkeyPatch, dead_port: int
+) -> None:
+    monkeypatch.delattr(AIOKafkaConsumerThread, "_ensure_consumer")
+    # A broker that does not answer: without the check the worker stops there instead.
+    broker = Settings(broker=f"kafka://127.0.0.1:{dead_port}")
+    monkeypatch.setattr(cli, "get_settings", lambda: broker)
+    result = CliRunner().invoke(cli.main, ["worker"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: faust-streaming 0.15.3 lacks AIOKafkaConsumerThread._ensure_consumer()"
+        " (needed by kafka_consumer)\n"
+    )
+
+
+# --- accessors on real objects (never started) -----------------------------------------------
+
+
+@pytest.fixture
+def throwaway_app() -> Iterator[faust.App]:
+    """A Faust app that is never started, with Basketlift's transport installed."""
+    app = unstarted_app("unit-faustcompat")
+    install_exactly_once_fixes(app, CommitGate())
+    install_inline_delivery(app)
+    yield app
+
+
+def test_the_installed_transport_has_the_fixes_and_the_inline_consumer(
+    throwaway_app: faust.App,
+) -> None:
+    transport = throwaway_app.transport
+    assert transport.Consumer is InlineDeliveryConsumer
+    assert issubclass(InlineDeliveryConsumer, CommitGatedConsumer)
+    assert transport.Producer is DrainableProducer
+    assert transport.TransactionManager is SourcePartitionTransactions
+    assert isinstance(transport, ExactlyOnceTransport)
+    assert isinstance(transport.commit_gate, CommitGate)
+
+
+def test_inline_delivery_needs_the_exactly_once_fixes_first() -> None:
+    app = faust.App("unit-faustcompat-bare", broker="kafka://127.0.0.1:9", autodiscover=False)
+    with pytest.raises(RuntimeError, match="install_exactly_once_fixes"):
+        install_inline_delivery(app)
+
+
+async def test_consumer_accessors_read_a_real_faust_consumer(throwaway_app: faust.App) -> None:
+    consumer = throwaway_app.consumer
+    assert isinstance(consumer, InlineDeliveryConsumer)
+    assert dict(committed_offsets(consumer)) == {}
+    assert unacked_messages(consumer) == []
+    assert paused_partitions(consumer) == set()
+    with pytest.raises(ConsumerNotStarted):
+        kafka_consumer(consumer)
+
+
+async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
+    producer = throwaway_app.producer
+    assert isinstance(producer, DrainableProducer)
+    assert transaction_producer(producer, "unit-faustcompat-group-0") is None
+    kafka = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", transactional_id="unit")
+    try:
+        assert in_transaction(kafka) is False
+    finally:
+        await kafka.stop()
+
+
+async def test_the_current_event_var_is_the_one_faust_reads() -> None:
+    event: Any = object.__new__(faust.Event)  # any weak-referenceable object will do
+    var = current_event_var()
+    token = var.set(weakref.ref(event))
+    try:
+        assert current_event() is event
+    finally:
+        var.reset(token)
+    assert current_event() is None
+
+
+async def test_fetch_position_reads_the_partition_state_of_a_real_consumer() -> None:
+    kafka = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")  # never started
+    try:
+        carts0, carts1 = TopicPartition("shop.carts", 0), TopicPartition("shop.carts", 1)
+        assert fetch_position(kafka, carts0) is None  # nothing assigned yet
+        kafka.assign([carts0])
+        assert fetch_position(kafka, carts0) is None  # assigned, no position yet
+        state = partition_state(kafka, carts0)
+        assert state is not None
+        state.seek(42)  # as aiokafka's fetcher does once it knows where to fetch from
+        assert fetch_position(kafka, carts0) == 42
+        assert fetch_position(kafka, carts1) is None  # not assigned
+    finally:
+        await kafka.stop()
+
+
+def test_a_rebuilt_changelog_topic_takes_the_tables_raw_serializers(
+    throwaway_app: faust.App,
+) -> None:
+    table = throwaway_app.Table("raw", key_type=str, value_type=bytes, partitions=1, default=None)
+    table.key_serializer = "raw"  # type: ignore[attr-defined]
+    table.value_serializer = "raw"  # type: ignore[attr-defined]
+    assert table.changelog_topic.key_serializer != "raw"  # built before: type-derived (JSON)
+    topic = new_changelog_topic(table)
+    assert (topic.key_serializer, topic.value_serializer) == ("raw", "raw")
+
+
+# --- the inline delivery fast path -----------------------------------------------------------
+
+
+async def returns_at_once(value: int) -> int:
+    return value * 2
+
+
+async def waits_for(future: asyncio.Future[int]) -> int:
+    return await future + 1
+
+
+async def test_step_inline_finishes_a_coroutine_that_never_suspends() -> None:
+    assert step_inline(returns_at_once(21)) == (True, 42)
+
+
+async def resumed_waiter() -> tuple[asyncio.Future[int], asyncio.Future[int]]:
+    """A coroutine waiting for a future, stepped inline once and resumed under a task."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    coro = waits_for(future)
+    done, pending = step_inline(coro)
+    assert not done
+    task = asyncio.ensure_future(ResumedCoroutine(coro, pending))
+    await asyncio.sleep(0)
+    return future, task
+
+
+async def test_a_suspended_coroutine_resumes_under_a_task_and_returns_its_value() -> None:
+    future, task = await resumed_waiter()
+    assert not task.done()
+    future.set_result(9)
+    assert await task == 10
+
+
+async def test_cancelling_the_resumed_coroutine_cancels_the_original() -> None:
+    future, task = await resumed_waiter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert future.cancelled()
+
+
+async def test_resumed_coroutine_propagates_errors() -> None:
+    future, task = await resumed_waiter()
+    future.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        await task
+
+
+class _Flags:
+    """Stand-ins for the Service events wait_first consults."""
+
+    def __init__(self) -> None:
+        self._stopped = asyncio.Event()
+        self._crashed = asyncio.Event()
+
+
+async def test_fast_wait_first_returns_inline_result_without_touching_other_awaitables() -> None:
+    flags = _Flags()
+    suspend = asyncio.Event()
+    other = suspend.wait()
+    results = await InlineDeliveryConsumer.wait_first(flags, returns_at_once(5), other)  # type: ignore[arg-type]
+    assert results.results == [10]
+    assert not results.stopped
+    assert other.cr_frame is None  # closed, never run: no "never awaited" warning
+
+
+async def test_fast_wait_first_abandons_a_waiting_delivery_when_the_flow_is_suspended() -> None:
+    consumer = InlineDeliveryConsumer.__new__(InlineDeliveryConsumer)
+    consumer._stopped = asyncio.Event()  # type: ignore[misc]
+    consumer._crashed = asyncio.Event()  # type: ignore[misc]
+    consumer.loop = asyncio.get_running_loop()  # type: ignore[misc]
+    never: asyncio.Future[int] = consumer.loop.create_future()
+    suspend = asyncio.Event()
+    waiting = asyncio.ensure_future(consumer.wait_first(waits_for(never), suspend.wait()))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    suspend.set()
+    results = await asyncio.wait_for(waiting, 2)
+    assert results.results == [True]  # the suspend event won
+    await asyncio.sleep(0)
+    assert never.cancelled()  # the delivery was abandoned, as Faust does
