@@ -19,9 +19,9 @@ import pytest
 import streams.ingest.agents as ingest_agents
 from streams import metrics
 from streams.ingest import topics
-from streams.ingest.topics import dedupe_table
 from streams.ingest.handlers import HANDLERS, EventHandler, ValidEvent
 from streams.ingest.routing import partition_for_key
+from streams.ingest.topics import dedupe_table
 
 EXAMPLES_PATH = Path(__file__).parents[1] / "unit" / "schemas" / "contract_examples.json"
 WAIT_SECONDS = 5.0
