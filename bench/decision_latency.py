@@ -340,8 +340,9 @@ async def receive(
 def decision_ts_stats(got: Received, sent_at: dict[str, float]) -> dict[str, Any]:
     """Decision `ts` minus send time, when `ts` is the wall-clock time of the decision.
 
-    The contract's decision `ts` was the worker's clock when deciding; a worker whose `ts`
-    is something else (the trigger's event time, say) gives no such breakdown.
+    Meaningful only when a decision's `ts` is the worker's wall clock when deciding; a
+    worker whose `ts` is something else (Basketlift's is event time: the trigger's `ts` plus
+    the time taken) gives no such breakdown.
     """
     deltas = [got.decided_ms[e] / 1000 - sent_at[e] for e in got.decided_ms]
     if deltas and abs(sorted(deltas)[len(deltas) // 2]) > 3600:

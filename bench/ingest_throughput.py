@@ -2,8 +2,9 @@
 
 Both read the same pre-filled topics (derived cart and order events from the shipped real
 sample, cycled to --events) on the same local broker. The plain loop parses each value with
-orjson and produces it to an output topic; the worker validates, routes and counts. Rates are
-measured from the first event consumed to the last. Usage:
+orjson and produces it to an output topic; the worker runs its whole pipeline (validation,
+routing, profiles, co-purchase deltas and the product graph, a decision per cart and order).
+Rates are measured from the first event consumed to the last. Usage:
 
     .venv/bin/python -m bench.ingest_throughput --events 200000 [--small]
 """

@@ -228,7 +228,7 @@ def worker() -> None:
     if settings.event_loop == "uvloop":
         import uvloop
 
-        # Before Faust creates its loop. Measured in bench/ingest_throughput.py: +36%.
+        # Before Faust creates its loop; faster than asyncio (bench/ingest_throughput.py).
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     import faust
 
@@ -240,12 +240,12 @@ def worker() -> None:
         # transactions, which recovery would not undo. Rebuild from the changelogs instead.
         shutil.rmtree(app.conf.tabledir, ignore_errors=True)
     # Everything imported so far lives as long as the process: keep it out of the garbage
-    # collector's scans (about +30% events/s in bench/ingest_throughput.py).
+    # collector's scans, which would otherwise walk it again and again under load.
     gc.freeze()
     worker = faust.Worker(app, loglevel=settings.log_level)
     # Faust's start-up spinner sets the root logger to DEBUG so that every record spins it:
-    # every library's debug records were then built (and dropped), about 5% of a busy
-    # worker's CPU in a profile. Without it, the level is the configured one.
+    # every library's debug records would then be built (and dropped), a measurable share
+    # of a busy worker's CPU. Without it, the level is the configured one.
     worker.spinner = None
     worker.execute_from_commandline()
 
@@ -420,7 +420,7 @@ def evaluate(
     Orders before --split-at are folded through the stream's own steps (co-purchase graph,
     profiles) with the worker's BASKETLIFT_* domain settings; in each later order with 2+
     products one product is hidden (seeded) and each ranker offers k products for the rest
-    of the order; see streams/evaluation.
+    of the order; see streams/tools/evaluation.
     """
     import json
     import time

@@ -4,14 +4,14 @@ A message on the deltas topic is a JSON list of product deltas, all for products
 partition it was sent to.
 
 IDEMPOTENT APPLICATION. Each product state records the (partition, offset) of the last
-delta message applied to it, and a message at or below it is skipped. Exactly-once makes a
-batch's table writes and its consumed offsets commit together, but the crash-recovery test
-caught a committed product write whose delta message was applied again after a `kill -9`
-(the group's committed offset for that deltas partition was behind the committed state).
-Orders were never counted twice: their path was already idempotent (a profile or session
-remembers the event ids it has seen). With the position kept in the state, the deltas path
-no longer depends on Faust's offset bookkeeping either. A product always maps to one deltas
-partition (changing the partition count means rebuilding state, as Faust requires anyway).
+delta message applied to it (`applied_through`), and a message at or below it is skipped.
+Exactly-once commits a batch's table writes with its consumed offsets, but after a crash
+the group's committed offset for a deltas partition can be behind the committed product
+state, and the message would be applied again. With the position kept in the state, a
+product absorbs each delta message at most once whatever Faust's offset bookkeeping says,
+as orders are counted once by their event ids (streams.ingest.dedupe). A product always
+maps to one deltas partition (changing the partition count means rebuilding state, as
+Faust requires anyway).
 
 NO DELTA FROM THE FUTURE. A product state's `as_of_ts` only moves forward, so one delta
 far ahead would decay the product to nothing and keep it there. A delta whose `as_of_ts` is

@@ -258,8 +258,8 @@ def _pruned(neighbours: dict[str, float], k: int) -> dict[str, float]:
     """The `k` strongest neighbours (ties: smaller product_id); `neighbours` itself if few.
 
     The result keeps the input's order. The k-th weight is found by sorting the bare floats
-    (no key function): this runs for every touched product of every batch, and a keyed heap
-    over (weight, id) pairs was a tenth of a busy worker's CPU.
+    (no key function): this runs for every touched product of every batch, where a keyed
+    heap over (weight, id) pairs would cost several times as much.
     """
     if len(neighbours) <= k:
         return neighbours

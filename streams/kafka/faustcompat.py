@@ -263,8 +263,8 @@ class SourcePartitionTransactions(TransactionManager):
 
         Faust 0.15.3 (`Consumer.commit`) flushes its producer buffer before a commit only
         without transactions (added by faust-streaming/faust#273); with them, buffered
-        changelog records were sent after the commit had ended the transaction and crashed
-        the worker ("Can't send messages while not in transaction"). Related open report:
+        changelog records are sent after the commit has ended the transaction, and the
+        worker crashes ("Can't send messages while not in transaction"). Related open report:
         faust-streaming/faust#177 (records sent outside a transaction). Can go when Faust
         flushes the buffer inside the transactional commit.
         """
@@ -287,10 +287,11 @@ class DrainableProducer(aiokafka_driver.Producer):
         than 0.1 s (under load it returns with messages still queued), and it never waits
         for the message the task has taken (`_send_pending`) but not yet handed to the Kafka
         client. Under exactly-once either one lands in the *next* transaction, after the
-        offsets of the event that wrote it were committed: a kill -9 then loses that write
-        for good (the crash-recovery test caught product states short of their committed
-        deltas; the same symptom as robinhood/faust#340, open). No faust-streaming issue
-        found. Can go when Faust's flush waits for every buffered message.
+        offsets of the event that wrote it have been committed: a crash in between loses
+        that write for good (a product state short of its committed deltas; the same
+        symptom as robinhood/faust#340, open; the crash-recovery integration test covers
+        it). No faust-streaming issue found. Can go when Faust's flush waits for every
+        buffered message.
         """
         super().__init__(*args, **kwargs)
         buffer = cast(ProducerBuffer, self.buffer)
@@ -316,8 +317,8 @@ class DrainableProducer(aiokafka_driver.Producer):
         """Faust's commit, concurrent, and a transaction already ended gets a new one.
 
         At shutdown Faust 0.15.3 commits and ends every transaction, and then may commit
-        again (the consumer's last commit): aiokafka refused ("Not in the middle of a
-        transaction") and the remaining partitions' offsets were not committed. No output
+        again (the consumer's last commit): aiokafka refuses that ("Not in the middle of a
+        transaction"), and the remaining partitions' offsets would stay uncommitted. No output
         is sent after the transactions end, so the offsets alone commit safely. And the
         transactions are independent (one producer each), so they commit concurrently:
         Faust's `Producer.commit_transactions` commits them one after the other, 16 round
@@ -429,10 +430,11 @@ class InlineDeliveryConsumer(CommitGatedConsumer):
         `await self.wait_first(deliver(message), self.suspend_flow.wait())`, which creates
         four tasks and an `asyncio.wait` per message so that delivery can be abandoned when a
         rebalance suspends the flow. Delivery almost never waits (it puts into a queue
-        without blocking), and those tasks were half of a worker's CPU (see bench/). If the
-        delivery coroutine finishes in its first step, nothing could have been abandoned and
-        no task is needed; if it has to wait, the rest of it runs under Faust's own
-        `wait_first`, exactly as before. A speed-up, not a fix; no upstream issue found.
+        without blocking), and those tasks take a large share of a busy worker's CPU
+        (profiles of bench/ingest_throughput.py). If the delivery coroutine finishes in its
+        first step, nothing could have been abandoned and no task is needed; if it has to
+        wait, the rest of it runs under Faust's own `wait_first`, unchanged. A speed-up,
+        not a fix; no upstream issue found.
         Can go when Faust delivers without a task per message.
         """
         first = coros[0] if coros else None

@@ -1,7 +1,8 @@
 """Decoded table values kept between batches, valid only while the stored bytes are unchanged.
 
-Tables store JSON bytes; decoding a shopper profile (orjson plus building the dataclass) cost
-about 7% of a busy worker's CPU, once per cart for the same few active shoppers. The cache
+Tables store JSON bytes; decoding a shopper profile (orjson plus building the dataclass) on
+every cart repeats the same work for the same few active shoppers, a noticeable share of a
+busy worker's CPU. The cache
 keeps the last decoded value of recently read keys together with the bytes it came from and
 reuses it only if the table still holds equal bytes, so a write from anywhere (this worker,
 a recovery, a rebalance) can never be served stale. Values must be immutable. No Faust here.
