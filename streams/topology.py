@@ -26,23 +26,26 @@ from collections.abc import Mapping, Sequence
 
 from faust.types import AgentT
 
-import streams.copurchase.web
-import streams.offers.web
-import streams.ops.brokerwatch
-import streams.ops.watchdog
-import streams.ops.web
-import streams.profiles.web
-from streams.app import app
+from streams.app import app, settings
+from streams.catalog import view as catalog_view
 from streams.copurchase import agents as copurchase
+from streams.copurchase import view as products_view
+from streams.copurchase import web as products_web
 from streams.copurchase.topics import deltas_topic
 from streams.ingest.agents import make_ingest_agent
 from streams.ingest.handlers import EventHandler
 from streams.ingest.topics import inbound_topics, rekey_topics
 from streams.offers import agents as offers
-from streams.ops import metrics
+from streams.offers import live as offers_live
+from streams.offers import web as offers_web
+from streams.offers.topics import latest_decisions_table
+from streams.ops import brokerwatch, metrics, watchdog
+from streams.ops import web as ops_web
 from streams.profiles import agents as profiles
+from streams.profiles import web as profiles_web
+from streams.profiles.topics import profiles_table
 
-__all__ = ["INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app", "streams"]
+__all__ = ["INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app"]
 
 PIPELINE: dict[str, Sequence[EventHandler]] = {
     "carts": (profiles.handle_carts, offers.decide_for_carts),
@@ -63,3 +66,18 @@ REKEY_AGENTS: Mapping[str, AgentT] = {
 }
 PRODUCT_AGENT = app.agent(deltas_topic, name="basketlift.copurchase.apply")(copurchase.apply_deltas)
 metrics.init_topic_labels([topic.get_topic_name() for topic in inbound_topics.values()])
+
+# Alongside the pipeline: the replicated views, the periodic work, the web pages.
+app.task(catalog_view.start_catalog_view)
+app.task(products_view.start_products_view)
+app.timer(settings.index_refresh_seconds)(offers_live.refresh_ranking_snapshot)
+app.timer(settings.stall_check_seconds)(watchdog.watch_progress)
+app.timer(brokerwatch.WATCH_EVERY_S)(brokerwatch.watch_broker_contact)
+ops_web.install_endpoints()
+app.page("/state/products/{product_id}")(products_web.product_state)
+app.page("/state/shoppers/{shopper_id}")(
+    app.table_route(table=profiles_table, match_info="shopper_id")(profiles_web.shopper_state)
+)
+app.page("/offers/{shopper_id}")(
+    app.table_route(table=latest_decisions_table, match_info="shopper_id")(offers_web.latest_offers)
+)

@@ -35,7 +35,6 @@ def list_price(product_id: str) -> float | None:
     return entry.unit_price if entry is not None else None
 
 
-@app.task
 async def start_catalog_view() -> None:
     """Run the view as part of the app (stopped with it)."""
     await app.add_runtime_dependency(catalog_view)

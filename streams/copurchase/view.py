@@ -27,7 +27,6 @@ products_view: ReplicatedTopicView[ProductState] = ReplicatedTopicView(
 )
 
 
-@app.task
 async def start_products_view() -> None:
     """Run the view as part of the app (stopped with it)."""
     await app.add_runtime_dependency(products_view)

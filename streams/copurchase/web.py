@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.app import app
 from streams.copurchase.view import products_view
 
 
-@app.page("/state/products/{product_id}")
 async def product_state(self: Any, request: Any, product_id: str) -> Any:
     """Answered from this worker's global view of the product table: no routing needed."""
     state = products_view.get(product_id)

@@ -12,7 +12,7 @@ import logging
 import time
 
 from schemas import CatalogEvent
-from streams.app import app, settings
+from streams.app import settings
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
@@ -80,7 +80,6 @@ class LiveSnapshot:
 live_snapshot = LiveSnapshot()
 
 
-@app.timer(settings.index_refresh_seconds)
 async def refresh_ranking_snapshot() -> None:
     """Keep the ranker's index close to the views (errors are logged, the old one kept)."""
     try:

@@ -6,12 +6,9 @@ from typing import Any
 
 import orjson
 
-from streams.app import app
 from streams.offers.topics import latest_decisions_table
 
 
-@app.page("/offers/{shopper_id}")
-@app.table_route(table=latest_decisions_table, match_info="shopper_id")
 async def latest_offers(self: Any, request: Any, shopper_id: str) -> Any:
     """The latest decision (the contract's `shop.offers` shape), or 404."""
     raw = latest_decisions_table.get(shopper_id)

@@ -69,7 +69,6 @@ broker_watch = BrokerWatch(BrokerContact())
 metrics.BROKER_CONTACT_AGE.set_function(broker_watch.contact.age)
 
 
-@app.timer(WATCH_EVERY_S)
 async def watch_broker_contact() -> None:
     """Keep the contact time current between `/health` requests (for the gauge)."""
     broker_watch.observe(app.consumer)

@@ -87,7 +87,6 @@ def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
     )
 
 
-@app.timer(settings.stall_check_seconds)
 async def watch_progress() -> None:
     """Compare source positions with the last check; warn about partitions that stand still."""
     if app.rebalancing or app.in_recovery:

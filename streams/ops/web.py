@@ -18,25 +18,12 @@ from streams.ops.consumer import WorkerCollector
 from streams.ops.httplog import install_rejection_log_limit
 from streams.ops.watchdog import progress_watch
 
-# Requests aiohttp cannot parse (e.g. a request line over 8 KB) are logged as one rate-limited
-# warning, not as an error with a traceback per request.
-install_rejection_log_limit()
 
-if settings.faust_sensor:
-    # Faust's per-message Prometheus sensor: detailed, but it runs for every message and
-    # lowers ingest throughput (bench/ingest_throughput.py), so it is opt-in. It serves
-    # /metrics from our registry.
-    setup_prometheus_sensors(
-        app, pattern="/metrics", registry=metrics.REGISTRY, name_prefix="faust"
+async def metrics_page(self: Any, request: Any) -> Any:
+    """Prometheus text exposition of the project's registry."""
+    return self.bytes(
+        generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
-else:
-
-    @app.page("/metrics")
-    async def metrics_page(self: Any, request: Any) -> Any:
-        """Prometheus text exposition of the project's registry."""
-        return self.bytes(
-            generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
 
 
 def health_problems() -> list[str]:
@@ -61,16 +48,6 @@ def health_problems() -> list[str]:
     return problems
 
 
-metrics.REGISTRY.register(
-    WorkerCollector(
-        app,
-        {"products": products_view, "catalog": catalog_view},
-        ready=lambda: not health_problems(),
-    )
-)
-
-
-@app.page("/live")
 async def live(self: Any, request: Any) -> Any:
     """200 while the worker makes progress; 503 once partitions stalled for a while."""
     problem = progress_watch.liveness_problem(settings.stall_liveness_checks)
@@ -78,7 +55,6 @@ async def live(self: Any, request: Any) -> Any:
     return self.json(body, status=200 if problem is None else 503)
 
 
-@app.page("/health")
 async def health(self: Any, request: Any) -> Any:
     """200 when partitions are assigned, tables recovered, views loaded and the broker in
     contact; else 503 with the reasons."""
@@ -89,3 +65,30 @@ async def health(self: Any, request: Any) -> Any:
         "app_id": app.conf.id,
     }
     return self.json(body, status=200 if not problems else 503)
+
+
+def install_endpoints() -> None:
+    """Register /metrics (or Faust's own sensor on it), /live and /health, export the worker's
+    internals, and rate-limit the log of malformed HTTP requests (called by streams.topology).
+    """
+    # Requests aiohttp cannot parse (e.g. a request line over 8 KB) are logged as one
+    # rate-limited warning, not as an error with a traceback per request.
+    install_rejection_log_limit()
+    if settings.faust_sensor:
+        # Faust's per-message Prometheus sensor: detailed, but it runs for every message and
+        # lowers ingest throughput (bench/ingest_throughput.py), so it is opt-in. It serves
+        # /metrics from our registry.
+        setup_prometheus_sensors(
+            app, pattern="/metrics", registry=metrics.REGISTRY, name_prefix="faust"
+        )
+    else:
+        app.page("/metrics")(metrics_page)
+    metrics.REGISTRY.register(
+        WorkerCollector(
+            app,
+            {"products": products_view, "catalog": catalog_view},
+            ready=lambda: not health_problems(),
+        )
+    )
+    app.page("/live")(live)
+    app.page("/health")(health)

@@ -6,14 +6,12 @@ from typing import Any
 
 import orjson
 
-from streams.app import app, event_clock
+from streams.app import event_clock
 from streams.profiles import model as profiles
 from streams.profiles.agents import profile_config
 from streams.profiles.topics import profiles_table
 
 
-@app.page("/state/shoppers/{shopper_id}")
-@app.table_route(table=profiles_table, match_info="shopper_id")
 async def shopper_state(self: Any, request: Any, shopper_id: str) -> Any:
     """The profile as JSON with segments as of event time, or 404."""
     raw = profiles_table.get(shopper_id)

@@ -1,10 +1,10 @@
-"""streams/ops/web.py: what the worker's web server sets up when the worker loads it."""
+"""streams/ops/web.py: what the worker's web server sets up when the worker is built."""
 
 from __future__ import annotations
 
 import logging
 
-import streams.ops.web  # noqa: F401  (loading it is what the worker does)
+import streams.topology  # noqa: F401  (building the worker is what installs it)
 from streams.ops.httplog import SERVER_LOGGER, RateLimitedRejections
 
 

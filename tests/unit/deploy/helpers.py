@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import pytest
 
-import streams.ops.web  # noqa: F401  (registers the worker-internals collector)
+import streams.topology  # noqa: F401  (registers the worker-internals collector)
 from streams.ops import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
