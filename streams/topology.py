@@ -23,6 +23,7 @@ Alongside: the replicated views (catalog, products) feed the ranker snapshot; th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib.metadata import version
 
 from faust.types import AgentT
 
@@ -66,6 +67,7 @@ REKEY_AGENTS: Mapping[str, AgentT] = {
 }
 PRODUCT_AGENT = app.agent(deltas_topic, name="basketlift.copurchase.apply")(copurchase.apply_deltas)
 metrics.init_topic_labels([topic.get_topic_name() for topic in inbound_topics.values()])
+metrics.BUILD_INFO.labels(version=version("basketlift"), app_id=settings.app_id).set(1)
 
 # Alongside the pipeline: the replicated views, the periodic work, the web pages.
 app.task(catalog_view.start_catalog_view)

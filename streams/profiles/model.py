@@ -10,7 +10,11 @@ replay rebuilds the same profile; derived values that depend on time take ``now_
 Events may arrive out of order (several partitions, the re-key topic, redelivery), so:
 time windows are measured from the latest order seen, "the last N" means the last N by
 event time (ties keep their arrival order), and category affinity decays each contribution
-from its own timestamp. The arrival order then changes nothing but floating-point rounding.
+from its own timestamp. The arrival order then changes nothing but floating-point rounding,
+with one exception: category affinity keeps only the ``max_categories`` strongest categories
+after each event, so a shopper with more categories than that can end with a different
+set depending on which categories were weakest when each event arrived (as top-K pruning in
+the co-purchase graph).
 
 Redelivery: a state remembers its last ``max_recent_event_ids`` event ids and ignores an
 event it has already applied; an id older than that window is no longer recognised.

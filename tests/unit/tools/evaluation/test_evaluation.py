@@ -1,4 +1,4 @@
-"""streams/evaluation: the protocol on small synthetic order logs whose answers are known."""
+"""streams/tools/evaluation: the protocol on small synthetic order logs whose answers are known."""
 
 from __future__ import annotations
 
