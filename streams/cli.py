@@ -188,6 +188,29 @@ def json_and_plot_options(command: F) -> F:
     )
 
 
+def order_log_options(*, required: bool, help: str) -> Callable[[F], F]:
+    """`--orders FILE` (repeatable) and `--format`, for the commands that read order logs."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["auto", "orders", "online-retail"]),
+            default="auto",
+            show_default=True,
+        )(command)
+        return click.option(
+            "--orders",
+            "order_files",
+            multiple=True,
+            required=required,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=help,
+        )(command)
+
+    return decorate
+
+
 # --- worker ------------------------------------------------------------------------------
 
 
@@ -285,19 +308,8 @@ def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) ->
 
 
 @main.command()
-@click.option(
-    "--orders",
-    "order_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Order log(s) to replay (default: the shipped real sample).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "orders", "online-retail"]),
-    default="auto",
-    show_default=True,
+@order_log_options(
+    required=False, help="Order log(s) to replay (default: the shipped real sample)."
 )
 @click.option("--limit-orders", type=int, default=None, help="Replay only the first N orders.")
 @click.option("--no-carts", is_flag=True, help="Send orders only, no derived cart events.")
@@ -368,21 +380,7 @@ def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--orders",
-    "order_files",
-    multiple=True,
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Order log file(s), read together (e.g. both UCI files).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "orders", "online-retail"]),
-    default="auto",
-    show_default=True,
-)
+@order_log_options(required=True, help="Order log file(s), read together (e.g. both UCI files).")
 @click.option(
     "--split-at",
     required=True,
