@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -53,6 +52,7 @@ from bench.harness import (
     machine,
     metric_total,
     new_deployment,
+    save_named_result,
     send_events,
     start_worker,
     wait_for_index,
@@ -75,8 +75,6 @@ from streams.tools.replay.events import catalog_events, event_key, order_event
 from streams.tools.replay.orderlog import OrderLog, read_orders_file
 from streams.units import MINUTE_MS
 
-RESULTS = Path(__file__).parent / "results"
-RESULT_FILE = RESULTS / "decision_latency.json"
 HISTOGRAM = "basketlift_decision_latency_seconds"
 QUANTILES = (0.5, 0.9, 0.99)
 CONSUMER_FETCH_MAX_WAIT_MS = 100
@@ -668,14 +666,8 @@ def main() -> None:
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rates"}, indent=2))
     print(table(runs))
-    RESULTS.mkdir(exist_ok=True)
-    saved: dict[str, Any] = {}
-    if RESULT_FILE.exists():
-        with contextlib.suppress(ValueError):
-            saved = json.loads(RESULT_FILE.read_text())
-    saved[name] = result
-    RESULT_FILE.write_text(json.dumps(saved, indent=2) + "\n")
-    print(f"saved under {name!r} in {RESULT_FILE}")
+    path = save_named_result("decision_latency.json", name, result)
+    print(f"saved under {name!r} in {path}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ one copy: ``tests/support/kafka.py`` and ``tests/integration/replay_support.py``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import platform
 import signal
@@ -311,4 +313,49 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "kafka": devbroker.kafka_version(libs) if libs else "unknown",
         "broker_pid": devbroker.running_pid(devbroker.BrokerPaths(settings.kafka_home)),
+        "commit": code_commit(),
     }
+
+
+RESULTS_DIR_ENV = "BASKETLIFT_BENCH_RESULTS"
+"""Where the benches write their results: bench/results/ unless this variable names a
+directory (the smoke tests write to a temporary one, so a test run changes no repo file)."""
+
+
+def results_dir() -> Path:
+    """The directory results are written to (created if missing)."""
+    configured = os.environ.get(RESULTS_DIR_ENV)
+    directory = Path(configured) if configured else Path(__file__).parent / "results"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def code_commit() -> str:
+    """The commit of the code that ran, with `+dirty` when the work tree has changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def save_named_result(file_name: str, run_name: str, result: dict[str, Any]) -> Path:
+    """Store `result` under `run_name` in a results file of named runs; return its path."""
+    path = results_dir() / file_name
+    saved: dict[str, Any] = {}
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            saved = json.loads(path.read_text())
+    saved[run_name] = result
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    return path

@@ -23,14 +23,19 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.harness import Deployment, ensure_broker, machine, new_deployment, start_worker
+from bench.harness import (
+    Deployment,
+    ensure_broker,
+    machine,
+    new_deployment,
+    results_dir,
+    start_worker,
+)
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.producer import make_producer
 from streams.settings import Settings
 from streams.tools.replay.worker_metrics import fetch_consumed
 from streams.units import DAY_MS
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def small_events(count: int) -> list[tuple[str, str | None, bytes]]:
@@ -160,14 +165,17 @@ def main() -> None:
     deployment = new_deployment(bootstrap, partitions=args.partitions)
     asyncio.run(deployment.create_topics())
     records = [(deployment.topic(t), k.encode() if k else None, v) for t, k, v in events]
-    fill_seconds = asyncio.run(fill(bootstrap, records))
-    in_topics = [deployment.topic("carts"), deployment.topic("orders")]
-
-    plain_seconds = asyncio.run(
-        plain_loop(bootstrap, in_topics, deployment.topic("offers"), len(records))
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        startup, worker_seconds = worker_run(deployment, len(records), Path(tmp))
+    try:
+        fill_seconds = asyncio.run(fill(bootstrap, records))
+        in_topics = [deployment.topic("carts"), deployment.topic("orders")]
+        plain_seconds = asyncio.run(
+            plain_loop(bootstrap, in_topics, deployment.topic("offers"), len(records))
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            startup, worker_seconds = worker_run(deployment, len(records), Path(tmp))
+    finally:
+        # Left behind, every run's topics would pile up in the broker's data dir.
+        asyncio.run(deployment.delete_topics())
 
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -183,9 +191,8 @@ def main() -> None:
         "machine": machine(),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
     name = "ingest_throughput_small.json" if args.small else "ingest_throughput.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    (results_dir() / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from bench.harness import (
     ensure_broker,
     machine,
     new_deployment,
+    save_named_result,
     start_worker,
 )
 from streams.kafka.admin import topic_partition_counts
@@ -68,8 +69,6 @@ from streams.tools.replay.events import replay_events
 from streams.tools.replay.orderlog import OrderLog, read_order_log
 from streams.tools.replay.worker_metrics import fetch_metrics_text
 
-RESULTS = Path(__file__).parent / "results"
-RESULT_FILE = RESULTS / "state_replay.json"
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA_FILES = ("online_retail_2009_2010.parquet", "online_retail_2010_2011.parquet")
 
@@ -908,16 +907,8 @@ def main() -> None:
             log.orders[orders_counted - 1].ts_ms
         )
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    saved: dict[str, Any] = {}
-    if RESULT_FILE.exists():
-        try:
-            saved = json.loads(RESULT_FILE.read_text())
-        except ValueError:
-            saved = {}
-    saved[args.name or variant] = result
-    RESULT_FILE.write_text(json.dumps(saved, indent=2) + "\n")
-    print(f"saved under {args.name or variant!r} in {RESULT_FILE}")
+    path = save_named_result("state_replay.json", args.name or variant, result)
+    print(f"saved under {args.name or variant!r} in {path}")
 
 
 if __name__ == "__main__":

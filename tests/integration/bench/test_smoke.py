@@ -1,0 +1,71 @@
+"""Every benchmark runs end to end at a tiny size on the real broker, so that none rots.
+
+No timing is asserted: a bench run proves only that the bench still works and records what
+it measured, with the machine and the commit. Results go to a temporary directory
+(BASKETLIFT_BENCH_RESULTS), never into bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.harness import RESULTS_DIR_ENV
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+
+SMOKE_RUNS = {
+    "ingest_throughput": (["--events", "1500", "--partitions", "2"], "ingest_throughput.json"),
+    "decision_latency": (
+        [
+            "--rates",
+            "5",
+            "--seconds",
+            "3",
+            "--history-orders",
+            "150",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "decision_latency.json",
+    ),
+    "state_replay": (
+        ["--no-carts", "--limit-orders", "150", "--partitions", "2", "--name", "smoke"],
+        "state_replay.json",
+    ),
+}
+
+
+def run_bench(name: str, args: list[str], results: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, RESULTS_DIR_ENV: str(results)}
+    return subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", sorted(SMOKE_RUNS))
+def test_the_bench_runs_and_records_machine_and_commit(
+    name: str, bootstrap: str, tmp_path: Path
+) -> None:
+    args, result_file = SMOKE_RUNS[name]
+    done = run_bench(name, args, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    saved = json.loads((tmp_path / result_file).read_text())
+    result = saved.get("smoke", saved)  # named runs, or the single latest run
+    machine = result["machine"]
+    assert machine["cpus"] and machine["commit"] != "unknown"
