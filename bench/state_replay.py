@@ -694,10 +694,14 @@ async def internal_end_offsets(deployment: Deployment) -> dict[str, int]:
 # --------------------------------------------------------------------------- main
 
 
-def load_log(limit_orders: int | None) -> tuple[OrderLog, float]:
-    """Both UCI files, cleaned, joined (overlap dropped); optionally the first N orders."""
+def load_log(
+    limit_orders: int | None, order_files: list[Path] | None = None
+) -> tuple[OrderLog, float]:
+    """The order log (default: both UCI files, cleaned, joined, overlap dropped); optionally
+    the first N orders."""
     started = time.perf_counter()
-    log = read_order_log([DATA_DIR / name for name in DATA_FILES], "online-retail")
+    files = order_files or [DATA_DIR / name for name in DATA_FILES]
+    log = read_order_log(files, "auto" if order_files else "online-retail")
     if limit_orders is not None:
         log = log.head(limit_orders)
     return log, time.perf_counter() - started
@@ -794,6 +798,13 @@ def main() -> None:
         default=True,
         help="Send the derived cart events too (default); --no-carts: catalog and orders only.",
     )
+    parser.add_argument(
+        "--orders",
+        type=Path,
+        action="append",
+        default=None,
+        help="Order log file(s) to replay (default: the two UCI files in ../shared/data).",
+    )
     parser.add_argument("--limit-orders", type=int, default=None, help="Only the first N orders.")
     parser.add_argument("--partitions", type=int, default=Settings().partitions)
     parser.add_argument("--timeout", type=float, default=2400.0, help="Give up after (s).")
@@ -808,7 +819,7 @@ def main() -> None:
     if args.limit_orders is not None:
         variant += f"_limit_{args.limit_orders}"
     bootstrap = ensure_broker(Settings())
-    log, read_s = load_log(args.limit_orders)
+    log, read_s = load_log(args.limit_orders, args.orders)
     print(f"{variant}: {log.order_count:,} orders, {log.line_count:,} lines (read {read_s:.1f}s)")
 
     deployment = new_deployment(bootstrap, partitions=args.partitions)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import RESULTS_DIR_ENV
+from bench.harness import RESULTS_DIR_ENV, SAMPLE
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -38,7 +38,17 @@ SMOKE_RUNS = {
         "decision_latency.json",
     ),
     "state_replay": (
-        ["--no-carts", "--limit-orders", "150", "--partitions", "2", "--name", "smoke"],
+        [
+            "--no-carts",
+            "--orders",
+            str(SAMPLE),
+            "--limit-orders",
+            "150",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
         "state_replay.json",
     ),
 }
