@@ -12,6 +12,11 @@ called only once every step of the batch returned. Sends are checked against the
 size limit when they are staged, so that `apply` itself has nothing left that can fail on
 the batch's content.
 
+No other agent can change a key between a batch's read of it and the batch's write: the
+steps and the table writes of `apply` run without suspending (only the sends that follow
+them await), so on the worker's one event loop nothing else runs in between. The cart and
+order agents of a partition may therefore share keys (a shopper's latest decision) safely.
+
 Every write and send names the Faust event it belongs to (`source`): Faust places a table
 write (store partition and changelog partition) by the current event, see
 `streams.runtime.acting.acting_for`.
