@@ -1,0 +1,54 @@
+"""streams/runtime/gate.py: a commit never overlaps a batch, and batches wait for a commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streams.runtime.gate import CommitGate
+
+
+async def test_a_commit_waits_for_the_batches_in_flight() -> None:
+    gate = CommitGate()
+    await gate.start_batch()
+    await gate.start_batch()
+    committed = asyncio.Event()
+
+    async def commit() -> None:
+        async with gate.committing():
+            committed.set()
+
+    task = asyncio.create_task(commit())
+    await asyncio.sleep(0.01)
+    assert gate.commit_waiting and not committed.is_set()
+    gate.end_batch()
+    await asyncio.sleep(0.01)
+    assert not committed.is_set()  # one batch still in flight
+    gate.end_batch()
+    await asyncio.wait_for(task, 1)
+    assert committed.is_set() and not gate.commit_waiting
+
+
+async def test_a_new_batch_waits_for_the_commit_in_progress() -> None:
+    gate = CommitGate()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def commit() -> None:
+        async with gate.committing():
+            order.append("commit started")
+            await release.wait()
+            order.append("commit done")
+
+    async def batch() -> None:
+        await gate.start_batch()
+        order.append("batch started")
+        gate.end_batch()
+
+    committing = asyncio.create_task(commit())
+    await asyncio.sleep(0.01)
+    batching = asyncio.create_task(batch())
+    await asyncio.sleep(0.01)
+    assert order == ["commit started"] and gate.batches_in_flight == 0
+    release.set()
+    await asyncio.wait_for(asyncio.gather(committing, batching), 1)
+    assert order == ["commit started", "commit done", "batch started"]
