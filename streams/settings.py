@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # --- Throughput and timing ---
     batch_max: int = Field(500, ge=1, description="Events taken per batch by each agent.")
     batch_within_seconds: float = Field(0.05, gt=0, description="Max wait to fill a batch.")
+    batch_handover: Literal["available", "window"] = Field(
+        "available",
+        description="When a batch goes to processing: `available` as soon as nothing more is"
+        " queued (or it is full); `window` when it is full or batch_within_seconds have passed"
+        " (Faust's take_events).",
+    )
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer fills a batch.")
     broker_session_timeout_seconds: float = Field(30.0, gt=0)
     broker_heartbeat_interval_seconds: float = Field(3.0, gt=0)

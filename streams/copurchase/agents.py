@@ -136,4 +136,5 @@ async def apply_deltas(stream: Any) -> None:
         gate=commit_gate,
         batch_max=settings.batch_max,
         within_seconds=settings.batch_within_seconds,
+        handover=settings.batch_handover,
     )

@@ -187,6 +187,7 @@ def make_ingest_agent(
             gate=commit_gate,
             batch_max=settings.batch_max,
             within_seconds=settings.batch_within_seconds,
+            handover=settings.batch_handover,
         )
 
     suffix = "rekeyed" if from_rekey else "inbound"

@@ -7,6 +7,8 @@ here, in three parts:
 
 - Accessors: named functions for every private attribute read (`kafka_consumer`,
   `partition_state`, `committed_offsets`, ...). Other modules call these, never `obj._name`.
+- `take_available_events`: Faust's `Stream.take_events` with one change (a batch is handed
+  over as soon as nothing more is queued), built on the stream's buffering machinery.
 - Patches: subclasses of Faust's transport classes, installed by
   `install_exactly_once_fixes` (correctness) and `install_inline_delivery` (speed). Each
   patched method's docstring says what Faust does wrong, the upstream issue, and when the
@@ -27,7 +29,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapping
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -43,8 +46,9 @@ from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport.producer import ProducerBuffer
-from faust.types import TableT, TopicT
+from faust.types import ChannelT, EventT, StreamT, TableT, TopicT
 from mode.services import WaitArgT, WaitResults
+from mode.utils.futures import notify
 from mode.utils.times import Seconds
 
 log = logging.getLogger(__name__)
@@ -172,6 +176,104 @@ def transaction_lock(producer: Any, transactional_id: str) -> asyncio.Lock:
 def in_transaction(kafka_producer: AIOKafkaProducer) -> bool:
     """Whether an aiokafka transactional producer has begun a transaction (`_txn_manager`)."""
     return bool(kafka_producer._txn_manager.is_in_transaction())
+
+
+# --- taking batches ------------------------------------------------------------------------
+
+
+def stream_queue(stream: StreamT) -> Any:
+    """The queue a stream reads its events from (`stream.channel.queue`, a ThrowableQueue).
+
+    `app.stream` and agents iterate the channel (`aiter(channel)`), so the stream's channel
+    is the iterator whose queue the consumer delivers into and the stream's iterator takes
+    from (`_CStreamIterator.chan_queue`). Empty means no further event can be taken without
+    waiting for the consumer.
+    """
+    return cast(ChannelT, stream.channel).queue
+
+
+def take_available_events(
+    stream: StreamT, max_: int, within: float
+) -> AsyncGenerator[list[EventT], None]:
+    """Batches of at most `max_` events, each handed over as soon as it is full or nothing
+    more is queued; `within` seconds bound the wait of a batch whose readiness is missed.
+
+    Faust's `Stream.take_events(max_, within)` (faust-streaming 0.15.3) hands a batch over
+    only when it is full or when `within` has passed since the last one, so a lone event
+    waits up to `within` for company that is not coming. This is the same machinery (a
+    processor fills the buffer while the stream is drained in the background; the buffer
+    never holds more than `max_`; acknowledgement is turned off for the stream and each event
+    is acked only when the consumer of the batch asks for the next one, or closes this
+    generator, exactly as `take_events` does) with one change: after adding an event, the
+    batch is ready if the stream's queue (`stream_queue`) is empty. Under load the consumer
+    keeps the queue filled while a batch is processed, so the next one fills up to `max_`;
+    when idle a batch of one goes at once. An event that never reaches the buffer (skipped
+    or filtered by an earlier processor) marks nothing ready; `within` bounds that wait.
+
+    The generator is registered with the stream (`Stream._active_agens`) like Faust's own,
+    so that stopping the stream closes it and acks what it holds.
+    """
+    batches = _take_available_events(stream, max_, within)
+    stream._active_agens.add(batches)  # type: ignore[attr-defined]
+    return batches
+
+
+async def _take_available_events(
+    stream: Any, max_: int, within: float
+) -> AsyncGenerator[list[EventT], None]:
+    events: list[EventT] = []
+    batch_ready = asyncio.Event()
+    batch_taken = asyncio.Event()
+    taking: asyncio.Future[None] | None = None
+    queue = stream_queue(stream)
+
+    async def add_to_batch(value: Any) -> Any:
+        """The stream's last processor: put the current event into the batch."""
+        nonlocal taking
+        try:
+            event = stream.current_event
+            if event is None:
+                raise RuntimeError("Take buffer found current_event is None")
+            if taking is not None:  # the batch is being processed: this event is the next's
+                try:
+                    await taking
+                finally:
+                    taking = None
+            events.append(event)
+            if len(events) >= max_:
+                batch_ready.set()
+                batch_taken.clear()
+                await stream.wait(batch_taken)  # never more than max_ events in a batch
+            elif queue.empty():
+                batch_ready.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stream.log.exception("Error adding to take buffer: %r", exc)
+            await stream.crash(exc)
+        return value
+
+    enable_acks: bool = stream.enable_acks
+    stream.enable_acks = False  # acked below, once the batch has been processed
+    stream.add_processor(add_to_batch)
+    stream._enable_passive(aiter(stream.channel))
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(batch_ready, timeout=within)
+            if events:
+                taking = stream.loop.create_future()
+                try:
+                    yield list(events)
+                finally:
+                    for event in events:
+                        await stream.ack(event)
+                    events.clear()
+                    notify(taking)
+                    batch_ready.clear()
+                    batch_taken.set()
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(add_to_batch)
 
 
 # --- patches -------------------------------------------------------------------------------
@@ -526,6 +628,8 @@ class Samples:
     kafka_consumer: AIOKafkaConsumer
     kafka_producer: AIOKafkaProducer
     """A transactional aiokafka producer."""
+    stream: Any
+    """A Faust Stream over an in-memory channel."""
 
 
 def parameters(function: Any) -> list[str]:
@@ -703,6 +807,43 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(
         "faust-streaming",
+        "Stream.channel.queue (the queue the stream's iterator takes from)",
+        "stream_queue (take_available_events)",
+        lambda s: callable(getattr(s.stream.channel.queue, "empty", None)),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Stream._processors, Stream._active_agens, Stream.current_event, Stream.enable_acks",
+        "take_available_events",
+        lambda s: (
+            isinstance(s.stream._processors, list)
+            and isinstance(s.stream._active_agens, weakref.WeakSet)
+            and hasattr(s.stream, "current_event")
+            and isinstance(s.stream.enable_acks, bool)
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Stream._enable_passive(channel, *, declare), Stream.add_processor(processor),"
+        " Stream.ack(event)",
+        "take_available_events",
+        lambda s: (
+            _callable_with(faust.Stream, "_enable_passive", "self", "channel", "declare")
+            and _callable_with(faust.Stream, "add_processor", "self", "processor")
+            and _callable_with(faust.Stream, "ack", "self", "event")
+        ),
+    ),
+    Assumption(
+        "mode-streaming",
+        "Service.wait(*coros, timeout), Service.wait_for_stopped(*coros, timeout)",
+        "take_available_events",
+        lambda s: (
+            _callable_with(faust.Stream, "wait", "self", "coros", "timeout")
+            and _callable_with(faust.Stream, "wait_for_stopped", "self", "coros", "timeout")
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
         "App.in_recovery, App.rebalancing_count",
         "/health, /live, basketlift_rebalances_total",
         lambda s: hasattr(faust.App, "in_recovery") and hasattr(faust.App, "rebalancing_count"),
@@ -776,7 +917,7 @@ def unstarted_app(app_id: str) -> faust.App:
     )
 
 
-def _faust_samples() -> tuple[Any, Any, Any]:
+def _faust_samples() -> tuple[Any, Any, Any, Any]:
     app = unstarted_app("basketlift-faustcompat-check")
     transport = aiokafka_driver.Transport(app.conf.broker_consumer, app)
 
@@ -790,7 +931,8 @@ def _faust_samples() -> tuple[Any, Any, Any]:
     )
     producer = transport.create_producer()
     table = app.Table("check", key_type=str, value_type=bytes, partitions=1, default=None)
-    return consumer, producer, table
+    stream = app.stream(app.channel())
+    return consumer, producer, table, stream
 
 
 def installed_version(package: str) -> str:
@@ -818,13 +960,14 @@ def unsupported(assumptions: tuple[Assumption, ...] = ASSUMPTIONS) -> str | None
         producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", transactional_id="check")
         try:
             try:
-                consumer, faust_producer, table = _faust_samples()
+                consumer, faust_producer, table, stream = _faust_samples()
             except Exception as error:  # an __init__ that changed: nothing else can be probed
                 missing["faust-streaming"] = [
-                    f"a never-started Consumer, Producer and Table as built here ({error!r})"
+                    "a never-started Consumer, Producer, Table and Stream as built here"
+                    f" ({error!r})"
                 ]
                 return
-            samples = Samples(consumer, faust_producer, table, kafka, producer)
+            samples = Samples(consumer, faust_producer, table, kafka, producer, stream)
             for assumption in assumptions:
                 try:
                     holds = assumption.holds(samples)

@@ -22,6 +22,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.processing_guarantee == "exactly_once"
     assert settings.batch_max == 500
     assert settings.batch_within_seconds == pytest.approx(0.05)
+    assert settings.batch_handover == "available"
     assert settings.broker_unreachable_seconds == 15.0
     assert settings.inbound_topics == {
         "carts": "shop.carts",
@@ -114,6 +115,7 @@ def test_settings_are_frozen(clean_env: pytest.MonkeyPatch) -> None:
         ("BASKETLIFT_WEB_PORT", "0"),
         ("BASKETLIFT_APP_ID", ""),
         ("BASKETLIFT_BATCH_WITHIN_SECONDS", "0"),
+        ("BASKETLIFT_BATCH_HANDOVER", "eventually"),
         # Not above Faust's 1.5 s fetch wait: an idle, connected worker would flap.
         ("BASKETLIFT_BROKER_UNREACHABLE_SECONDS", "1.5"),
         ("BASKETLIFT_PROCESSING_GUARANTEE", "at_most_once"),

@@ -1,12 +1,13 @@
 """streams/kafka/faustcompat.py: the start-up check of the assumed Faust/aiokafka internals, the
-accessors on real objects, the installed transport, and the inline delivery fast path (it
-keeps wait_first's results and its abandon-on-suspend rule)."""
+accessors on real objects, the installed transport, taking batches as soon as nothing more is
+queued (over an in-memory channel), and the inline delivery fast path (it keeps wait_first's
+results and its abandon-on-suspend rule)."""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import faust
@@ -45,6 +46,8 @@ from streams.kafka.faustcompat import (
     partition_state,
     paused_partitions,
     step_inline,
+    stream_queue,
+    take_available_events,
     transaction_lock,
     transaction_producer,
     unacked_messages,
@@ -76,6 +79,8 @@ def test_the_installed_versions_have_every_assumed_attribute_and_signature() -> 
         transaction_producer,
         transaction_lock,
         in_transaction,
+        stream_queue,
+        take_available_events,
     ]
     unchecked = [
         accessor.__name__
@@ -131,8 +136,8 @@ def test_a_constructor_that_changed_is_reported_in_one_line(
     problem = unsupported()
     assert problem is not None and "\n" not in problem
     assert problem.startswith(
-        "faust-streaming 0.15.3 lacks a never-started Consumer, Producer and Table as built here"
-        " (TypeError("
+        "faust-streaming 0.15.3 lacks a never-started Consumer, Producer, Table and Stream as built"
+        " here (TypeError("
     )
 
 
@@ -253,6 +258,104 @@ def test_a_rebuilt_changelog_topic_takes_the_tables_raw_serializers(
     assert table.changelog_topic.key_serializer != "raw"  # built before: type-derived (JSON)
     topic = new_changelog_topic(table)
     assert (topic.key_serializer, topic.value_serializer) == ("raw", "raw")
+
+
+# --- taking batches as soon as nothing more is queued ----------------------------------------
+
+HANG_GUARD_SECONDS = 10.0
+"""How long a test waits for a batch before failing; far below the `within` the tests pass."""
+
+NEVER = 3600.0
+"""A `within` no test waits for: a batch handed over before it was ready by the queue."""
+
+
+@pytest.fixture
+async def memory_stream() -> AsyncIterator[faust.Stream]:
+    """A started Faust stream over an in-memory channel, its flow active (as after a
+    rebalance), on an app that connects nowhere."""
+    app = unstarted_app("unit-faustcompat-take")
+    app.flow_control.resume()
+    stream = app.stream(app.channel(maxsize=100))
+    async with stream:
+        yield stream
+
+
+async def send(stream: faust.Stream, *values: int) -> None:
+    for value in values:
+        await stream.channel.send(value=value)  # type: ignore[attr-defined]
+
+
+async def next_batch(batches: AsyncGenerator[list[Any], None]) -> list[Any]:
+    return await asyncio.wait_for(anext(batches), HANG_GUARD_SECONDS)
+
+
+def values(batch: list[Any]) -> list[Any]:
+    return [event.value for event in batch]
+
+
+def acked(batch: list[Any]) -> list[bool]:
+    return [event.message.acked for event in batch]
+
+
+async def one_event_taken(
+    stream: faust.Stream,
+) -> tuple[AsyncGenerator[list[Any], None], list[Any]]:
+    """Batches taken from `stream` (at most 500), and the first: one event, handed over."""
+    batches = take_available_events(stream, 500, within=NEVER)
+    await send(stream, 0)
+    return batches, await next_batch(batches)
+
+
+async def test_a_lone_event_is_handed_over_without_waiting_for_the_batch_to_fill(
+    memory_stream: faust.Stream,
+) -> None:
+    batches = take_available_events(memory_stream, 500, within=NEVER)
+    await send(memory_stream, 1)
+    assert values(await next_batch(batches)) == [1]
+    await send(memory_stream, 2)  # and again once the worker has been idle
+    assert values(await next_batch(batches)) == [2]
+    await batches.aclose()
+
+
+async def test_a_burst_is_taken_in_full_batches_and_the_rest_at_once(
+    memory_stream: faust.Stream,
+) -> None:
+    await send(memory_stream, *range(7))  # queued before the first batch is taken
+    assert stream_queue(memory_stream).qsize() == 7
+    batches = take_available_events(memory_stream, 3, within=NEVER)
+    taken = [values(await next_batch(batches)) for _ in range(3)]
+    assert taken == [[0, 1, 2], [3, 4, 5], [6]]
+    await batches.aclose()
+
+
+async def test_events_are_acked_only_once_their_batch_was_processed(
+    memory_stream: faust.Stream,
+) -> None:
+    batches, first = await one_event_taken(memory_stream)
+    assert memory_stream.enable_acks is False  # the stream does not ack what it hands over
+    await send(memory_stream, 1, 2)  # arrive while the first batch is being processed
+    await asyncio.sleep(0.01)  # let the stream take them
+    assert acked(first) == [False]
+    second = await next_batch(batches)  # asking for the next batch: the first was processed
+    assert values(second) == [1, 2]  # the later events wait for the next batch, all of them
+    assert acked(first) == [True]
+    assert acked(second) == [False, False]
+    await batches.aclose()  # closing acks the batch handed over last, as Faust does
+    assert acked(second) == [True, True]
+    assert memory_stream.enable_acks is True  # the stream is as it was
+    assert memory_stream._processors == []  # type: ignore[attr-defined]
+
+
+async def test_stopping_the_stream_closes_the_batches_and_acks_the_last_one(
+    memory_stream: faust.Stream,
+) -> None:
+    batches, batch = await one_event_taken(memory_stream)
+    assert acked(batch) == [False]
+    await memory_stream.stop()
+    assert acked(batch) == [True]
+    assert memory_stream.enable_acks is True
+    with pytest.raises(StopAsyncIteration):  # closed by the stream
+        await anext(batches)
 
 
 # --- the inline delivery fast path -----------------------------------------------------------
