@@ -635,6 +635,7 @@ def main() -> None:
             "store": settings.store,
             "batch_max": settings.batch_max,
             "batch_within_seconds": settings.batch_within_seconds,
+            "batch_handover": settings.batch_handover,
             "producer_linger_ms": settings.producer_linger_ms,
             "index_refresh_seconds": settings.index_refresh_seconds,
             "decision_log_level": settings.decision_log_level,
