@@ -58,6 +58,7 @@ def create_app(settings: Settings, commit_gate: CommitGate) -> faust.App:
         # group only rebalances once a metadata refresh shows it: by default after 5 minutes.
         consumer_metadata_max_age_ms=int(settings.metadata_refresh_seconds * 1000),
         consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_seconds,
         consumer_max_fetch_size=MAX_KAFKA_MESSAGE_BYTES,
         producer_max_request_size=MAX_KAFKA_MESSAGE_BYTES,
         # Table states and delta messages are KBs each; Kafka's default 16 KiB batches would

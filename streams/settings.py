@@ -88,11 +88,17 @@ class Settings(BaseSettings):
         " Kafka, /health answers 503 broker_unreachable. Above Faust's 1.5 s fetch wait: an"
         " idle partition gets an empty fetch response that often.",
     )
+    commit_interval_seconds: float = Field(
+        2.8,
+        gt=0,
+        description="How often the worker commits (under exactly-once: ends the transaction,"
+        " which is when read_committed readers see its decisions and table writes).",
+    )
     stall_check_seconds: float = Field(
         30.0,
         gt=0,
         description="How often the worker checks that partitions with records pending move"
-        " (keep it above Faust's 2.8 s commit interval: progress shows as commits).",
+        " (keep it above the commit interval: progress shows as commits).",
     )
     stall_liveness_checks: int = Field(
         10,

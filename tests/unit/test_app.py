@@ -17,3 +17,9 @@ def test_consumer_metadata_refresh_follows_the_setting(clean_env: pytest.MonkeyP
     )
     assert app.conf.consumer_metadata_max_age_ms == 7500
     assert app.conf.broker_session_timeout == 30.0
+
+
+def test_the_commit_interval_follows_the_setting(clean_env: pytest.MonkeyPatch) -> None:
+    assert Settings().commit_interval_seconds == 2.8  # Faust's default
+    app = create_app(Settings(app_id="unit-app-commit", commit_interval_seconds=0.25), CommitGate())
+    assert app.conf.broker_commit_interval == 0.25
