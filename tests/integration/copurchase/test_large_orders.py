@@ -63,8 +63,14 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
     big = order("big", shoppers[3], ts, big_items)
     batch = [*small[:3], big, *small[3:]]
 
-    # A 50 ms window would cut the burst into several batches; 2 s keeps it together.
-    worker = start_worker(deployment, tmp_path, BASKETLIFT_BATCH_WITHIN_SECONDS="2")
+    # The batch's orders must share one batch (the failure this guards against lost every
+    # order of the batch): a 2 s window, handed over only when it ends, keeps them together.
+    worker = start_worker(
+        deployment,
+        tmp_path,
+        BASKETLIFT_BATCH_HANDOVER="window",
+        BASKETLIFT_BATCH_WITHIN_SECONDS="2",
+    )
     try:
         worker.wait_healthy()
         send_events(deployment, [("orders", e["shopper_id"], e) for e in batch])

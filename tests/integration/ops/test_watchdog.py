@@ -1,8 +1,8 @@
 """A worker whose batches hold records without processing them reports it: /live goes 503.
 
-A 2-minute batch window with room for every record keeps the orders fetched but unprocessed,
-which is what a stuck agent looks like from outside: the committed offsets stand still while
-records are pending. /health stays 200 (the worker is assigned and recovered) and only the
+A 2-minute batch window (`window` handover) with room for every record keeps the orders
+fetched but unprocessed, which is what a stuck agent looks like from outside: the committed
+offsets stand still while records are pending. /health stays 200 (the worker is assigned and recovered) and only the
 watchdog tells.
 """
 
@@ -31,6 +31,9 @@ def test_records_held_without_progress_make_the_worker_not_live(
     worker = start_worker(
         deployment,
         tmp_path,
+        # The batch is handed over only when full or after the window (Faust's take_events):
+        # it holds every record for 2 minutes, as a stuck agent would.
+        BASKETLIFT_BATCH_HANDOVER="window",
         BASKETLIFT_BATCH_MAX="100000",
         BASKETLIFT_BATCH_WITHIN_SECONDS="120",
         BASKETLIFT_STALL_CHECK_SECONDS="1",
