@@ -2,8 +2,8 @@
 
 A 2-minute batch window (`window` handover) with room for every record keeps the orders
 fetched but unprocessed, which is what a stuck agent looks like from outside: the committed
-offsets stand still while records are pending. /health stays 200 (the worker is assigned and recovered) and only the
-watchdog tells.
+offsets stand still while records are pending. /health stays 200 (the worker is assigned
+and recovered) and only the watchdog tells.
 """
 
 from __future__ import annotations
