@@ -38,7 +38,7 @@ from streams.offers.topics import (
     offers_topic,
 )
 from streams.ops import metrics
-from streams.profiles.agents import consent_granted, has_profile, load_profile
+from streams.profiles.agents import consent_granted, load_shopper
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
 from streams.runtime.batch import BatchContext
 
@@ -216,7 +216,8 @@ def decide(record: Any, event: decisions.Trigger, batch: OffersBatch, world: Off
     source = record.source
     shopper_id = event.shopper_id
     key = event.routing_key
-    may_profile = shopper_id is not None and consent_granted(context, shopper_id, source)
+    shopper = load_shopper(context, shopper_id, source) if shopper_id is not None else None
+    may_profile = shopper is not None and shopper.may_profile(settings.consent_default_granted)
     received = getattr(source.message, "time_in", None)
     elapsed_ms = int((time.monotonic() - received) * 1000) if received is not None else 0
     inputs = step.DecisionInputs(
@@ -224,11 +225,7 @@ def decide(record: Any, event: decisions.Trigger, batch: OffersBatch, world: Off
         cohort=cohort_of(event),
         may_profile=may_profile,
         # No stored profile (new shopper) ranks like an anonymous cart, as offline.
-        profile=(
-            load_profile(context, shopper_id, source)
-            if shopper_id is not None and may_profile and has_profile(context, shopper_id, source)
-            else None
-        ),
+        profile=shopper.profile if shopper is not None and may_profile else None,
         fatigue=(
             batch.fatigue.get(shopper_id, source)
             if shopper_id is not None and may_profile

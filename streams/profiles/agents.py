@@ -63,19 +63,6 @@ def decode_profile(raw: bytes) -> profiles.ShopperProfile:
 decoded_profiles = DecodedCache(decode_profile, settings.profile_cache_size)
 
 
-def load_profile(batch: BatchContext, shopper_id: str, source: Any) -> profiles.ShopperProfile:
-    """The profile as the batch has it so far, or an empty one."""
-    raw = batch.get(profiles_table, shopper_id, source)
-    if raw is None:
-        return profiles.ShopperProfile.empty(shopper_id)
-    return decoded_profiles.get(shopper_id, raw)
-
-
-def has_profile(batch: BatchContext, shopper_id: str, source: Any) -> bool:
-    """Whether a profile is stored for this shopper, as the batch has it so far."""
-    return batch.get(profiles_table, shopper_id, source) is not None
-
-
 def load_shopper(batch: BatchContext, shopper_id: str, source: Any) -> ShopperState:
     """A shopper's consent and profile as the batch has them so far."""
     raw = batch.get(profiles_table, shopper_id, source)

@@ -56,7 +56,6 @@ __all__ = [
     "PricedLine",
     "ProductLookup",
     "ProfileConfig",
-    "SessionState",
     "ShopperProfile",
     "click_facts_from_event",
     "consent_after",
@@ -294,35 +293,6 @@ def remember_event(ids: tuple[str, ...], event_id: str, max_ids: int) -> tuple[s
     if event_id in ids:
         return ids[-max_ids:]
     return (*ids, event_id)[-max_ids:]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionState:
-    """What an anonymous session keeps: only the ids of its recent events, for dedupe."""
-
-    session_id: str
-    recent_event_ids: tuple[str, ...] = ()
-
-    def has_seen(self, event_id: str) -> bool:
-        """Whether this event was already applied (within the dedupe window)."""
-        return event_id in self.recent_event_ids
-
-    def with_event(
-        self, event_id: str, max_ids: int = DEFAULT_MAX_RECENT_EVENT_IDS
-    ) -> SessionState:
-        """The state after seeing event_id."""
-        return SessionState(
-            self.session_id, remember_event(self.recent_event_ids, event_id, max_ids)
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able form for a table; from_dict reads it back."""
-        return {"session_id": self.session_id, "recent_event_ids": list(self.recent_event_ids)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """The state stored by to_dict."""
-        return cls(str(data["session_id"]), tuple(str(i) for i in data["recent_event_ids"]))
 
 
 def consent_after(action: str, current: ConsentState, default_granted: bool) -> ConsentState:

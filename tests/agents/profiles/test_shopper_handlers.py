@@ -66,7 +66,8 @@ def test_agent_tests_use_the_memory_store() -> None:
 
 def stored_profile(shopper_id: str) -> Any:
     """The profile the handlers would load, read outside any batch."""
-    return shopper_agents.load_profile(BatchContext(MAX_KAFKA_MESSAGE_BYTES), shopper_id, None)
+    shopper = shopper_agents.load_shopper(BatchContext(MAX_KAFKA_MESSAGE_BYTES), shopper_id, None)
+    return shopper.profile or shopper_agents.profiles.ShopperProfile.empty(shopper_id)
 
 
 async def test_orders_build_a_profile_and_pairs_with_recent_purchases(

@@ -18,7 +18,6 @@ from streams.profiles import (
     OrderFacts,
     OrderLineFacts,
     ProfileConfig,
-    SessionState,
     ShopperProfile,
     click_facts_from_event,
     consent_after,
@@ -80,20 +79,6 @@ def test_remember_event_drops_the_oldest_and_ignores_repeats() -> None:
     assert remember_event(("a", "b", "c"), "b", 2) == ("b", "c")
     with pytest.raises(ValueError, match="max_ids"):
         remember_event((), "a", 0)
-
-
-def test_session_state_dedupes_without_a_profile() -> None:
-    session = SessionState("sess-1")
-    for i in range(5):
-        session = session.with_event(f"e{i}", max_ids=4)
-
-    assert session.recent_event_ids == ("e1", "e2", "e3", "e4")
-    assert session.has_seen("e4")
-    assert not session.has_seen("e0")
-    assert SessionState.from_dict(json.loads(json.dumps(session.to_dict()))) == session
-
-
-# Round trip and immutability
 
 
 def test_json_round_trip_is_equal() -> None:
