@@ -1,4 +1,4 @@
-"""The wire contract (docs/contract.md, version 1.1) as strict pydantic models."""
+"""The wire contract (docs/contract.md, version 1.2) as strict pydantic models."""
 
 from __future__ import annotations
 

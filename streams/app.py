@@ -17,6 +17,7 @@ from streams.kafka.faustcompat import (
     install_inline_delivery,
     new_changelog_topic,
 )
+from streams.kafka.publisher import DirectPublisher
 from streams.runtime.clock import EventClock
 from streams.runtime.gate import CommitGate
 from streams.settings import Settings, get_settings
@@ -79,6 +80,10 @@ configs: DomainConfigs = domain_configs(settings)
 """Every domain's configuration, built once from the settings (streams.config)."""
 commit_gate = CommitGate()
 """Holds Faust's commits off while a batch is in flight (streams.runtime.gate)."""
+direct_publisher = DirectPublisher(settings.bootstrap_servers)
+"""Sends offer decisions outside the transaction (streams.kafka.publisher); every commit
+first waits until what it sent is delivered."""
+commit_gate.add_before_commit(direct_publisher.delivered)
 event_clock = EventClock(settings.max_future_skew_ms)
 """The latest event time this worker has processed (streams.runtime.clock)."""
 app = create_app(settings, commit_gate)

@@ -92,7 +92,15 @@ class Settings(BaseSettings):
         2.8,
         gt=0,
         description="How often the worker commits (under exactly-once: ends the transaction,"
-        " which is when read_committed readers see its decisions and table writes).",
+        " which is when read_committed readers see its table writes; decisions are published"
+        " outside the transaction and visible at once).",
+    )
+    decision_recovery_lookback_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="When no committed lower bound says where a partition's decisions"
+        " published since the last commit start (a worker that crashed before its first"
+        " commit), how far back in shop.offers the worker looks for them.",
     )
     stall_check_seconds: float = Field(
         30.0,
@@ -246,6 +254,11 @@ class Settings(BaseSettings):
             netloc = urlsplit(part).netloc if "://" in part else part
             hosts.extend(h for h in netloc.split(",") if h)
         return ",".join(hosts)
+
+    @property
+    def decision_recovery_lookback_ms(self) -> int:
+        """`decision_recovery_lookback_seconds` in whole milliseconds."""
+        return round(self.decision_recovery_lookback_seconds * 1000)
 
     @property
     def max_future_skew_ms(self) -> int:

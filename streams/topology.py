@@ -24,17 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
+from typing import Any
 
 from faust.types import AgentT
 
-from streams.app import app, settings
+from streams.app import app, direct_publisher, settings
 from streams.catalog import view as catalog_view
 from streams.copurchase import agents as copurchase
 from streams.copurchase import view as products_view
 from streams.copurchase import web as products_web
 from streams.copurchase.topics import deltas_topic
 from streams.ingest.agents import make_ingest_agent
-from streams.ingest.handlers import EventHandler
+from streams.ingest.handlers import BatchPreparation, EventHandler
 from streams.ingest.topics import inbound_topics, rekey_topics
 from streams.offers import agents as offers
 from streams.offers import live as offers_live
@@ -46,7 +47,7 @@ from streams.profiles import agents as profiles
 from streams.profiles import web as profiles_web
 from streams.profiles.topics import profiles_table
 
-__all__ = ["INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app"]
+__all__ = ["BEFORE_STEPS", "INGEST_AGENTS", "PIPELINE", "PRODUCT_AGENT", "REKEY_AGENTS", "app"]
 
 PIPELINE: dict[str, Sequence[EventHandler]] = {
     "carts": (profiles.handle_carts, offers.decide_for_carts),
@@ -57,17 +58,50 @@ PIPELINE: dict[str, Sequence[EventHandler]] = {
 }
 """Per inbound topic, the steps a batch of its valid, first-delivered events goes through."""
 
+BEFORE_STEPS: dict[str, Sequence[BatchPreparation]] = {
+    "carts": (offers.recover_published_decisions,),
+    "orders": (offers.recover_published_decisions,),
+}
+"""Per inbound topic, what runs before a batch's deduplication and steps: a partition's
+decisions published before a crash or a rebalance are read back (streams.offers.published)."""
+
 INGEST_AGENTS: Mapping[str, AgentT] = {
-    logical: make_ingest_agent(logical, topic, PIPELINE, from_rekey=False)
+    logical: make_ingest_agent(logical, topic, PIPELINE, BEFORE_STEPS, from_rekey=False)
     for logical, topic in inbound_topics.items()
 }
 REKEY_AGENTS: Mapping[str, AgentT] = {
-    logical: make_ingest_agent(logical, topic, PIPELINE, from_rekey=True)
+    logical: make_ingest_agent(logical, topic, PIPELINE, BEFORE_STEPS, from_rekey=True)
     for logical, topic in rekey_topics.items()
 }
 PRODUCT_AGENT = app.agent(deltas_topic, name="basketlift.copurchase.apply")(copurchase.apply_deltas)
 metrics.init_topic_labels([topic.get_topic_name() for topic in inbound_topics.values()])
 metrics.BUILD_INFO.labels(version=version("basketlift"), app_id=settings.app_id).set(1)
+
+# Decisions leave outside the transaction (streams.kafka.publisher): a rebalance waits until
+# they are delivered before giving partitions away, and a new assignment reads them back.
+
+
+@app.on_partitions_revoked.connect
+async def deliver_published_decisions(_app: Any, /, *_revoked: Any, signal: Any, **_: Any) -> None:
+    """Before partitions go to another worker, every decision published is on the broker."""
+    await direct_publisher.delivered()
+
+
+@app.on_partitions_assigned.connect
+async def read_published_decisions_again(
+    _app: Any, /, *assigned: Any, signal: Any, **_: Any
+) -> None:
+    """After an assignment (the signal's one argument: the partitions), each partition's
+    published decisions are read before its first batch
+    (streams.offers.agents.recover_published_decisions)."""
+    offers.partitions_assigned(assigned[0])
+
+
+@app.on_before_shutdown.connect
+async def stop_publisher(_app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+    """After the final commit: deliver what is left and close the decision producer."""
+    await direct_publisher.stop()
+
 
 # Alongside the pipeline: the replicated views, the periodic work, the web pages.
 app.task(catalog_view.start_catalog_view)

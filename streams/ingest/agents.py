@@ -21,10 +21,10 @@ from schemas import (
 )
 from schemas.eventtime import wall_clock_ms
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
-from streams.app import app, commit_gate, event_clock, settings
+from streams.app import app, commit_gate, direct_publisher, event_clock, settings
 from streams.ingest.boundary import RawRecord, sort_batch
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key, split_duplicates
-from streams.ingest.handlers import EventHandler, ValidEvent
+from streams.ingest.handlers import BatchPreparation, EventHandler, ValidEvent
 from streams.ingest.topics import deadletter_topic, dedupe_table, rekey_topics
 from streams.ops import metrics
 from streams.runtime.acting import acting_for
@@ -96,7 +96,7 @@ async def run_steps(
 
     Nothing is applied unless every handler succeeded (streams.runtime.batch).
     """
-    batch = BatchContext(MAX_KAFKA_MESSAGE_BYTES)
+    batch = BatchContext(MAX_KAFKA_MESSAGE_BYTES, direct_publisher)
     fresh = skip_duplicates(logical, valid, batch)
     if fresh:
         for step in steps:
@@ -128,11 +128,29 @@ async def dispatch(
             await send_dead_letter(record, f"processing_error: {exc!r}"[:500])
 
 
+async def prepare(preparations: Sequence[BatchPreparation], valid: Sequence[ValidEvent]) -> None:
+    """Run the topic's preparations; if one fails, the worker stops (Faust's `App.crash`):
+    its batch cannot be processed safely, and nothing of it has been applied."""
+    for preparation in preparations:
+        try:
+            await preparation(valid)
+        except Exception as exc:
+            name = getattr(preparation, "__name__", repr(preparation))
+            log.error("cannot prepare a batch (%s): %r; the worker stops", name, exc)
+            await app.crash(exc)
+            raise
+
+
 async def process_batch(
-    logical: str, steps: Sequence[EventHandler], events: Sequence[EventT], *, from_rekey: bool
+    logical: str,
+    steps: Sequence[EventHandler],
+    events: Sequence[EventT],
+    *,
+    from_rekey: bool,
+    preparations: Sequence[BatchPreparation] = (),
 ) -> None:
-    """Validate a batch, dead-letter the invalid, re-key the misrouted, run the steps on the
-    rest."""
+    """Validate a batch, dead-letter the invalid, re-key the misrouted, prepare and run the
+    steps on the rest."""
     started = time.perf_counter()
     records = [raw_record(event) for event in events]
     source_topic = records[0].topic if records else logical
@@ -166,19 +184,32 @@ async def process_batch(
                 await rekey.send(key=key, value=record.value)
         metrics.EVENTS_REROUTED.labels(topic=source_topic).inc(len(batch.misrouted))
     if batch.accepted:
+        await prepare(preparations, batch.accepted)
         event_clock.observe(max(getattr(event, "ts", 0) for _record, event in batch.accepted))
         await dispatch(logical, steps, batch.accepted)
     metrics.BATCH_SECONDS.labels(topic=source_topic).observe(time.perf_counter() - started)
 
 
 def make_ingest_agent(
-    logical: str, topic: Any, pipeline: Mapping[str, Sequence[EventHandler]], *, from_rekey: bool
+    logical: str,
+    topic: Any,
+    pipeline: Mapping[str, Sequence[EventHandler]],
+    preparations: Mapping[str, Sequence[BatchPreparation]],
+    *,
+    from_rekey: bool,
 ) -> Any:
-    """Register an agent that feeds `topic` through the boundary, then `pipeline[logical]`'s
-    steps in order, in batches (the pipeline is read per batch)."""
+    """Register an agent that feeds `topic` through the boundary, then
+    `preparations[logical]` and `pipeline[logical]`'s steps in order, in batches (both are
+    read per batch)."""
 
     async def process(events: Sequence[EventT]) -> None:
-        await process_batch(logical, pipeline[logical], events, from_rekey=from_rekey)
+        await process_batch(
+            logical,
+            pipeline[logical],
+            events,
+            from_rekey=from_rekey,
+            preparations=preparations.get(logical, ()),
+        )
 
     async def ingest(stream: Any) -> None:
         await run_batches(

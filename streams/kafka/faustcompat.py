@@ -280,10 +280,15 @@ async def _take_available_events(
 
 
 class CommitGate(Protocol):
-    """What a commit waits for (`streams.runtime.gate.CommitGate`): no batch in flight."""
+    """What a commit waits for (`streams.runtime.gate.CommitGate`): no batch in flight, and
+    the checks that must pass before offsets are committed."""
 
     def committing(self) -> AbstractAsyncContextManager[None]:
         """Hold new batches off and wait for the running ones, for the duration of a commit."""
+        ...
+
+    async def before_commit(self) -> None:
+        """Raise if the commit must not happen (records not yet delivered)."""
         ...
 
 
@@ -306,12 +311,26 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
 
         The buffered table writes are sent before the gate closes (for at most
         `PRE_DRAIN_SECONDS`), so that batches are held off only for the few written since.
+        Then the gate's `before_commit` checks run, once before it closes (most of the
+        waiting) and once inside; if one raises, nothing is committed and the app crashes
+        (Faust's `App.crash`, as for a fenced producer): the uncommitted batches are
+        re-processed by whichever worker takes their partitions.
         """
         producer = self.transactions.producer
         if isinstance(producer, DrainableProducer):
             await producer.drain_buffer(max_seconds=PRE_DRAIN_SECONDS)
         gate = cast(ExactlyOnceTransport, self.transport).commit_gate
+        try:
+            await gate.before_commit()
+        except Exception as exc:
+            await self.app.crash(exc)
+            return False
         async with gate.committing():
+            try:
+                await gate.before_commit()
+            except Exception as exc:
+                await self.app.crash(exc)
+                return False
             return bool(await super().commit(*args, **kwargs))
 
 
@@ -666,6 +685,14 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "ServiceThread.thread_loop",
         "consumer_thread_loop (the broker-contact listener)",
         lambda s: hasattr(s.consumer._thread, "thread_loop"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.app, App.crash(reason)",
+        "CommitGatedConsumer.commit (no commit when decisions were not delivered)",
+        lambda s: (
+            hasattr(s.consumer, "app") and _callable_with(faust.App, "crash", "self", "reason")
+        ),
     ),
     Assumption(
         "faust-streaming",

@@ -1,9 +1,11 @@
-"""Reading whole topics for the command-line tools (the lift report); not used by workers."""
+"""Reading topics: whole, for the command-line tools (the lift report), and a partition's
+tail, for the worker's decision recovery (``streams.offers.published``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -68,3 +70,56 @@ async def read_topic_values(bootstrap: str, topic: str, timeout_s: float = 120.0
     """Every committed record value of `topic` (tombstones left out)."""
     records = await read_topic_records(bootstrap, topic, timeout_s=timeout_s)
     return [value for _key, value, _partition, _offset in records if value is not None]
+
+
+async def read_partition_tails(
+    bootstrap: str,
+    topic: str,
+    starts: Mapping[int, int | None],
+    *,
+    since_ms: int,
+    timeout_s: float = 30.0,
+) -> dict[int, list[bytes]]:
+    """The record values of each partition of `topic` from its start offset to its end now.
+
+    A partition whose start is None is read from its first record of time `since_ms` or
+    later (the broker's time index). Records are read as they are, committed or not (the
+    callers read topics nothing writes to in a transaction). TimeoutError if a partition
+    cannot be read to its end within `timeout_s`.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_uncommitted",
+        max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
+    )
+    await consumer.start()
+    try:
+        tps = {partition: TopicPartition(topic, partition) for partition in starts}
+        consumer.assign(list(tps.values()))
+        ends = await consumer.end_offsets(list(tps.values()))
+        by_time = [tps[p] for p, start in starts.items() if start is None]
+        found = (
+            await consumer.offsets_for_times({tp: since_ms for tp in by_time}) if by_time else {}
+        )
+        for partition, tp in tps.items():
+            start = starts[partition]
+            if start is None:
+                stamp = found.get(tp)
+                start = stamp.offset if stamp is not None else ends[tp]
+            consumer.seek(tp, min(start, ends[tp]))
+        values: dict[int, list[bytes]] = {partition: [] for partition in starts}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            behind = [tp for tp in tps.values() if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return values
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: could not read up to {ends} in {timeout_s}s")
+            batch = await consumer.getmany(*behind, timeout_ms=500)
+            for tp, messages in batch.items():
+                values[tp.partition].extend(
+                    m.value for m in messages if m.offset < ends[tp] and m.value is not None
+                )
+    finally:
+        await consumer.stop()

@@ -6,10 +6,18 @@ partition. Each loads a trigger's inputs, calls the pure ``streams.offers.step.d
 stages the result in the batch's ``BatchContext``: per batch, each key's ledger, fatigue
 state and latest decision are written once. Clicks feed fatigue and the impression counters;
 privacy requests delete what this domain keeps about a shopper.
+
+A decision is published outside the transaction, to the partition of ``shop.offers`` with
+the number of its trigger's partition, so that readers see it at once
+(``streams.kafka.publisher``). Before a partition's first batch after an assignment,
+`recover_published_decisions` reads back what was published there since the committed lower
+bound, and a trigger processed again keeps the decision it already got
+(``streams.offers.published``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,16 +27,19 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from schemas import CartEvent, ClickEvent, OrderEvent, PrivacyEvent, encode
-from streams.app import configs, settings
+from schemas import CartEvent, ClickEvent, OfferDecision, OrderEvent, PrivacyEvent, encode
+from schemas.eventtime import wall_clock_ms
+from streams.app import configs, direct_publisher, settings
 from streams.catalog.view import catalog_view, list_price
 from streams.copurchase.view import products_view
 from streams.experiment import OfferLedger, cohort_for
 from streams.experiment.window import SlidingMean
 from streams.ingest.handlers import ValidEvent
+from streams.kafka.reader import read_partition_tails
 from streams.offers import decisions, step
 from streams.offers.fatigue import FatigueState
 from streams.offers.live import live_snapshot
+from streams.offers.published import PublishedDecisions, published_from_key
 from streams.offers.ranking import ObservedCounts
 from streams.offers.step import OffersWorld
 from streams.offers.topics import (
@@ -36,10 +47,12 @@ from streams.offers.topics import (
     latest_decisions_table,
     ledger_table,
     offers_topic,
+    published_from_table,
 )
 from streams.ops import metrics
 from streams.profiles.agents import consent_granted, load_shopper
 from streams.rules import EMPTY_RULES, RuleFileWatcher, RuleSet
+from streams.runtime.acting import acting_for
 from streams.runtime.batch import BatchContext
 
 log = logging.getLogger(__name__)
@@ -66,6 +79,56 @@ def count_acceptance(placement: str, product_id: str, shown: int, accepted: int)
     if counts is None:
         counts = acceptance_counts[placement] = ObservedCounts()
     counts.add(product_id, shown, accepted)
+
+
+published_decisions = PublishedDecisions()
+"""Decisions published for events this worker may process again (streams.offers.published)."""
+_recovery_lock = asyncio.Lock()
+OFFERS_TOPIC_NAME = offers_topic.get_topic_name()
+
+
+def partitions_assigned(assigned: Any) -> None:
+    """A new assignment: every partition's published decisions are read again."""
+    published_decisions.assigned(tp.partition for tp in assigned)
+
+
+async def recover_published_decisions(valid: Sequence[ValidEvent]) -> None:
+    """Before a partition's first batch after an assignment, read the decisions published on
+    it since its committed lower bound (all of the last lookback when there is none yet).
+
+    Runs before the batch reads any state (it waits for the broker); the reads of one
+    partition never run twice at once.
+    """
+    if not any(published_decisions.needs_loading(record.partition) for record, _ in valid):
+        return
+    async with _recovery_lock:
+        sources: dict[int, Any] = {}
+        for record, _event in valid:
+            if published_decisions.needs_loading(record.partition):
+                sources.setdefault(record.partition, record.source)
+        if not sources:
+            return
+        starts: dict[int, int | None] = {}
+        for partition, source in sources.items():
+            with acting_for(source):
+                stored = published_from_table.get(published_from_key(partition))
+            starts[partition] = int(stored) if stored else None
+        tails = await read_partition_tails(
+            settings.bootstrap_servers,
+            OFFERS_TOPIC_NAME,
+            starts,
+            since_ms=wall_clock_ms() - settings.decision_recovery_lookback_ms,
+        )
+        for partition, values in tails.items():
+            found = published_decisions.load(partition, values)
+            metrics.DECISION_RECOVERY_READS.inc()
+            log.info(
+                "%s[%d]: %d decisions published from offset %s read back",
+                OFFERS_TOPIC_NAME,
+                partition,
+                found,
+                starts[partition] if starts[partition] is not None else "(lookback)",
+            )
 
 
 aov_windows = {cohort: SlidingMean(settings.aov_window_seconds) for cohort in metrics.COHORTS}
@@ -163,6 +226,12 @@ class OffersBatch:
         self.fatigue = BatchedStates(context, fatigue_table, decode_fatigue, pruned_fatigue)
         self.ledgers = BatchedStates(context, ledger_table, decode_ledger, pruned_ledger)
         self.latest: dict[str, tuple[int, bytes, Any]] = {}
+        self.published: dict[int, Any] = {}
+        """Partitions this batch publishes decisions on, with a source event of each."""
+
+    def published_on(self, partition: int, source: Any) -> None:
+        """Note that a decision is published on the partition (see `stage`)."""
+        self.published.setdefault(partition, source)
 
     def keep_latest(self, shopper_id: str, decided_ms: int, payload: bytes, source: Any) -> None:
         """Remember a decision for the pull API if it is the shopper's newest in this batch."""
@@ -171,9 +240,20 @@ class OffersBatch:
             self.latest[shopper_id] = (decided_ms, payload, source)
 
     def stage(self, now_ms: int) -> None:
-        """Stage every changed key once (pruned; empty states are deleted)."""
+        """Stage every changed key once (pruned; empty states are deleted), and for each
+        partition published on, the lower bound of what the committed state may lack.
+
+        That bound is the offset after this worker's last decision the broker acknowledged
+        on the partition: those were made by batches applied before this one, so they are
+        committed whenever this batch is; every later one lies at or after it.
+        """
         self.fatigue.stage(now_ms)
         self.ledgers.stage(now_ms)
+        for partition, source in self.published.items():
+            end = direct_publisher.delivered_end(OFFERS_TOPIC_NAME, partition)
+            if end is not None:
+                key = published_from_key(partition)
+                self.context.put(published_from_table, key, str(end).encode(), source)
         for shopper_id, (decided_ms, payload, source) in self.latest.items():
             stored = self.context.get(latest_decisions_table, shopper_id, source)
             # Cart and order decisions come from different agents whose batches apply in
@@ -236,14 +316,26 @@ def decide(record: Any, event: decisions.Trigger, batch: OffersBatch, world: Off
         # is the wall clock of the decision; in a replay it stays in the replay's time).
         decided_at_ms=event.ts + elapsed_ms,
     )
-    outcome = step.decide(inputs, world, offers_config)
+    partition = record.partition
+    decision_id = decisions.decision_id_for(event.event_id, decisions.placement_of(event))
+    published = published_decisions.find(partition, decision_id)
+    made = OfferDecision.model_validate_json(published) if published is not None else None
+    outcome = step.decide(inputs, world, offers_config, made)
     decision = outcome.decision
     if outcome.fatigue is not None and shopper_id is not None:
         batch.fatigue.set(shopper_id, outcome.fatigue, source)
     if outcome.ledger is not None:
         batch.ledgers.set(key, outcome.ledger, source)
-    payload = encode(decision)
-    context.send(offers_topic, key=decision.routing_key.encode(), value=payload, source=source)
+    if published is None:
+        payload = encode(decision)
+        context.publish(
+            OFFERS_TOPIC_NAME, partition=partition, key=decision.routing_key.encode(), value=payload
+        )
+        batch.published_on(partition, source)
+    else:
+        payload = published
+        context.after_apply(partial(published_decisions.used, partition, decision_id))
+        context.after_apply(metrics.DECISIONS_RECOVERED.inc)
     if outcome.order_value is not None:
         context.after_apply(partial(count_order_value, inputs.cohort, outcome.order_value))
     if outcome.attributions:

@@ -15,8 +15,10 @@ and sends the decision. Its rules, in order:
    a rule could use them.
 4. The offers shown enter the ledger (an identified shopper's, or a cart's session), so a
    later order can be attributed to them.
-The decision id depends only on the trigger's event id and placement, so a decision made
-again (after a crash) is the same decision.
+The decision id depends only on the trigger's event id and placement. A decision already
+published for the trigger (``streams.offers.published``: made before a crash or a
+rebalance threw its batch away) is passed as `made`: it is kept as it is (same id, same
+content) instead of being made again, and the ledger changes as it did the first time.
 """
 
 from __future__ import annotations
@@ -89,8 +91,14 @@ class DecisionOutcome:
     """The order's value (orders only), for the AOV per cohort."""
 
 
-def decide(inputs: DecisionInputs, world: OffersWorld, config: OffersConfig) -> DecisionOutcome:
-    """The decision for one trigger and the shopper's offer state after it (module rules)."""
+def decide(
+    inputs: DecisionInputs,
+    world: OffersWorld,
+    config: OffersConfig,
+    made: OfferDecision | None = None,
+) -> DecisionOutcome:
+    """The decision for one trigger and the shopper's offer state after it (module rules);
+    `made`: the decision already published for this trigger, kept instead of a new one."""
     trigger = inputs.trigger
     ledger = inputs.ledger
     ledger_changed = False
@@ -113,6 +121,25 @@ def decide(inputs: DecisionInputs, world: OffersWorld, config: OffersConfig) -> 
             for item in trigger.items:
                 fatigue = fatigue.with_purchase(item.product_id)
 
+    decision = made if made is not None else choose(inputs, suppressed, world, config)
+    if decision.offers and (trigger.shopper_id is not None or decision.placement == "cart"):
+        ledger = ledger.with_decision(
+            decision.offers, decision.placement, trigger.ts, config.attribution
+        )
+        ledger_changed = True
+    return DecisionOutcome(
+        decision, fatigue, ledger if ledger_changed else None, attributions, value
+    )
+
+
+def choose(
+    inputs: DecisionInputs,
+    suppressed: Collection[str],
+    world: OffersWorld,
+    config: OffersConfig,
+) -> OfferDecision:
+    """A new decision for the trigger: offers and nudges for treatment, none for holdout."""
+    trigger = inputs.trigger
     offers: list[decisions.AnyOffer] = []
     nudges: list[Nudge] = []
     if inputs.cohort == "treatment":
@@ -135,19 +162,11 @@ def decide(inputs: DecisionInputs, world: OffersWorld, config: OffersConfig) -> 
             acceptance=world.acceptance,
         )
         nudges = decisions.choose_nudges(trigger, profile, config.decision, world.list_price)
-    decision = decisions.make_decision(
+    return decisions.make_decision(
         trigger,
         offers,
         cohort=inputs.cohort,
         model_version=config.decision.model_version,
         now_ms=inputs.decided_at_ms,
         nudges=nudges,
-    )
-    if decision.offers and (trigger.shopper_id is not None or decision.placement == "cart"):
-        ledger = ledger.with_decision(
-            decision.offers, decision.placement, trigger.ts, config.attribution
-        )
-        ledger_changed = True
-    return DecisionOutcome(
-        decision, fatigue, ledger if ledger_changed else None, attributions, value
     )

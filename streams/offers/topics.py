@@ -11,5 +11,14 @@ latest_decisions_table = raw_table("offer-decisions-latest", settings.partitions
 fatigue_table = raw_table("offer-fatigue", settings.partitions)
 # routing key (shopper, or session) -> OfferLedger: offers shown recently, for attribution.
 ledger_table = raw_table("offer-ledger", settings.partitions)
+# published_from_key(partition) -> the offset of shop.offers from which decisions published
+# for that partition may not be in the committed state yet (streams.offers.published).
+published_from_table = raw_table("offer-decisions-published-from", settings.partitions)
 
-__all__ = ["fatigue_table", "latest_decisions_table", "ledger_table", "offers_topic"]
+__all__ = [
+    "fatigue_table",
+    "latest_decisions_table",
+    "ledger_table",
+    "offers_topic",
+    "published_from_table",
+]

@@ -115,9 +115,21 @@ OFFERS = Counter(
     ["placement", "kind"],
     registry=REGISTRY,
 )
+DECISIONS_RECOVERED = Counter(
+    "basketlift_decisions_recovered",
+    "Decisions found already published when their trigger was processed again (after a"
+    " crash or a rebalance threw its batch away): kept as they were, not sent again.",
+    registry=REGISTRY,
+)
+DECISION_RECOVERY_READS = Counter(
+    "basketlift_decision_recovery_reads",
+    "Partitions of the offers topic read back before their first batch after an assignment.",
+    registry=REGISTRY,
+)
 DECISION_LATENCY = Histogram(
     "basketlift_decision_latency_seconds",
-    "From the worker receiving the triggering event to the decision being sent.",
+    "From the worker receiving the triggering event to the decision being handed to its"
+    " producer (published outside the transaction).",
     ["placement"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,

@@ -20,21 +20,41 @@ order agents of a partition may therefore share keys (a shopper's latest decisio
 Every write and send names the Faust event it belongs to (`source`): Faust places a table
 write (store partition and changelog partition) by the current event, see
 `streams.runtime.acting.acting_for`.
+
+Sends go into the source partition's transaction; publishes (`publish`) go outside of it,
+through the batch's `Publisher` (``streams.kafka.publisher.DirectPublisher``), after the
+table writes and sends: readers see them at once, and a commit waits for their delivery.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from streams.runtime.acting import acting_for
 
-__all__ = ["BatchContext", "MessageTooLarge"]
+__all__ = ["BatchContext", "MessageTooLarge", "Publisher"]
+
+
+class Publisher(Protocol):
+    """Sends records outside the worker's transactions (``streams.kafka.publisher``)."""
+
+    async def publish(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        """Hand a record over for sending."""
+        ...
 
 
 class MessageTooLarge(ValueError):
     """A staged message is larger than the producer may send."""
+
+
+@dataclass(slots=True)
+class _Publish:
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes
 
 
 @dataclass(slots=True)
@@ -49,14 +69,16 @@ class _Send:
 class BatchContext:
     """Reads through, and staged writes, sends and effects of one batch (see module doc)."""
 
-    def __init__(self, max_message_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, publisher: Publisher | None = None) -> None:
         self.max_message_bytes = max_message_bytes
+        self.publisher = publisher
         self._tables: dict[int, Any] = {}
         self._values: dict[tuple[int, str], bytes | None] = {}
         """Each (table, key) as the batch sees it: read from the table, or staged."""
         self._writes: dict[tuple[int, str], Any] = {}
         """Staged writes and deletes: (table, key) -> the source event of the last one."""
         self._sends: list[_Send] = []
+        self._publishes: list[_Publish] = []
         self._effects: list[Callable[[], None]] = []
         self._applied = False
 
@@ -89,12 +111,17 @@ class BatchContext:
         partition: int | None = None,
     ) -> None:
         """Stage a message; MessageTooLarge now if it could never be sent."""
-        if len(value) > self.max_message_bytes:
-            raise MessageTooLarge(
-                f"a {len(value):,}-byte message for {topic.get_topic_name()} is over the "
-                f"{self.max_message_bytes:,}-byte limit"
-            )
+        self._check_size(topic.get_topic_name(), value)
         self._sends.append(_Send(topic, key, value, partition, source))
+
+    def publish(self, topic: str, *, partition: int, key: bytes | None, value: bytes) -> None:
+        """Stage a message sent outside the transaction (see the module docstring)."""
+        if self.publisher is None:
+            raise RuntimeError("this BatchContext has no publisher")
+        if self._applied:
+            raise RuntimeError("this BatchContext was applied already")
+        self._check_size(topic, value)
+        self._publishes.append(_Publish(topic, partition, key, value))
 
     def after_apply(self, effect: Callable[[], None]) -> None:
         """Run `effect` (a metric update, a cache refresh) once the batch has been applied."""
@@ -107,11 +134,12 @@ class BatchContext:
 
     @property
     def staged_sends(self) -> int:
-        """Messages staged so far."""
-        return len(self._sends)
+        """Messages staged so far (sends and publishes)."""
+        return len(self._sends) + len(self._publishes)
 
     async def apply(self) -> None:
-        """Write the staged keys, send the staged messages, then run the effects. Once."""
+        """Write the staged keys, send then publish the staged messages, then run the effects.
+        Once."""
         if self._applied:
             raise RuntimeError("a BatchContext is applied once")
         self._applied = True
@@ -127,8 +155,21 @@ class BatchContext:
         for send in self._sends:
             with acting_for(send.source):
                 await send.topic.send(key=send.key, value=send.value, partition=send.partition)
+        if self._publishes:
+            assert self.publisher is not None
+            for message in self._publishes:
+                await self.publisher.publish(
+                    message.topic, message.partition, message.key, message.value
+                )
         for effect in self._effects:
             effect()
+
+    def _check_size(self, topic: str, value: bytes) -> None:
+        if len(value) > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"a {len(value):,}-byte message for {topic} is over the "
+                f"{self.max_message_bytes:,}-byte limit"
+            )
 
     def _stage(self, table: Any, key: str, value: bytes | None, source: Any) -> None:
         if self._applied:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 __all__ = ["CommitGate"]
@@ -17,9 +17,14 @@ class CommitGate:
     without its input offsets, and a crash then would apply the batch twice. Batches are
     the readers, the commit the writer; the acks that follow a batch run without suspending,
     so they complete before a waiting commit resumes.
+
+    What must hold before any offset is committed (records sent outside the transaction are
+    on the broker: ``streams.kafka.publisher``) is registered with `add_before_commit`; the
+    commit awaits `before_commit` and does not commit if it raises.
     """
 
     def __init__(self) -> None:
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._batches = 0
         self._no_batches = asyncio.Event()
         self._no_batches.set()
@@ -47,6 +52,15 @@ class CommitGate:
         self._batches -= 1
         if self._batches == 0:
             self._no_batches.set()
+
+    def add_before_commit(self, check: Callable[[], Awaitable[None]]) -> None:
+        """Have every commit await `check()` first (a raise means: do not commit)."""
+        self._before_commit.append(check)
+
+    async def before_commit(self) -> None:
+        """Await every registered check, in the order they were added."""
+        for check in self._before_commit:
+            await check()
 
     @asynccontextmanager
     async def committing(self) -> AsyncIterator[None]:

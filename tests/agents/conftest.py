@@ -1,7 +1,9 @@
 """Fixtures for Faust agent tests: in-memory test contexts, recorded sends, test handlers.
 
-No Kafka here: `agent.test_context()` feeds events through an in-memory channel, and the
-topics the ingest agents write to have their `send` replaced by a recorder.
+No Kafka here: `agent.test_context()` feeds events through an in-memory channel, the
+topics the ingest agents write to have their `send` replaced by a recorder, and decisions
+published outside the transaction go to an in-memory offers topic (`PublishedTopic`) that
+the worker's decision recovery reads back.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,13 @@ from typing import Any
 import pytest
 
 import streams.ingest.agents as ingest_agents
+import streams.offers.agents as offers_agents
+from streams.app import direct_publisher
 from streams.ingest import topics
 from streams.ingest.handlers import ValidEvent
 from streams.ingest.routing import partition_for_key
 from streams.ingest.topics import dedupe_table
+from streams.offers.topics import published_from_table
 from streams.ops import metrics
 from streams.topology import PIPELINE
 
@@ -57,6 +63,59 @@ def _recorder(into: list[Sent]) -> Callable[..., Any]:
         into.append(Sent(key, value, partition))
 
     return send
+
+
+@dataclass
+class PublishedTopic:
+    """The offers topic as the worker publishes to it (outside the transaction), in memory."""
+
+    sent: list[Sent] = field(default_factory=list)
+    """Every record published, in order."""
+    partitions: defaultdict[int, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    """The record values per partition: offset = index."""
+    reads: list[dict[int, int | None]] = field(default_factory=list)
+    """The start offsets of every read-back (recovery) of partitions."""
+
+    async def publish(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        """`DirectPublisher.publish`: delivered at once."""
+        self.sent.append(Sent(key, value, partition))
+        self.partitions[partition].append(value)
+
+    def delivered_end(self, topic: str, partition: int) -> int | None:
+        """`DirectPublisher.delivered_end`: every record is delivered as soon as published."""
+        records = self.partitions.get(partition)
+        return len(records) if records else None
+
+    async def read_tails(
+        self, bootstrap: str, topic: str, starts: Mapping[int, int | None], *, since_ms: int
+    ) -> dict[int, list[bytes]]:
+        """`read_partition_tails`: from the start offset (from 0 when there is none)."""
+        self.reads.append(dict(starts))
+        return {p: list(self.partitions.get(p, []))[start or 0 :] for p, start in starts.items()}
+
+
+@contextmanager
+def publishing_in_memory() -> Iterator[PublishedTopic]:
+    """Decisions published to a fresh `PublishedTopic`; no partition read back yet."""
+    topic = PublishedTopic()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(direct_publisher, "publish", topic.publish)
+        patch.setattr(direct_publisher, "delivered_end", topic.delivered_end)
+        patch.setattr(offers_agents, "read_partition_tails", topic.read_tails)
+        offers_agents.published_decisions.assigned(())
+        published_from_table.data.clear()
+        try:
+            yield topic
+        finally:
+            offers_agents.published_decisions.assigned(())
+            published_from_table.data.clear()
+
+
+@pytest.fixture(autouse=True)
+def published() -> Iterator[PublishedTopic]:
+    """Every test publishes decisions to its own in-memory offers topic."""
+    with publishing_in_memory() as topic:
+        yield topic
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,7 @@ from streams.copurchase.topics import deltas_topic
 from streams.copurchase.view import products_view
 from streams.ingest import topics
 from streams.ingest.dedupe import DEDUPED_TOPICS, dedupe_key
-from streams.offers.topics import fatigue_table, latest_decisions_table, ledger_table, offers_topic
+from streams.offers.topics import fatigue_table, latest_decisions_table, ledger_table
 from streams.profiles.model import (
     ShopperProfile,
     click_facts_from_event,
@@ -65,7 +65,7 @@ from streams.profiles.model import (
 )
 from streams.profiles.topics import consent_table, profiles_table
 from streams.topology import INGEST_AGENTS
-from tests.agents.conftest import Sent, _recorder, home_partition, wait_until
+from tests.agents.conftest import Sent, _recorder, home_partition, publishing_in_memory, wait_until
 from tests.support.graph import assert_graphs_close
 from tests.support.strategies import Script, ScriptEvent, scripts
 
@@ -199,8 +199,8 @@ def recording() -> Iterator[Recorded]:
     recorded = Recorded()
     process_batch = ingest_agents.process_batch
 
-    async def counting(logical: str, steps: Any, events: Any, *, from_rekey: bool) -> None:
-        await process_batch(logical, steps, events, from_rekey=from_rekey)
+    async def counting(logical: str, steps: Any, events: Any, **options: Any) -> None:
+        await process_batch(logical, steps, events, **options)
         recorded.processed[logical] += len(events)
 
     async def send_delta(
@@ -214,7 +214,7 @@ def recording() -> Iterator[Recorded]:
             mock.patch.object(shopper_agents, "copurchase_config", COPURCHASE_CONFIG)
         )
         stack.enter_context(mock.patch.object(deltas_topic, "send", send_delta))
-        stack.enter_context(mock.patch.object(offers_topic, "send", _recorder(recorded.offers)))
+        recorded.offers = stack.enter_context(publishing_in_memory()).sent
         stack.enter_context(
             mock.patch.object(topics.deadletter_topic, "send", _recorder(recorded.deadletters))
         )

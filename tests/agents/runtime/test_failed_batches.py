@@ -18,11 +18,11 @@ import streams.offers.agents as offers_agents
 from schemas import DeadLetter, OfferDecision, decode_event
 from streams.copurchase.model import ProductDelta
 from streams.copurchase.topics import deltas_topic
-from streams.offers.topics import offers_topic
 from streams.profiles.topics import profiles_table
 from streams.topology import INGEST_AGENTS
 from tests.agents.conftest import (
     Outbox,
+    PublishedTopic,
     Sent,
     _recorder,
     encode,
@@ -36,11 +36,10 @@ ORDERS = "shop.orders"
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Sent]]:
-    """What the handlers send to the deltas topic and to shop.offers."""
-    recorded: dict[str, list[Sent]] = {"deltas": [], "offers": []}
+def sent(monkeypatch: pytest.MonkeyPatch, published: PublishedTopic) -> dict[str, list[Sent]]:
+    """What the handlers send to the deltas topic and publish to shop.offers."""
+    recorded: dict[str, list[Sent]] = {"deltas": [], "offers": published.sent}
     monkeypatch.setattr(deltas_topic, "send", _recorder(recorded["deltas"]))
-    monkeypatch.setattr(offers_topic, "send", _recorder(recorded["offers"]))
     return recorded
 
 

@@ -201,6 +201,33 @@ def test_inline_delivery_needs_the_exactly_once_fixes_first() -> None:
         install_inline_delivery(app)
 
 
+async def test_a_commit_whose_before_commit_check_fails_crashes_the_app_and_commits_nothing(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = throwaway_app.transport.commit_gate
+    committed: list[Any] = []
+    crashed: list[BaseException] = []
+
+    async def commit_as_faust_does(self: Any, *args: Any, **kwargs: Any) -> bool:
+        committed.append(args)
+        return True
+
+    async def crash(reason: BaseException) -> None:
+        crashed.append(reason)
+
+    async def not_delivered() -> None:
+        raise RuntimeError("a decision was not delivered")
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "commit", commit_as_faust_does)
+    monkeypatch.setattr(throwaway_app, "crash", crash)
+    consumer = throwaway_app.consumer
+    assert await consumer.commit() is True and len(committed) == 1  # no check: commits
+    gate.add_before_commit(not_delivered)
+    assert await consumer.commit() is False
+    assert len(committed) == 1 and [str(r) for r in crashed] == ["a decision was not delivered"]
+    assert not gate.commit_waiting, "the gate is open again for batches"
+
+
 async def test_consumer_accessors_read_a_real_faust_consumer(throwaway_app: faust.App) -> None:
     consumer = throwaway_app.consumer
     assert isinstance(consumer, InlineDeliveryConsumer)

@@ -76,3 +76,15 @@ def test_fatigue_suppresses_only_for_profiled_shoppers_and_purchases_forgive() -
     assert ignored.decision.offers[0].product_id == first
     forgiven = decide(inputs(order_event("a", first), fatigue=tired), WORLD, CONFIG)
     assert forgiven.fatigue is not None and first not in forgiven.fatigue.products
+
+
+def test_a_decision_already_made_is_kept_and_enters_the_ledger_as_it_did() -> None:
+    first = decide(inputs(cart_event("a")), WORLD, CONFIG)
+    # Deciding again later (another decision time, no candidates left) would differ ...
+    later = inputs(cart_event("a"), decided_at_ms=T0 + 900, fatigue=FatigueState())
+    bare_world = replace(WORLD, snapshot=replace(snapshot(), total_orders=0.0))
+    assert decide(later, bare_world, CONFIG).decision != first.decision
+    # ... but the decision already published is kept, with the same ledger change.
+    again = decide(later, bare_world, CONFIG, made=first.decision)
+    assert again.decision == first.decision
+    assert again.ledger == first.ledger

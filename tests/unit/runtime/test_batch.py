@@ -141,3 +141,36 @@ async def test_writes_name_their_source_event(monkeypatch: pytest.MonkeyPatch) -
     batch.send(topic, key=None, value=b"v", source="event-b")
     await batch.apply()
     assert current == ["event-a", "event-b"]
+
+
+@dataclass
+class RecordingPublisher:
+    """A stand-in for streams.kafka.publisher.DirectPublisher; notes what happened when."""
+
+    log: list[str]
+
+    async def publish(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        self.log.append(f"publish {topic}[{partition}] {key!r} {value!r}")
+
+
+async def test_publishes_go_out_after_the_writes_and_sends_and_before_the_effects() -> None:
+    log: list[str] = []
+    table, topic = CountingTable(), RecordingTopic()
+    batch = BatchContext(max_message_bytes=100, publisher=RecordingPublisher(log))
+    batch.publish("offers", partition=2, key=b"s-1", value=b"decision")
+    batch.put(table, "a", b"1", None)
+    batch.send(topic, key=None, value=b"delta", source=None)
+    batch.after_apply(lambda: log.append(f"effect after {len(topic.sent)} send, {table.data}"))
+    assert log == [] and batch.staged_sends == 2
+
+    await batch.apply()
+    assert log == ["publish offers[2] b's-1' b'decision'", "effect after 1 send, {'a': b'1'}"]
+
+
+def test_a_publish_is_size_checked_when_staged_and_needs_a_publisher() -> None:
+    with pytest.raises(MessageTooLarge, match="for offers"):
+        BatchContext(max_message_bytes=4, publisher=RecordingPublisher([])).publish(
+            "offers", partition=0, key=None, value=b"12345"
+        )
+    with pytest.raises(RuntimeError, match="no publisher"):
+        BatchContext(max_message_bytes=100).publish("offers", partition=0, key=None, value=b"1")

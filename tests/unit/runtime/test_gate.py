@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from streams.runtime.gate import CommitGate
 
 
@@ -52,3 +54,23 @@ async def test_a_new_batch_waits_for_the_commit_in_progress() -> None:
     release.set()
     await asyncio.wait_for(asyncio.gather(committing, batching), 1)
     assert order == ["commit started", "commit done", "batch started"]
+
+
+async def test_before_commit_runs_every_check_in_order_and_a_raise_reaches_the_commit() -> None:
+    gate = CommitGate()
+    ran: list[str] = []
+
+    async def first() -> None:
+        ran.append("first")
+
+    async def refuse() -> None:
+        ran.append("refuse")
+        raise RuntimeError("records not delivered")
+
+    gate.add_before_commit(first)
+    await gate.before_commit()
+    assert ran == ["first"]
+    gate.add_before_commit(refuse)
+    with pytest.raises(RuntimeError, match="not delivered"):
+        await gate.before_commit()
+    assert ran == ["first", "first", "refuse"]
