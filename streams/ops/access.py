@@ -40,8 +40,9 @@ Handler = Callable[..., Awaitable[Any]]
 def bearer_token_matches(authorization: str | None, token: str) -> bool:
     """Whether an `Authorization` header value is `Bearer <token>`, compared in constant time.
 
-    The scheme is case-insensitive (RFC 9110); the comparison takes as long for a token that
-    differs in its first character as for one that differs in its last.
+    The scheme is case-insensitive (RFC 9110). The values are compared with
+    hmac.compare_digest, whose time does not depend on where they differ, so response times
+    do not reveal how much of a guessed token is right.
     """
     if authorization is None:
         return False
