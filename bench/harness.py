@@ -14,11 +14,14 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -42,6 +45,7 @@ __all__ = [
     "WorkerProcess",
     "ensure_broker",
     "free_port",
+    "get_json",
     "machine",
     "metric_total",
     "new_deployment",
@@ -72,6 +76,8 @@ class Deployment:
     bootstrap: str
     partitions: int
     web_port: int = field(default_factory=free_port)
+    api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    """BASKETLIFT_API_TOKEN of its workers: the data endpoints are queried as in production."""
 
     @property
     def app_id(self) -> str:
@@ -90,6 +96,7 @@ class Deployment:
                 "BASKETLIFT_BROKER": f"kafka://{self.bootstrap}",
                 "BASKETLIFT_APP_ID": self.app_id,
                 "BASKETLIFT_WEB_PORT": str(self.web_port),
+                "BASKETLIFT_API_TOKEN": self.api_token,
                 "BASKETLIFT_DATA_DIR": str(data_dir),
                 "BASKETLIFT_STORE": "rocksdb://",
                 "BASKETLIFT_PARTITIONS": str(self.partitions),
@@ -182,6 +189,11 @@ class WorkerProcess:
         found = [line for line in text.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
         return "\n".join(found[-lines:]) or "(no warnings or errors)"
 
+    def api_get(self, path: str) -> tuple[int, Any]:
+        """GET a data endpoint (`/state/...`, `/offers/...`) with the deployment's API token:
+        (status, JSON body)."""
+        return get_json(self.base_url + path, token=self.deployment.api_token)
+
     def health(self) -> int | None:
         """HTTP status of /health."""
         return health_status(self.base_url + "/health")
@@ -227,6 +239,17 @@ class WorkerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return int(self.process.returncode)
+
+
+def get_json(url: str, *, token: str | None = None) -> tuple[int, Any]:
+    """GET a JSON endpoint, with `Authorization: Bearer <token>` when given: (status, body)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read() or b"null")
 
 
 def start_worker(deployment: Deployment, workdir: Path, **env: str) -> WorkerProcess:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import faust
 from faust.types import TableT
+from faust.web.base import BlueprintManager
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.config import DomainConfigs, domain_configs
@@ -18,6 +19,7 @@ from streams.kafka.faustcompat import (
     new_changelog_topic,
 )
 from streams.kafka.publisher import DirectPublisher
+from streams.ops.access import ApiGuard
 from streams.runtime.clock import EventClock
 from streams.runtime.gate import CommitGate
 from streams.settings import Settings, get_settings
@@ -68,7 +70,20 @@ def create_app(settings: Settings, commit_gate: CommitGate) -> faust.App:
         producer_linger_ms=settings.producer_linger_ms,
         topic_allow_declare=True,
         autodiscover=False,
+        # Faust's built-in web views are off: /table/... serves raw table values (profiles,
+        # offer state) to anyone, /router/... the cluster's layout, and the index, /stats,
+        # /assignment, /graph and /performance internals. Routing a request to the worker
+        # owning a key (table_route) does not use them.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
     )
+    # The settings above leave Faust's production index ("/") on, as would any built-in
+    # view a later Faust adds: start from no blueprints at all. Only the pages registered
+    # with app.page (streams.topology) are served.
+    app.web.blueprints = BlueprintManager()
     install_exactly_once_fixes(app, commit_gate)
     install_inline_delivery(app)
     return app
@@ -86,4 +101,6 @@ first waits until what it sent is delivered."""
 commit_gate.add_before_commit(direct_publisher.delivered)
 event_clock = EventClock(settings.max_future_skew_ms)
 """The latest event time this worker has processed (streams.runtime.clock)."""
+api_guard = ApiGuard(settings.api_bearer_token)
+"""Who may read the data endpoints (streams.ops.access): the API token, read once."""
 app = create_app(settings, commit_gate)

@@ -62,6 +62,7 @@ def check_web_port_free(host: str, port: int) -> None:
 
 
 @click.group(cls=SettingsCheckedGroup)
+@click.version_option(package_name="basketlift", message="basketlift %(version)s")
 def main() -> None:
     """Basketlift: real-time offers that raise average order value, on Kafka."""
 
@@ -219,6 +220,7 @@ def worker() -> None:
     """Run a Basketlift worker (Faust) against BASKETLIFT_BROKER."""
     from streams.kafka import admin as kafka_admin
     from streams.kafka.faustcompat import UnsupportedFaust, check_supported
+    from streams.ops.access import check_api_exposure
 
     settings = get_settings()
     try:
@@ -226,6 +228,7 @@ def worker() -> None:
     except UnsupportedFaust as error:
         fail(str(error), status=2)
     check_web_port_free(settings.web_host, settings.web_port)
+    check_api_exposure(settings.web_host, settings.api_bearer_token)
     try:
         asyncio.run(
             kafka_admin.ensure_topics(

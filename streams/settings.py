@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,6 +16,11 @@ ENV_PREFIX = "BASKETLIFT_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 STORE_SCHEMES = ("memory", "rocksdb")
 """Faust table stores whose drivers the project installs (Faust's aerospike store's is not)."""
+API_TOKEN_MIN_CHARS = 16
+"""Shortest accepted API token: a short one can be guessed by trying (`openssl rand -hex 32`
+makes a good one)."""
+SECRET_FIELDS = frozenset({"api_token"})
+"""Fields whose value an error line never repeats."""
 
 
 class SettingsError(ValueError):
@@ -28,6 +33,31 @@ def default_cache_dir() -> Path:
     return Path(base) / "basketlift"
 
 
+def check_api_token(token: str) -> None:
+    """Raise ValueError (without quoting the token) unless it is long enough and made of
+    printable ASCII without spaces, as an HTTP `Authorization: Bearer` value carries it."""
+    if len(token) < API_TOKEN_MIN_CHARS:
+        raise ValueError(
+            f"expected a token of at least {API_TOKEN_MIN_CHARS} characters"
+            " (`openssl rand -hex 32` makes one)"
+        )
+    if not all("!" <= char <= "~" for char in token):
+        raise ValueError("expected printable ASCII characters without spaces")
+
+
+def read_api_token_file(path: Path) -> str:
+    """The token a file holds, without surrounding whitespace (a trailing newline, say).
+
+    Raises ValueError saying why when the file cannot be read.
+    """
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ValueError(f"cannot read the file ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ValueError("cannot read the file (not UTF-8 text)") from None
+
+
 class Settings(BaseSettings):
     """All Basketlift configuration; field `x` is read from `BASKETLIFT_X`."""
 
@@ -38,6 +68,16 @@ class Settings(BaseSettings):
     app_id: str = Field("basketlift", min_length=1, description="Faust app id / consumer group.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics, /health, APIs.")
     web_host: str = Field("127.0.0.1", description="Interface the web server binds.")
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the data endpoints (/state/..., /offers/...) require; without"
+        " one they answer only when the web server binds a loopback address.",
+    )
+    api_token_file: Path | None = Field(
+        None,
+        description="File holding the API token (a mounted Secret), instead of"
+        " BASKETLIFT_API_TOKEN; surrounding whitespace is ignored.",
+    )
     data_dir: Path = Field(
         default_factory=lambda: default_cache_dir() / "worker",
         description="Where table stores (RocksDB) live.",
@@ -231,6 +271,27 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return level
 
+    @field_validator("api_token")
+    @classmethod
+    def _usable_api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_api_token(value.get_secret_value())
+        return value
+
+    @field_validator("api_token_file")
+    @classmethod
+    def _readable_api_token_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        if info.data.get("api_token") is not None:
+            raise ValueError(f"set either it or {ENV_PREFIX}API_TOKEN, not both")
+        token = read_api_token_file(value)
+        try:
+            check_api_token(token)
+        except ValueError as error:
+            raise ValueError(f"the file holds no usable token: {error}") from None
+        return value
+
     @field_validator("store")
     @classmethod
     def _supported_store(cls, value: str) -> str:
@@ -259,6 +320,16 @@ class Settings(BaseSettings):
     def decision_recovery_lookback_ms(self) -> int:
         """`decision_recovery_lookback_seconds` in whole milliseconds."""
         return round(self.decision_recovery_lookback_seconds * 1000)
+
+    @property
+    def api_bearer_token(self) -> str | None:
+        """The API token (from BASKETLIFT_API_TOKEN or read from BASKETLIFT_API_TOKEN_FILE),
+        or None when neither is set. Reads the file: take it once (streams.app does)."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value()
+        if self.api_token_file is not None:
+            return read_api_token_file(self.api_token_file)
+        return None
 
     @property
     def max_future_skew_ms(self) -> int:
@@ -304,7 +375,8 @@ def describe_problem(problem: ErrorDetails) -> str:
         if what.startswith(("expected greater", "expected less")):
             what = what.replace("expected ", "expected a value ", 1)
     value = problem["input"]
-    got = f", got {value!r}" if isinstance(value, str | int | float) else ""
+    shown = field not in SECRET_FIELDS and isinstance(value, str | int | float)
+    got = f", got {value!r}" if shown else ""
     return f"{ENV_PREFIX}{field.upper()}: {what}{got}"
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from faust.types import AgentT
 
-from streams.app import app, direct_publisher, settings
+from streams.app import api_guard, app, direct_publisher, settings
 from streams.catalog import view as catalog_view
 from streams.copurchase import agents as copurchase
 from streams.copurchase import view as products_view
@@ -110,10 +110,17 @@ app.timer(settings.index_refresh_seconds)(offers_live.refresh_ranking_snapshot)
 app.timer(settings.stall_check_seconds)(watchdog.watch_progress)
 app.timer(brokerwatch.WATCH_EVERY_S)(brokerwatch.watch_broker_contact)
 ops_web.install_endpoints()
-app.page("/state/products/{product_id}")(products_web.product_state)
+# The data endpoints: the guard (API token, id length) answers before any routing.
+app.page("/state/products/{product_id}")(api_guard.protect(products_web.product_state))
 app.page("/state/shoppers/{shopper_id}")(
-    app.table_route(table=profiles_table, match_info="shopper_id")(profiles_web.shopper_state)
+    api_guard.protect(
+        app.table_route(table=profiles_table, match_info="shopper_id")(profiles_web.shopper_state)
+    )
 )
 app.page("/offers/{shopper_id}")(
-    app.table_route(table=latest_decisions_table, match_info="shopper_id")(offers_web.latest_offers)
+    api_guard.protect(
+        app.table_route(table=latest_decisions_table, match_info="shopper_id")(
+            offers_web.latest_offers
+        )
+    )
 )

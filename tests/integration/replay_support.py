@@ -9,17 +9,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import permutations
-from typing import Any
 
 import orjson
 
 from bench.harness import SAMPLE as SAMPLE
 from bench.harness import Deployment, WorkerProcess, metric_total, produce_records
+from bench.harness import get_json as get_json
 from bench.harness import send_events as send_events
 from bench.harness import wait_for_index as wait_for_index
 from streams.tools.replay.events import replay_events
@@ -83,15 +81,6 @@ def offline_state(log: OrderLog) -> tuple[Purchases, Weights, Shoppers]:
     return dict(purchases), {p: dict(n) for p, n in weights.items()}, shoppers
 
 
-def get_json(url: str) -> tuple[int, Any]:
-    """GET a JSON endpoint: (status, body)."""
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, orjson.loads(error.read() or b"null")
-
-
 def replay_records(
     deployment: Deployment, log: OrderLog
 ) -> list[tuple[str, bytes | None, bytes | None]]:
@@ -113,7 +102,7 @@ def product_mismatches(worker: WorkerProcess, purchases: Purchases, weights: Wei
     """Products whose served state differs from the offline one (empty when all equal)."""
     wrong = []
     for product, expected in purchases.items():
-        status, body = get_json(f"{worker.base_url}/state/products/{product}")
+        status, body = worker.api_get(f"/state/products/{product}")
         if status != 200:
             wrong.append(f"{product}: HTTP {status}")
             continue
@@ -143,7 +132,7 @@ def shopper_mismatches(worker: WorkerProcess, shoppers: Shoppers) -> list[str]:
     """Shoppers whose served order count or spend differs from the offline one."""
     wrong = []
     for shopper, (count, spend) in shoppers.items():
-        status, body = get_json(f"{worker.base_url}/state/shoppers/{shopper}")
+        status, body = worker.api_get(f"/state/shoppers/{shopper}")
         if status != 200:
             wrong.append(f"{shopper}: HTTP {status} {body}")
             continue

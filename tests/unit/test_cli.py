@@ -133,3 +133,36 @@ def test_sending_to_an_unreachable_broker_is_one_line_and_the_producer_is_closed
     assert lines[0].startswith(f"error: cannot reach Kafka at 127.0.0.1:{dead_port}: "), lines
     assert "Connect call failed" in lines[0]
     assert result.returncode == 1
+
+
+def test_a_worker_binding_beyond_loopback_without_an_api_token_does_not_start(
+    offline_env: dict[str, str],
+) -> None:
+    result = run_cli(["worker"], {**offline_env, "BASKETLIFT_WEB_HOST": "0.0.0.0"})
+    assert_one_error_line(
+        result,
+        2,
+        "error: BASKETLIFT_WEB_HOST '0.0.0.0' is not a loopback address: set"
+        " BASKETLIFT_API_TOKEN (or BASKETLIFT_API_TOKEN_FILE), which /state and /offers then"
+        " require, or bind 127.0.0.1",
+    )
+
+
+def test_a_worker_binding_beyond_loopback_with_an_api_token_goes_on_to_kafka(
+    offline_env: dict[str, str], dead_port: int
+) -> None:
+    token = "0123456789abcdef0123456789abcdef"
+    env = {**offline_env, "BASKETLIFT_WEB_HOST": "0.0.0.0", "BASKETLIFT_API_TOKEN": token}
+    result = run_cli(["worker"], env)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert f"error: cannot reach Kafka at 127.0.0.1:{dead_port}" in result.stderr
+    assert token not in result.stderr + result.stdout
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = run_cli(["--version"], {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"basketlift {version('basketlift')}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -223,3 +224,98 @@ def test_log_level_names_are_case_insensitive(
 def test_memory_store_is_accepted(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("BASKETLIFT_STORE", "memory://")
     assert Settings().store == "memory://"
+
+
+API_TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def test_without_an_api_token_setting_there_is_none(clean_env: pytest.MonkeyPatch) -> None:
+    assert Settings().api_bearer_token is None
+
+
+def test_the_api_token_comes_from_its_variable_and_is_not_shown(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("BASKETLIFT_API_TOKEN", API_TOKEN)
+    settings = Settings()
+    assert settings.api_bearer_token == API_TOKEN
+    assert API_TOKEN not in repr(settings) and API_TOKEN not in str(settings)
+
+
+def test_the_api_token_file_is_read_without_its_trailing_newline(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "token"
+    path.write_text(API_TOKEN + "\n")
+    clean_env.setenv("BASKETLIFT_API_TOKEN_FILE", str(path))
+    assert Settings().api_bearer_token == API_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "short-token",
+            "BASKETLIFT_API_TOKEN: expected a token of at least 16 characters"
+            " (`openssl rand -hex 32` makes one)",
+        ),
+        (
+            "",
+            "BASKETLIFT_API_TOKEN: expected a token of at least 16 characters"
+            " (`openssl rand -hex 32` makes one)",
+        ),
+        (
+            "0123456789 abcdef",
+            "BASKETLIFT_API_TOKEN: expected printable ASCII characters without spaces",
+        ),
+        (
+            "0123456789abcdéf",
+            "BASKETLIFT_API_TOKEN: expected printable ASCII characters without spaces",
+        ),
+    ],
+)
+def test_an_unusable_api_token_is_named_without_its_value(
+    fresh_settings: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    fresh_settings.setenv("BASKETLIFT_API_TOKEN", value)
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == message
+
+
+def test_an_unreadable_or_short_token_file_is_named(
+    fresh_settings: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing"
+    fresh_settings.setenv("BASKETLIFT_API_TOKEN_FILE", str(missing))
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == (
+        f"BASKETLIFT_API_TOKEN_FILE: cannot read the file (No such file or directory),"
+        f" got '{missing}'"
+    )
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    fresh_settings.setenv("BASKETLIFT_API_TOKEN_FILE", str(short))
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value).startswith(
+        "BASKETLIFT_API_TOKEN_FILE: the file holds no usable token: expected a token of at"
+        " least 16 characters"
+    )
+
+
+def test_the_api_token_and_its_file_are_not_both_set(
+    fresh_settings: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "token"
+    path.write_text(API_TOKEN)
+    fresh_settings.setenv("BASKETLIFT_API_TOKEN", API_TOKEN)
+    fresh_settings.setenv("BASKETLIFT_API_TOKEN_FILE", str(path))
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == (
+        f"BASKETLIFT_API_TOKEN_FILE: set either it or BASKETLIFT_API_TOKEN, not both, got '{path}'"
+    )
+    assert API_TOKEN not in str(info.value)

@@ -88,9 +88,15 @@ def show_decisions(settings: Settings, console: Console) -> None:
     counts = decision_counts(text)
     parts = [f"{placement}/{cohort}: {n:,.0f}" for (placement, cohort), n in sorted(counts.items())]
     console.print("Decisions on " + settings.topic_offers + ": " + (", ".join(parts) or "none"))
+    with_token = (
+        " -H 'Authorization: Bearer <API token>'"
+        if settings.api_token is not None or settings.api_token_file is not None
+        else ""
+    )
     console.print(
         "A shopper's latest decision (while a worker runs, e.g. `basketlift demo "
-        f"--keep-running`): curl http://127.0.0.1:{settings.web_port}/offers/c-<customer id>; "
+        f"--keep-running`): curl{with_token} "
+        f"http://127.0.0.1:{settings.web_port}/offers/c-<customer id>; "
         "the lift report: basketlift report"
     )
 

@@ -12,8 +12,8 @@ import pytest
 
 from schemas.events import MAX_ITEMS
 from streams.ingest.routing import partition_for_key
-from tests.integration.replay_support import get_json, metric_total, send_events
-from tests.support.kafka import Deployment, read_all, start_worker
+from tests.integration.replay_support import metric_total, send_events
+from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +45,8 @@ def shoppers_on_one_partition(partitions: int, count: int) -> list[str]:
     return found[:count]
 
 
-def product_state(base_url: str, product_id: str) -> dict[str, Any] | None:
-    status, body = get_json(f"{base_url}/state/products/{product_id}")
+def product_state(worker: WorkerProcess, product_id: str) -> dict[str, Any] | None:
+    status, body = worker.api_get(f"/state/products/{product_id}")
     return body if status == 200 else None
 
 
@@ -83,20 +83,20 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
                 pid
                 for n in range(6)
                 for pid in (f"s{n}-a", f"s{n}-b")
-                if product_state(worker.base_url, pid) is None
-            ] + [pid for pid in ("b00000", "b09999") if product_state(worker.base_url, pid) is None]
+                if product_state(worker, pid) is None
+            ] + [pid for pid in ("b00000", "b09999") if product_state(worker, pid) is None]
             time.sleep(1)
         assert not missing, f"never served: {missing}\n{worker.log_problems()}"
 
         for n in range(6):
-            state = product_state(worker.base_url, f"s{n}-a")
+            state = product_state(worker, f"s{n}-a")
             assert state is not None
             assert state["purchases"] == 1
             assert state["neighbours"] == [{"product_id": f"s{n}-b", "weight": 1}]
         # Every product of the big order counts its purchase; only the highest-priced
         # (the 1,000 at prices 46 to 50) pair, and only with each other (K strongest kept).
-        cheapest = product_state(worker.base_url, "b00000")
-        priciest = product_state(worker.base_url, "b00049")
+        cheapest = product_state(worker, "b00000")
+        priciest = product_state(worker, "b00049")
         assert cheapest is not None and priciest is not None
         assert cheapest["purchases"] == 1 and cheapest["neighbours"] == []
         assert priciest["purchases"] == 1
@@ -108,7 +108,7 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
         assert metric_total(text, "basketlift_events_duplicate_total") == 0
         letters = asyncio.run(read_all(deployment.bootstrap, deployment.topic("deadletter")))
         assert letters == []
-        status, profile = get_json(f"{worker.base_url}/state/shoppers/{shoppers[3]}")
+        status, profile = worker.api_get(f"/state/shoppers/{shoppers[3]}")
         assert status == 200 and profile["order_count"] == 1
     finally:
         worker.stop()

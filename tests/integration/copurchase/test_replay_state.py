@@ -9,7 +9,6 @@ import pytest
 from tests.integration.replay_support import (
     CROSS_WEIGHT,
     STATE_ENV,
-    get_json,
     offline_state,
     sample_slice,
     send_replay,
@@ -37,7 +36,7 @@ def test_replayed_orders_give_exactly_the_offline_counts(
         assert not wrong, wrong[:10]
         wrong = shopper_mismatches(worker, shoppers)
         assert not wrong, wrong[:10]
-        status, _ = get_json(f"{worker.base_url}/state/shoppers/c-does-not-exist")
+        status, _ = worker.api_get("/state/shoppers/c-does-not-exist")
         assert status == 404
     finally:
         worker.stop()

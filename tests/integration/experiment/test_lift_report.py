@@ -19,7 +19,6 @@ from schemas import OfferDecision, decode_event
 from streams.experiment import cohort_for
 from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
-    get_json,
     sample_slice,
     send_events,
     wait_for_index,
@@ -197,7 +196,7 @@ def test_report_recovers_a_planted_lift_and_the_holdout_gets_nothing(
         explicit = sum(1 for _t, _k, o in orders if any("offer_id" in i for i in o["items"]))
         assert accepted_cart >= explicit
 
-        status, body = get_json(f"{worker.base_url}/offers/sim-0")
+        status, body = worker.api_get("/offers/sim-0")
         assert status == 200 and body["trigger_event_id"] == "sim-order-0"
     finally:
         worker.stop()

@@ -19,7 +19,7 @@ import pytest
 
 from schemas import DeadLetter
 from tests.integration.ingest.test_agents import metric_by
-from tests.integration.replay_support import get_json, product_mismatches, wait_until_empty
+from tests.integration.replay_support import product_mismatches, wait_until_empty
 from tests.support.kafka import Deployment, produce_records, read_topic, start_worker
 
 pytestmark = pytest.mark.integration
@@ -82,11 +82,11 @@ def test_orders_from_2984_and_in_epoch_seconds_are_dead_lettered_and_leave_state
             lambda: product_mismatches(worker, {a: 4, b: 4}, {a: {b: 4}, b: {a: 4}}), [worker]
         )
         assert wrong == [], wrong
-        status, state = get_json(f"{worker.base_url}/state/products/{a}")
+        status, state = worker.api_get(f"/state/products/{a}")
         assert status == 200
         assert state["as_of_ts"] == real_ts
 
-        status, shopper = get_json(f"{worker.base_url}/state/shoppers/{real[0]['shopper_id']}")
+        status, shopper = worker.api_get(f"/state/shoppers/{real[0]['shopper_id']}")
         assert status == 200, shopper
         assert "lapsed" not in shopper["segments"]
         assert shopper["trailing_365d_spend"] == 5.0

@@ -18,7 +18,6 @@ from streams.experiment import cohort_for
 from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import (
     STATE_ENV,
-    get_json,
     metric_total,
     offline_state,
     sample_slice,
@@ -158,10 +157,10 @@ def test_every_cart_and_order_gets_one_valid_filtered_decision(
             ):
                 latest[shopper_id] = decision
         shopper = next(e["shopper_id"] for _l, _k, e in triggers if e["shopper_id"])
-        status, body = get_json(f"{worker.base_url}/offers/{shopper}")
+        status, body = worker.api_get(f"/offers/{shopper}")
         assert status == 200
         assert body == orjson.loads(latest[shopper].model_dump_json())
-        status, _ = get_json(f"{worker.base_url}/offers/c-never-seen")
+        status, _ = worker.api_get("/offers/c-never-seen")
         assert status == 404
 
         text = worker.metrics_text()

@@ -19,7 +19,6 @@ import pytest
 
 from tests.integration.replay_support import (
     STATE_ENV,
-    get_json,
     offline_state,
     sample_slice,
     send_events,
@@ -77,7 +76,7 @@ def ends_with_tombstone(values: list[bytes | None]) -> bool:
 
 def shopper_state(worker: WorkerProcess, shopper_id: str) -> tuple[int, Any]:
     """GET /state/shoppers/{shopper_id}."""
-    return get_json(f"{worker.base_url}/state/shoppers/{shopper_id}")
+    return worker.api_get(f"/state/shoppers/{shopper_id}")
 
 
 def wait_for_status(

@@ -156,3 +156,19 @@ def test_resources_follow_the_benchmark(container: dict[str, Any]) -> None:
     resources = container["resources"]
     assert resources["requests"] == {"cpu": "1", "memory": "1Gi"}
     assert resources["limits"] == {"memory": "2Gi"}  # no CPU limit: no CFS throttling
+
+
+def test_the_api_token_comes_from_a_secret_file(
+    objects: dict[str, dict[str, Any]], container: dict[str, Any], config: dict[str, str]
+) -> None:
+    # The pods bind their pod IP, not loopback: without a token the worker refuses to start.
+    names = {e["name"] for e in container["env"]} | set(config)
+    assert "BASKETLIFT_API_TOKEN" not in names, "a token in plain env or ConfigMap"
+    [token_file] = [e for e in container["env"] if e["name"] == "BASKETLIFT_API_TOKEN_FILE"]
+    path = Path(token_file["value"])
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent]
+    assert mount.get("readOnly") is True
+    volumes = objects["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
+    [volume] = [v for v in volumes if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "basketlift-api-token"
+    assert [item["path"] for item in volume["secret"]["items"]] == [path.name]
