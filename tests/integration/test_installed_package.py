@@ -64,7 +64,7 @@ class InstalledPackage:
         """The console script pip generated for the wheel."""
         return self.venv / "bin" / "basketlift"
 
-    def run(self, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         """Run a command of the venv in the test's directory; output captured as text."""
         return subprocess.run(
             [str(a) for a in args],
@@ -107,77 +107,74 @@ def check(result: subprocess.CompletedProcess[str], what: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledPackage:
-    """The wheel of this checkout, built and installed into a fresh venv."""
-    base = tmp_path_factory.mktemp("installed")
-    wheels = base / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels)]
-    if build_requirements_installed():
-        build.append("--no-build-isolation")
-    # Built from a copy: a build leaves build/ and *.egg-info behind in the source tree.
-    source = base / "source"
-    files = subprocess.run(
+def copy_checkout(target: Path) -> None:
+    """Copy the checkout's files (tracked, and untracked but not ignored) under `target`.
+
+    The wheel is built from the copy: a build leaves build/ and *.egg-info in its source tree.
+    """
+    names = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
         check=True,
     ).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
+    for name in filter(None, (n.decode() for n in names)):
         if (ROOT / name).is_file():
-            target = source / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes((ROOT / name).read_bytes())
-    check(
-        subprocess.run(
-            [*build, str(source)],
-            cwd=base,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        ),
-        "pip wheel",
-    )
-    (wheel,) = wheels.glob("basketlift-*.whl")
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes((ROOT / name).read_bytes())
 
-    venv = base / "venv"
+
+def build_wheel(source: Path, wheels: Path) -> Path:
+    """`pip wheel --no-deps` of `source` into `wheels`; the wheel's path."""
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels)]
+    if build_requirements_installed():
+        build.append("--no-build-isolation")
+    result = subprocess.run(
+        [*build, str(source)],
+        cwd=source.parent,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    check(result, "pip wheel")
+    (wheel,) = wheels.glob("basketlift-*.whl")
+    return wheel
+
+
+def venv_seeing_our_dependencies(venv: Path) -> None:
+    """A venv without pip whose `.pth` file appends this interpreter's site-packages."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site_packages = Path(
-        subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=clean_env(),
-        ).stdout.strip()
+    purelib = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('purelib'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    ).stdout.strip()
+    ours = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
+    (Path(purelib) / "basketlift-test-dependencies.pth").write_text(
+        "".join(f"{path}\n" for path in ours)
     )
-    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (site_packages / "basketlift-test-dependencies.pth").write_text(
-        "".join(f"{path}\n" for path in sorted(ours))
-    )
-    cwd = base / "elsewhere"
-    cwd.mkdir()
-    package = InstalledPackage(venv, cwd)
-    check(
-        package.run(
-            package.python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-index",
-            str(wheel),
-            env=clean_env(),
-        ),
-        "pip install",
-    )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledPackage:
+    """The wheel of this checkout, built and installed into a fresh venv."""
+    base = tmp_path_factory.mktemp("installed")
+    copy_checkout(base / "source")
+    wheel = build_wheel(base / "source", base / "wheels")
+    venv_seeing_our_dependencies(base / "venv")
+    (base / "elsewhere").mkdir()
+    package = InstalledPackage(base / "venv", base / "elsewhere")
+    install: list[str | Path] = [package.python, "-m", "pip", "install", "-q", "--no-deps"]
+    install += ["--no-index", wheel]
+    check(package.run(*install, env=clean_env()), "pip install")
     return package
 
 
@@ -199,7 +196,8 @@ def test_the_installed_modules_come_from_the_wheel_not_the_checkout(
 
 def test_version_prints_the_package_version(installed: InstalledPackage) -> None:
     out = check(installed.run(installed.basketlift, "--version", env=clean_env()), "--version")
-    assert out.strip() == f"basketlift {version('basketlift')}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert out.strip() == f"basketlift {project['version']}"
 
 
 @pytest.fixture
