@@ -19,7 +19,9 @@ otherwise pip builds it in an isolated environment, as `pip install .` does.
 
 The commands run from an empty temporary directory, with no PYTHONPATH, against a broker of
 the test's own (own ports and data dir, jars linked from the shared broker's cache) that the
-installed `basketlift kafka start` starts and `basketlift kafka stop` stops.
+installed `basketlift kafka start` starts and the fixture stops afterwards. The demo runs
+`--no-fresh` (the broker was just started empty; `--fresh` would only restart it) on the
+first 30 orders of the sample.
 """
 
 from __future__ import annotations
