@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams import devbroker
 from streams.kafka import admin as kafka_admin
 from streams.kafka.producer import make_producer
+from streams.resources import SAMPLE_ORDERS
 from streams.settings import Settings
 from streams.tools.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
 
@@ -55,7 +56,7 @@ __all__ = [
     "wait_for_index",
 ]
 
-SAMPLE = Path(__file__).parents[1] / "data" / "sample" / "online_retail_sample.parquet"
+SAMPLE = SAMPLE_ORDERS
 """The shipped real sample (derived from the UCI Online Retail II data)."""
 
 LOGICAL_TOPICS = ("carts", "orders", "clicks", "catalog", "privacy", "offers", "deadletter")

@@ -1,4 +1,4 @@
-"""Build the shipped sample of real orders: data/sample/online_retail_sample.parquet.
+"""Build the shipped sample of real orders: streams/resources/sample/online_retail_sample.parquet.
 
 Run from the repository root with the project's venv:
 
@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from streams.resources import SAMPLE_ORDERS
 from streams.tools.replay.orderlog import (
     UK_TIMEZONE,
     Order,
@@ -43,9 +44,7 @@ from streams.tools.replay.orderlog import (
     write_orders_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = Path("/work/shared/data")
-DEFAULT_OUTPUT = REPO_ROOT / "data" / "sample" / "online_retail_sample.parquet"
+DEFAULT_OUTPUT = SAMPLE_ORDERS
 DATA_FILES = ("online_retail_2009_2010.parquet", "online_retail_2010_2011.parquet")
 MAX_SAMPLE_BYTES = 5 * 1024 * 1024
 
@@ -131,7 +130,7 @@ def render_readme(
     products = len({line.product_id for line in sample.lines()})
     cart_items = sum(len(o.lines) * (len(o.lines) + 1) // 2 for o in orders)
     dropped_rows = "\n".join(f"| `{reason}` | {rows:,} |" for reason, rows in full.dropped.items())
-    command = "    .venv/bin/python bench/make_sample.py"
+    command = "    .venv/bin/python bench/make_sample.py --data-dir DIR"
     non_default = []
     defaults = default_options()
     for name in ("since", "seed", "customer_orders", "guest_orders", "max_lines"):
@@ -161,7 +160,8 @@ default input of `basketlift replay` and the demo. File written by
 
 ## How it was made
 
-From the repository root, with the two shared data files in `{DEFAULT_DATA_DIR}`:
+From the repository root, with the two UCI files (`{DATA_FILES[0]}`,
+`{DATA_FILES[1]}`) in a directory DIR:
 
 {command}
 
@@ -236,7 +236,12 @@ def parse_args() -> tuple[Path, Path, SampleOptions]:
     """Parse the command line into (data dir, output path, options)."""
     defaults = default_options()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help=f"Directory holding the two UCI files ({', '.join(DATA_FILES)}).",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--since", default=defaults.since, help="ISO date, UK local time")
     parser.add_argument("--seed", type=int, default=defaults.seed)

@@ -1,6 +1,6 @@
 """State replay: two years of real orders through one worker, with the default state settings.
 
-Reads both UCI online-retail files in ../shared/data (cleaned by streams.tools.replay.orderlog),
+Reads both UCI online-retail files from --data-dir (cleaned by streams.tools.replay.orderlog),
 turns them into catalog, derived cart (optional) and order events (streams.tools.replay.events),
 fills the topics of a fresh deployment on the local broker, then starts ONE worker with the
 defaults (exactly-once, decay 90 days, K=100, RocksDB in a temporary data dir; the consumer
@@ -69,7 +69,6 @@ from streams.tools.replay.events import replay_events
 from streams.tools.replay.orderlog import OrderLog, read_order_log
 from streams.tools.replay.worker_metrics import fetch_metrics_text
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA_FILES = ("online_retail_2009_2010.parquet", "online_retail_2010_2011.parquet")
 
 POLL_S = 0.5
@@ -694,13 +693,22 @@ async def internal_end_offsets(deployment: Deployment) -> dict[str, int]:
 # --------------------------------------------------------------------------- main
 
 
+def order_log_files(order_files: list[Path] | None, data_dir: Path | None) -> list[Path]:
+    """The files to replay: `order_files`, else the two UCI files in `data_dir`."""
+    if order_files:
+        return order_files
+    if data_dir is None:
+        raise ValueError("give order files or the directory of the two UCI files")
+    return [data_dir / name for name in DATA_FILES]
+
+
 def load_log(
-    limit_orders: int | None, order_files: list[Path] | None = None
+    limit_orders: int | None, order_files: list[Path] | None, data_dir: Path | None
 ) -> tuple[OrderLog, float]:
-    """The order log (default: both UCI files, cleaned, joined, overlap dropped); optionally
-    the first N orders."""
+    """The order log (`order_files`, or both UCI files of `data_dir`, cleaned, joined, overlap
+    dropped); optionally the first N orders."""
     started = time.perf_counter()
-    files = order_files or [DATA_DIR / name for name in DATA_FILES]
+    files = order_log_files(order_files, data_dir)
     log = read_order_log(files, "auto" if order_files else "online-retail")
     if limit_orders is not None:
         log = log.head(limit_orders)
@@ -798,12 +806,19 @@ def main() -> None:
         default=True,
         help="Send the derived cart events too (default); --no-carts: catalog and orders only.",
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--orders",
         type=Path,
         action="append",
         default=None,
-        help="Order log file(s) to replay (default: the two UCI files in ../shared/data).",
+        help="Order log file(s) to replay.",
+    )
+    source.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"Replay the two UCI files in this directory ({', '.join(DATA_FILES)}).",
     )
     parser.add_argument("--limit-orders", type=int, default=None, help="Only the first N orders.")
     parser.add_argument("--partitions", type=int, default=Settings().partitions)
@@ -819,7 +834,7 @@ def main() -> None:
     if args.limit_orders is not None:
         variant += f"_limit_{args.limit_orders}"
     bootstrap = ensure_broker(Settings())
-    log, read_s = load_log(args.limit_orders, args.orders)
+    log, read_s = load_log(args.limit_orders, args.orders, args.data_dir)
     print(f"{variant}: {log.order_count:,} orders, {log.line_count:,} lines (read {read_s:.1f}s)")
 
     deployment = new_deployment(bootstrap, partitions=args.partitions)
@@ -869,7 +884,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "variant": variant,
         "order_log": {
-            "files": list(DATA_FILES),
+            "files": [p.name for p in order_log_files(args.orders, args.data_dir)],
             "limit_orders": args.limit_orders,
             "orders": log.order_count,
             "lines": log.line_count,

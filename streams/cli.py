@@ -168,12 +168,26 @@ def schemas() -> None:
 )
 def schemas_export(directory: Path | None) -> None:
     """Write one JSON Schema file per contract message."""
-    import schemas as schemas_pkg
-    from schemas.export import export_json_schemas
+    from schemas.export import SCHEMA_DIR, export_json_schemas
 
-    target = directory or Path(schemas_pkg.__file__).parent / "json"
-    for path in export_json_schemas(target):
+    for path in export_json_schemas(directory or SCHEMA_DIR):
         click.echo(str(path))
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@main.group()
+def rules() -> None:
+    """Offer rules (BASKETLIFT_RULES_FILE)."""
+
+
+@rules.command("example")
+def rules_example() -> None:
+    """Print the commented example rules file (every key explained) to start one from."""
+    from streams.resources import RULES_EXAMPLE
+
+    click.echo(RULES_EXAMPLE.read_text(encoding="utf-8"), nl=False)
 
 
 def json_and_plot_options(command: F) -> F:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.admin import BrokerError, broker_ready
+from streams.resources import KAFKA_POM
 from streams.settings import Settings
 
-POM_PATH = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "pom.xml"
+POM_PATH = KAFKA_POM
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def pom_digest(pom: Path = POM_PATH) -> str:
 def ensure_jars(settings: Settings, pom: Path = POM_PATH, echo=print) -> Path:
     """Resolve Kafka's jars from Maven Central into the cache (once per pom content)."""
     if not pom.exists():
-        raise BrokerError(f"missing {pom}: run from a Basketlift checkout")
+        raise BrokerError(f"missing {pom}: the Basketlift installation is incomplete")
     libs = settings.kafka_home / f"libs-{pom_digest(pom)}"
     marker = libs / ".complete"
     if marker.exists():

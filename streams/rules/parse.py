@@ -1,6 +1,7 @@
 """Reading and validating a rules file (TOML) into a ``RuleSet``; every problem is reported.
 
-``deploy/rules.example.toml`` documents the file format with comments; in short::
+``streams/resources/rules.example.toml`` (printed by `basketlift rules example`) documents
+the file format with comments; in short::
 
     margin_floor = 0.15          # no discount may leave less margin than this (0 = none)
     unknown_margin = "drop"      # a discounted product with no known margin: drop | allow

@@ -44,7 +44,7 @@ Shoppers = dict[str, tuple[int, float]]
 
 
 def sample_slice(orders: int) -> OrderLog:
-    """The first `orders` orders of the shipped real sample (derived from ../shared/data)."""
+    """The first `orders` orders of the shipped real sample (UCI Online Retail orders)."""
     return read_orders_file(SAMPLE).head(orders)
 
 

@@ -166,3 +166,15 @@ def test_version_prints_the_installed_version() -> None:
     result = run_cli(["--version"], {})
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"basketlift {version('basketlift')}\n"
+
+
+def test_rules_example_prints_a_rules_file_the_worker_accepts(tmp_path: Path) -> None:
+    from streams.resources import RULES_EXAMPLE
+    from streams.rules import load_rules
+
+    result = run_cli(["rules", "example"], {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == RULES_EXAMPLE.read_text(encoding="utf-8")
+    copy = tmp_path / "rules.toml"
+    copy.write_text(result.stdout, encoding="utf-8")
+    assert load_rules(copy).rules

@@ -14,22 +14,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.kafka.producer import running_producer
+from streams.resources import SAMPLE_ORDERS
 from streams.settings import Settings
 from streams.tools.replay.events import replay_events
 from streams.tools.replay.group_offsets import SentRecords, wait_for_commits
 from streams.tools.replay.orderlog import OrderLog, read_order_log
 from streams.tools.replay.worker_metrics import ConsumedCounts, fetch_consumed
 
-SAMPLE_PATH = (
-    Path(__file__).resolve().parents[3] / "data" / "sample" / "online_retail_sample.parquet"
-)
-
 OrderLogFormat = Literal["auto", "orders", "online-retail"]
 
 
 def load_order_log(order_files: Sequence[Path], fmt: str, limit_orders: int | None) -> OrderLog:
     """Read the given order log(s), or the shipped sample; keep the first `limit_orders`."""
-    paths = list(order_files) or [SAMPLE_PATH]
+    paths = list(order_files) or [SAMPLE_ORDERS]
     log = read_order_log(paths if len(paths) > 1 else paths[0], cast(OrderLogFormat, fmt))
     return log.head(limit_orders) if limit_orders is not None else log
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.resources import RULES_EXAMPLE
 from streams.rules import RulesError, load_rules, parse_rules
-
-EXAMPLE = Path(__file__).parents[3] / "deploy" / "rules.example.toml"
 
 VALID = """
 margin_floor = 0.2
@@ -66,10 +65,10 @@ def test_a_valid_file() -> None:
 
 
 def test_the_example_file_is_valid() -> None:
-    rules = load_rules(EXAMPLE)
+    rules = load_rules(RULES_EXAMPLE)
     assert len(rules.rules) >= 3
     assert {r.kind for r in rules.rules} == {"bundle", "pin"}
-    assert rules.source == str(EXAMPLE)
+    assert rules.source == str(RULES_EXAMPLE)
 
 
 def test_an_empty_file_has_no_rules() -> None:

@@ -12,6 +12,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
+from streams.resources import SAMPLE_ORDERS
 from streams.tools.replay import (
     ORDERS_SCHEMA,
     Order,
@@ -26,8 +27,7 @@ from streams.tools.replay import (
     write_orders_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-SAMPLE_PATH = REPO_ROOT / "data" / "sample" / "online_retail_sample.parquet"
+SAMPLE_PATH = SAMPLE_ORDERS
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -455,7 +455,7 @@ def test_category_from_title_without_a_usable_word(title: str | None) -> None:
 
 
 def test_shipped_sample_is_small_and_reads_into_plausible_orders() -> None:
-    assert SAMPLE_PATH.exists(), "run: .venv/bin/python bench/make_sample.py"
+    assert SAMPLE_PATH.exists(), "run: .venv/bin/python bench/make_sample.py --data-dir DIR"
     assert SAMPLE_PATH.stat().st_size <= 5 * 1024 * 1024
     assert (SAMPLE_PATH.parent / "README.md").exists()
 
