@@ -15,8 +15,10 @@ clock) for --seconds, and each decision's latency is measured:
 - end to end, read_uncommitted: a consumer of the offers topic started before sending; per
   decision, receive time minus the cart's send time (``time.time()`` just before
   ``producer.send``, so the bench producer's linger and the broker round trip are included);
-- end to end, read_committed: the same for a read_committed consumer, which only sees a
-  decision once the worker commits its transaction (Faust's ``broker_commit_interval``).
+- end to end, read_committed: the same for a read_committed consumer, as a frontend that
+  must never show a rolled-back record reads (decisions are published outside the worker's
+  transaction, so it need not wait for the commit; a record of another transaction still
+  open on the same partition would hold it back).
 
 Also per rate: the achieved send rate, decisions received (vs carts sent), the worker's,
 the broker's and this process's CPU over the sending window, and the load average. Results are
