@@ -27,6 +27,7 @@ from bench.harness import (
 )
 from streams import devbroker
 from streams.kafka.reader import read_topic_records
+from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 
 __all__ = [
@@ -47,10 +48,10 @@ __all__ = [
 
 
 async def read_topic(
-    bootstrap: str, topic: str, count: int, timeout: float = 60.0
+    access: KafkaAccess, topic: str, count: int, timeout: float = 60.0
 ) -> list[tuple[bytes | None, bytes, int, int]]:
     """Read `count` records (key, value, partition, offset) from the start of `topic`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**access.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -74,7 +75,7 @@ async def read_topic(
 
 
 async def read_all(
-    bootstrap: str, topic: str, *, committed: bool = True, timeout: float = 60.0
+    access: KafkaAccess, topic: str, *, committed: bool = True, timeout: float = 60.0
 ) -> list[tuple[bytes | None, bytes | None, int, int]]:
     """Every record (key, value, partition, offset) of `topic` up to its current end.
 
@@ -83,7 +84,7 @@ async def read_all(
     stable offset. Records are in offset order within each partition.
     """
     try:
-        return await read_topic_records(bootstrap, topic, committed=committed, timeout_s=timeout)
+        return await read_topic_records(access, topic, committed=committed, timeout_s=timeout)
     except (LookupError, TimeoutError) as error:
         raise AssertionError(str(error)) from error
 

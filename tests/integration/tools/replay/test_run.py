@@ -91,7 +91,7 @@ def test_replay_succeeds_when_the_worker_restarts_while_it_waits(
         try:
             # The replay asked the worker's /metrics before sending; once every event is in
             # Kafka it is waiting, or about to: restart the worker now.
-            asyncio.run(wait_for_records(deployment.bootstrap, topics, expected, replay))
+            asyncio.run(wait_for_records(deployment.access, topics, expected, replay))
             first.stop()
             second = start_worker(deployment, tmp_path)
             status = replay.wait(WAIT_TIMEOUT_S + 120)
