@@ -115,7 +115,7 @@ def test_cart_in_decision_out_over_the_secured_listener(
     secured_broker: StoppableBroker, tmp_path: Path, listener: str
 ) -> None:
     deployment = secured_deployment(secured_broker, listener)
-    worker = start_worker(deployment, tmp_path)
+    worker = start_worker(deployment, tmp_path, BASKETLIFT_LOG_LEVEL="info")
     try:
         worker.wait_healthy(timeout=180)
         shopper = f"c-{uuid.uuid4().hex[:8]}"
@@ -132,6 +132,8 @@ def test_cart_in_decision_out_over_the_secured_listener(
         assert worker.alive(), worker.log_tail()
     finally:
         worker.stop()
+        password = secured_broker.listeners.paths.scram_password.read_text().strip()
+        assert password not in worker.log_path.read_text(errors="replace")
         asyncio.run(deployment.delete_topics())
 
 
