@@ -299,9 +299,9 @@ class Received:
 async def offers_consumer(deployment: Deployment, isolation: str) -> AIOKafkaConsumer:
     """A consumer assigned to every offers partition, positioned at the current end."""
     topic = deployment.topic("offers")
-    count = (await topic_partition_counts(deployment.bootstrap, [topic]))[topic]
+    count = (await topic_partition_counts(deployment.access, [topic]))[topic]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=deployment.bootstrap,
+        **deployment.access.client_options(),
         enable_auto_commit=False,
         isolation_level=isolation,
         fetch_max_wait_ms=CONSUMER_FETCH_MAX_WAIT_MS,
@@ -400,7 +400,7 @@ async def run_rate(
         asyncio.create_task(receive(consumer, wanted, got, stop))
         for consumer, got in zip(consumers, (uncommitted, committed), strict=True)
     ]
-    producer = make_producer(deployment.bootstrap)
+    producer = make_producer(deployment.access)
     await producer.start()
     sent_at: dict[str, float] = {}
     acked_at: dict[str, float] = {}

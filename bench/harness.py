@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams import devbroker
 from streams.kafka import admin as kafka_admin
 from streams.kafka.producer import make_producer
+from streams.kafka.security import KafkaAccess, kafka_access
 from streams.resources import SAMPLE_ORDERS
 from streams.settings import Settings
 from streams.tools.replay.worker_metrics import fetch_consumed, fetch_metrics_text, health_status
@@ -79,6 +79,14 @@ class Deployment:
     web_port: int = field(default_factory=free_port)
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
     """BASKETLIFT_API_TOKEN of its workers: the data endpoints are queried as in production."""
+    kafka_env: dict[str, str] = field(default_factory=dict)
+    """BASKETLIFT_KAFKA_* security variables of its workers and clients (none: those of the
+    environment, if any)."""
+
+    @property
+    def access(self) -> KafkaAccess:
+        """How its clients (producers, readers, the admin client) connect: as its workers."""
+        return kafka_access(self.settings(Path("/nonexistent")))
 
     @property
     def app_id(self) -> str:
@@ -112,6 +120,7 @@ class Deployment:
         )
         for logical in LOGICAL_TOPICS:
             env[f"BASKETLIFT_TOPIC_{logical.upper()}"] = self.topic(logical)
+        env.update(self.kafka_env)
         env.update(extra)
         return env
 
@@ -131,13 +140,11 @@ class Deployment:
     async def create_topics(self) -> None:
         """Create this deployment's contract topics on the broker."""
         settings = self.settings(Path("/nonexistent"))
-        await kafka_admin.ensure_topics(
-            self.bootstrap, kafka_admin.contract_topics(settings), self.partitions
-        )
+        await kafka_admin.ensure_contract_topics(kafka_access(settings), settings)
 
     async def delete_topics(self) -> list[str]:
         """Delete every topic of this deployment (its prefix and its app's internal topics)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=60000)
+        admin = kafka_admin.admin_client(self.access, request_timeout_ms=60000)
         await admin.start()
         try:
             ours = [
@@ -269,10 +276,10 @@ def start_worker(deployment: Deployment, workdir: Path, **env: str) -> WorkerPro
 
 
 async def produce_records(
-    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]
+    access: KafkaAccess, records: Iterable[tuple[str, bytes | None, bytes | None]]
 ) -> list[tuple[str, int, int]]:
     """Send (topic, key, value) records in order; return (topic, partition, offset) of each."""
-    producer = make_producer(bootstrap)
+    producer = make_producer(access)
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for topic, key, value in records]
@@ -288,7 +295,7 @@ def send_events(deployment: Deployment, events: Iterable[tuple[str, str, dict[st
         (deployment.topic(logical), key.encode(), orjson.dumps(event))
         for logical, key, event in events
     ]
-    asyncio.run(produce_records(deployment.bootstrap, records))
+    asyncio.run(produce_records(deployment.access, records))
 
 
 def metric_total(text: str, name: str, **labels: str) -> float:

@@ -33,6 +33,7 @@ from bench.harness import (
 )
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.producer import make_producer
+from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 from streams.tools.replay.worker_metrics import fetch_consumed
 from streams.units import DAY_MS
@@ -72,9 +73,9 @@ def sample_events(count: int) -> list[tuple[str, str | None, bytes]]:
     return out
 
 
-async def fill(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> float:
+async def fill(access: KafkaAccess, records: list[tuple[str, bytes | None, bytes]]) -> float:
     """Produce records; return seconds taken."""
-    producer = make_producer(bootstrap)
+    producer = make_producer(access)
     await producer.start()
     started = time.perf_counter()
     try:
@@ -90,17 +91,17 @@ async def fill(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -
     return time.perf_counter() - started
 
 
-async def plain_loop(bootstrap: str, topics: list[str], out_topic: str, total: int) -> float:
+async def plain_loop(access: KafkaAccess, topics: list[str], out_topic: str, total: int) -> float:
     """Consume `total` records, parse each, produce each to `out_topic`; return seconds."""
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         group_id=f"plain-{os.getpid()}-{time.time_ns()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
     )
-    producer = make_producer(bootstrap)
+    producer = make_producer(access)
     await consumer.start()
     await producer.start()
     seen = 0
@@ -166,10 +167,10 @@ def main() -> None:
     asyncio.run(deployment.create_topics())
     records = [(deployment.topic(t), k.encode() if k else None, v) for t, k, v in events]
     try:
-        fill_seconds = asyncio.run(fill(bootstrap, records))
+        fill_seconds = asyncio.run(fill(deployment.access, records))
         in_topics = [deployment.topic("carts"), deployment.topic("orders")]
         plain_seconds = asyncio.run(
-            plain_loop(bootstrap, in_topics, deployment.topic("offers"), len(records))
+            plain_loop(deployment.access, in_topics, deployment.topic("offers"), len(records))
         )
         with tempfile.TemporaryDirectory() as tmp:
             startup, worker_seconds = worker_run(deployment, len(records), Path(tmp))

@@ -64,6 +64,7 @@ from bench.harness import (
 )
 from streams.kafka.admin import topic_partition_counts
 from streams.kafka.producer import make_producer
+from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 from streams.tools.replay.events import replay_events
 from streams.tools.replay.orderlog import OrderLog, read_order_log
@@ -279,7 +280,7 @@ async def fill(
     """Serialise and produce every event; return (events by topic, bytes by topic, seconds)."""
     counts: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
-    producer = make_producer(deployment.bootstrap)
+    producer = make_producer(deployment.access)
     await producer.start()
     started = time.perf_counter()
     try:
@@ -380,9 +381,9 @@ async def last_data_offsets(
 async def deltas_lag(deployment: Deployment) -> int:
     """Co-purchase deltas the worker's group has not committed yet (-1 when unknown)."""
     topic = f"{deployment.app_id}-copurchase-deltas"
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(**deployment.access.client_options(), request_timeout_ms=30000)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=deployment.bootstrap,
+        **deployment.access.client_options(),
         isolation_level="read_committed",
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * MIB,
@@ -395,7 +396,7 @@ async def deltas_lag(deployment: Deployment) -> int:
             for tp, meta in (await admin.list_consumer_group_offsets(deployment.app_id)).items()
             if tp.topic == topic
         }
-        count = (await topic_partition_counts(deployment.bootstrap, [topic])).get(topic, 0)
+        count = (await topic_partition_counts(deployment.access, [topic])).get(topic, 0)
         tps = [TopicPartition(topic, p) for p in range(count)]
         ends = await consumer.end_offsets(tps) if tps else {}
         needed = await last_data_offsets(consumer, tps, ends)
@@ -551,14 +552,14 @@ class ChangelogRead:
     seconds: float
 
 
-async def read_changelog(bootstrap: str, topic: str, idle_s: float = 15.0) -> ChangelogRead:
+async def read_changelog(access: KafkaAccess, topic: str, idle_s: float = 15.0) -> ChangelogRead:
     """Read `topic` from the beginning to its end offsets (read_committed); last value wins."""
     started = time.perf_counter()
-    partitions = (await topic_partition_counts(bootstrap, [topic])).get(topic, 0)
+    partitions = (await topic_partition_counts(access, [topic])).get(topic, 0)
     if not partitions:
         return ChangelogRead({}, 0, 0, False, 0.0)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=8 * MIB,
@@ -670,14 +671,14 @@ def profile_stats(read: ChangelogRead) -> dict[str, Any]:
 
 async def internal_end_offsets(deployment: Deployment) -> dict[str, int]:
     """Records written to each internal topic of the app (sum of its high watermarks)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap, request_timeout_ms=60000)
+    admin = AIOKafkaAdminClient(**deployment.access.client_options(), request_timeout_ms=60000)
     await admin.start()
     try:
         names = sorted(t for t in await admin.list_topics() if t.startswith(deployment.app_id))
     finally:
         await admin.close()
-    counts = await topic_partition_counts(deployment.bootstrap, names) if names else {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=deployment.bootstrap)
+    counts = await topic_partition_counts(deployment.access, names) if names else {}
+    consumer = AIOKafkaConsumer(**deployment.access.client_options())
     await consumer.start()
     try:
         out = {}
@@ -860,10 +861,10 @@ def main() -> None:
         )
     print(f"worker: {run.status}; reading the changelogs")
     products = asyncio.run(
-        read_changelog(bootstrap, f"{deployment.app_id}-copurchase-products-changelog")
+        read_changelog(deployment.access, f"{deployment.app_id}-copurchase-products-changelog")
     )
     profiles = asyncio.run(
-        read_changelog(bootstrap, f"{deployment.app_id}-shopper-profiles-changelog")
+        read_changelog(deployment.access, f"{deployment.app_id}-shopper-profiles-changelog")
     )
     code_after = code_version()
     internal = asyncio.run(internal_end_offsets(deployment))

@@ -19,6 +19,7 @@ from streams.kafka.faustcompat import (
     new_changelog_topic,
 )
 from streams.kafka.publisher import DirectPublisher
+from streams.kafka.security import KafkaAccess, kafka_access
 from streams.ops.access import ApiGuard
 from streams.runtime.clock import EventClock
 from streams.runtime.gate import CommitGate
@@ -42,11 +43,18 @@ def raw_table(name: str, partitions: int) -> TableT:
     return table
 
 
-def create_app(settings: Settings, commit_gate: CommitGate) -> faust.App:
-    """Build the Faust app from `settings` (no agents yet; `streams.topology` registers them)."""
+def create_app(
+    settings: Settings, commit_gate: CommitGate, access: KafkaAccess | None = None
+) -> faust.App:
+    """Build the Faust app from `settings` (no agents yet; `streams.topology` registers them);
+    its clients connect as `access` says (default: as the settings say), like every other
+    client of the worker."""
+    if access is None:
+        access = kafka_access(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=access.faust_credentials(),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
@@ -68,7 +76,10 @@ def create_app(settings: Settings, commit_gate: CommitGate) -> faust.App:
         # hold only a few of them per request.
         producer_max_batch_size=1024 * 1024,
         producer_linger_ms=settings.producer_linger_ms,
-        topic_allow_declare=True,
+        topic_replication_factor=settings.replication_factor,
+        # With BASKETLIFT_CREATE_TOPICS=false the worker verified at start-up that every
+        # topic exists (streams.kafka.topics); Faust must not try to create any.
+        topic_allow_declare=settings.create_topics,
         autodiscover=False,
         # Faust's built-in web views are off: /table/... serves raw table values (profiles,
         # offer state) to anyone, /router/... the cluster's layout, and the index, /stats,
@@ -95,7 +106,9 @@ configs: DomainConfigs = domain_configs(settings)
 """Every domain's configuration, built once from the settings (streams.config)."""
 commit_gate = CommitGate()
 """Holds Faust's commits off while a batch is in flight (streams.runtime.gate)."""
-direct_publisher = DirectPublisher(settings.bootstrap_servers)
+kafka: KafkaAccess = kafka_access(settings)
+"""How every Kafka client of the worker connects (streams.kafka.security), built once."""
+direct_publisher = DirectPublisher(kafka)
 """Sends offer decisions outside the transaction (streams.kafka.publisher); every commit
 first waits until what it sent is delivered."""
 commit_gate.add_before_commit(direct_publisher.delivered)
@@ -103,4 +116,4 @@ event_clock = EventClock(settings.max_future_skew_ms)
 """The latest event time this worker has processed (streams.runtime.clock)."""
 api_guard = ApiGuard(settings.api_bearer_token)
 """Who may read the data endpoints (streams.ops.access): the API token, read once."""
-app = create_app(settings, commit_gate)
+app = create_app(settings, commit_gate, kafka)

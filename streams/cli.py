@@ -14,7 +14,14 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from streams.settings import SettingsError, get_settings
+from streams.kafka.security import (
+    KafkaAccess,
+    KafkaAccessDenied,
+    KafkaUnreachable,
+    check_kafka_access,
+    kafka_access,
+)
+from streams.settings import Settings, SettingsError, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,14 +37,30 @@ def fail(message: str, status: int = 1) -> NoReturn:
 
 
 class SettingsCheckedGroup(click.Group):
-    """Commands that read the settings end with one line and status 2 on a bad variable."""
+    """Commands that read the settings end with one line and status 2 on a bad variable, and
+    on Kafka refusing the client (credentials, certificate, protocol); with one line and
+    status 1 when Kafka cannot be reached."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a SettingsError from any of its steps becomes `error: ...`."""
+        """Run the command; those errors from any of its steps become `error: ...`."""
         try:
             return super().invoke(ctx)
-        except SettingsError as error:
+        except (SettingsError, KafkaAccessDenied) as error:
             fail(str(error), status=SETTINGS_ERROR_STATUS)
+        except KafkaUnreachable as error:
+            fail(str(error))
+
+
+def checked_kafka_access(settings: Settings) -> KafkaAccess:
+    """How the settings say to reach Kafka, once a connection made that way was accepted.
+
+    Raises KafkaAccessDenied or KafkaUnreachable (one line each, see SettingsCheckedGroup)
+    before any client starts: a client with wrong credentials would otherwise retry, and
+    report only that it could not connect.
+    """
+    access = kafka_access(settings)
+    asyncio.run(check_kafka_access(access))
+    return access
 
 
 def check_web_port_free(host: str, port: int) -> None:
@@ -77,23 +100,36 @@ def kafka() -> None:
 
 @kafka.command("start")
 @click.option("--fresh", is_flag=True, help="Wipe the broker's data first (a clean slate).")
-def kafka_start(fresh: bool) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Also listen with SASL_SSL (SCRAM-SHA-512) and mutual TLS, with a throwaway CA"
+    " (kept from then on; a broker set up without them needs --fresh).",
+)
+def kafka_start(fresh: bool, secure: bool) -> None:
     """Start the broker if needed, wait until it answers, create the contract topics."""
     from streams import devbroker
     from streams.kafka import admin as kafka_admin
+    from streams.kafka.security import plaintext_access
 
     settings = get_settings()
     try:
-        devbroker.start_broker(settings, fresh=fresh, echo=click.echo)
+        devbroker.start_broker(settings, fresh=fresh, secured=secure, echo=click.echo)
         created = asyncio.run(
-            kafka_admin.ensure_topics(
-                settings.bootstrap_servers,
-                kafka_admin.contract_topics(settings),
-                settings.partitions,
+            kafka_admin.ensure_contract_topics(
+                plaintext_access(settings.bootstrap_servers), settings
             )
         )
     except devbroker.BrokerError as error:
         fail(str(error))
+    paths = devbroker.BrokerPaths(settings.kafka_home)
+    if paths.secured:
+        listeners = devbroker.secured_listeners(settings)
+        for label, env in (
+            ("SASL_SSL (SCRAM-SHA-512)", listeners.sasl_ssl_env()),
+            ("mutual TLS", listeners.mutual_tls_env()),
+        ):
+            click.echo(f"{label} clients: " + " ".join(f"{k}={v}" for k, v in env.items()))
     fresh_topics = [t for t, state in created.items() if state == "created"]
     click.echo(
         f"Topics ready ({settings.partitions} partitions each): "
@@ -118,7 +154,7 @@ def kafka_status() -> None:
     settings = get_settings()
     paths = devbroker.BrokerPaths(settings.kafka_home)
     pid = devbroker.running_pid(paths)
-    ready = asyncio.run(kafka_admin.broker_ready(settings.bootstrap_servers))
+    ready = asyncio.run(kafka_admin.broker_ready(kafka_access(settings)))
     click.echo(f"broker:  {settings.bootstrap_servers}")
     click.echo(f"process: {'pid ' + str(pid) if pid else 'not started by basketlift'}")
     click.echo(f"ready:   {'yes' if ready else 'no'}")
@@ -135,15 +171,10 @@ def kafka_topics() -> None:
     from streams.kafka import admin as kafka_admin
 
     settings = get_settings()
+    access = checked_kafka_access(settings)
     try:
-        asyncio.run(
-            kafka_admin.ensure_topics(
-                settings.bootstrap_servers,
-                kafka_admin.contract_topics(settings),
-                settings.partitions,
-            )
-        )
-        listing = asyncio.run(kafka_admin.list_topic_partitions(settings.bootstrap_servers))
+        asyncio.run(kafka_admin.ensure_contract_topics(access, settings))
+        listing = asyncio.run(kafka_admin.list_topic_partitions(access))
     except devbroker.BrokerError as error:
         fail(str(error))
     for topic, partitions in sorted(listing.items()):
@@ -243,18 +274,14 @@ def worker() -> None:
         fail(str(error), status=2)
     check_web_port_free(settings.web_host, settings.web_port)
     check_api_exposure(settings.web_host, settings.api_bearer_token)
-    try:
-        asyncio.run(
-            kafka_admin.ensure_topics(
-                settings.bootstrap_servers,
-                kafka_admin.contract_topics(settings),
-                settings.partitions,
-            )
-        )
-    except kafka_admin.BrokerError as error:
-        fail(str(error))
-    except Exception as error:  # the broker is unreachable or refuses
-        fail(f"cannot reach Kafka at {settings.bootstrap_servers}: {error!r}")
+    access = checked_kafka_access(settings)
+    if settings.create_topics:
+        try:
+            asyncio.run(kafka_admin.ensure_contract_topics(access, settings))
+        except kafka_admin.BrokerError as error:
+            fail(str(error))
+        except Exception as error:  # the broker refuses a request
+            fail(f"cannot create the topics on Kafka at {settings.bootstrap_servers}: {error!r}")
 
     if settings.rules_file is not None:
         from streams.rules import RulesError, load_rules
@@ -274,6 +301,8 @@ def worker() -> None:
 
     from streams.topology import app
 
+    if not settings.create_topics:
+        verify_topics(settings, access, app)
     if settings.processing_guarantee == "exactly_once" and settings.store.startswith("rocksdb"):
         # Faust writes RocksDB at once but only commits the changelog with the transaction:
         # after a crash (or a failed final commit) the local store holds writes of aborted
@@ -290,6 +319,57 @@ def worker() -> None:
     worker.execute_from_commandline()
 
 
+def verify_topics(settings: Settings, access: KafkaAccess, app: Any) -> None:
+    """Exit with one line listing what is wrong unless every topic the worker needs exists
+    as it needs it (BASKETLIFT_CREATE_TOPICS=false: the worker creates none)."""
+    from streams.kafka.topics import topic_problems, worker_topics
+
+    try:
+        problems = asyncio.run(topic_problems(access, worker_topics(settings, app)))
+    except Exception as error:  # the broker refuses a request (describing topics, configs)
+        fail(f"cannot check the topics on Kafka at {settings.bootstrap_servers}: {error!r}")
+    if problems:
+        fail(
+            "BASKETLIFT_CREATE_TOPICS=false and the topics the worker needs are not as it needs"
+            f" them: {'; '.join(problems)} (`basketlift topics plan` prints how to create them)",
+            status=SETTINGS_ERROR_STATUS,
+        )
+
+
+# --- topics ------------------------------------------------------------------------------
+
+
+@main.group()
+def topics() -> None:
+    """The topics a worker needs, for clusters where the application may not create them."""
+
+
+@topics.command("plan")
+def topics_plan() -> None:
+    """Print every topic a worker needs (contract and internal) with partitions, cleanup
+    policy and retention, as a table and as kafka-topics.sh commands (nothing is created)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.kafka.topics import kafka_topics_commands, plan_rows, worker_topics
+    from streams.topology import app
+
+    settings = get_settings()
+    specs = worker_topics(settings, app)
+    table = Table("topic", "role", "partitions", "cleanup.policy", "retention.ms")
+    for row in plan_rows(specs):
+        table.add_row(*row)
+    Console(width=200).print(table)
+    click.echo(
+        f"# replication factor {settings.replication_factor} (BASKETLIFT_REPLICATION_FACTOR);"
+        " on a cluster that requires authentication add --command-config <client.properties>"
+    )
+    for command in kafka_topics_commands(
+        specs, settings.bootstrap_servers, settings.replication_factor
+    ):
+        click.echo(command)
+
+
 # --- produce and replay ------------------------------------------------------------------
 
 
@@ -303,10 +383,10 @@ def worker() -> None:
 )
 def produce(file: click.utils.LazyFile, topic: str | None, no_validate: bool) -> None:
     """Publish JSON-lines events to their contract topics (`-` reads standard input)."""
-    from streams.kafka.producer import KafkaUnreachable
     from streams.tools.replay.produce import produce_lines
 
     settings = get_settings()
+    checked_kafka_access(settings)
     try:
         report = asyncio.run(
             produce_lines(settings, file, logical_topic=topic, validate=not no_validate)
@@ -355,12 +435,13 @@ def replay(
     wait_timeout: float,
 ) -> None:
     """Replay real orders (as catalog, derived cart and order events) into the inbound topics."""
-    from streams.kafka.producer import KafkaUnreachable
     from streams.tools.replay.run import run_replay
 
+    settings = get_settings()
+    checked_kafka_access(settings)
     try:
         ok = run_replay(
-            get_settings(),
+            settings,
             order_files=list(order_files),
             fmt=fmt,
             limit_orders=limit_orders,
@@ -540,10 +621,11 @@ def report(
     except ValueError as error:
         fail(str(error))
 
+    access = checked_kafka_access(settings)
+
     async def read_both() -> tuple[list[bytes], list[bytes]]:
-        bootstrap = settings.bootstrap_servers
-        offers = await read_topic_values(bootstrap, settings.topic_offers)
-        orders = await read_topic_values(bootstrap, settings.topic_orders)
+        offers = await read_topic_values(access, settings.topic_offers)
+        orders = await read_topic_values(access, settings.topic_orders)
         return offers, orders
 
     try:

@@ -5,6 +5,13 @@ Layout under `Settings.kafka_home` (default `~/.cache/basketlift/kafka`):
 `data/` the broker's log dirs, `server.properties`, `log4j2.properties`, `broker.log`,
 `broker.pid`. Every step is idempotent: jars are resolved once, storage is formatted once,
 and `start` on a running broker only re-checks readiness and topics.
+
+A secured broker (`basketlift kafka start --secure`) has, besides its plaintext listener on
+the BASKETLIFT_BROKER port (which the readiness check and topic creation use), a SASL_SSL
+listener (SCRAM-SHA-512) on the port after the controller's and a mutual-TLS listener (SSL,
+client certificates required) on the next: the layout of a managed cluster, on loopback.
+Its throwaway CA and certificates (streams.devtls) and the SCRAM user's password live in
+`tls/`; the user is created when the storage is formatted.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,11 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.devtls import DevTlsFiles, write_dev_tls
 from streams.kafka.admin import BrokerError, broker_ready
+from streams.kafka.security import plaintext_access
 from streams.resources import KAFKA_POM
 from streams.settings import Settings
 
 POM_PATH = KAFKA_POM
+SASL_SSL_PORT_OFFSET = 2
+"""A secured broker's SASL_SSL listener is on the BASKETLIFT_BROKER port + this."""
+MUTUAL_TLS_PORT_OFFSET = 3
+"""Its mutual-TLS (SSL, client certificate required) listener is on the port + this."""
+SCRAM_USER = "basketlift"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,63 @@ class BrokerPaths:
         """The running broker's pid."""
         return self.home / "broker.pid"
 
+    @property
+    def tls(self) -> DevTlsFiles:
+        """A secured broker's CA, certificates and keys."""
+        return DevTlsFiles(self.home / "tls")
+
+    @property
+    def scram_password(self) -> Path:
+        """The SCRAM user's password (BASKETLIFT_KAFKA_SASL_PASSWORD_FILE)."""
+        return self.home / "tls" / "scram-password"
+
+    @property
+    def secured(self) -> bool:
+        """True once the broker was set up with its secured listeners (it keeps them)."""
+        return self.scram_password.is_file()
+
+
+@dataclass(frozen=True)
+class SecuredListeners:
+    """The secured listeners of a local broker and the files clients need for them."""
+
+    host: str
+    sasl_ssl_port: int
+    mutual_tls_port: int
+    paths: BrokerPaths
+
+    def sasl_ssl_env(self) -> dict[str, str]:
+        """BASKETLIFT_* variables of a client of the SASL_SSL listener."""
+        return {
+            "BASKETLIFT_BROKER": f"kafka://{self.host}:{self.sasl_ssl_port}",
+            "BASKETLIFT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "BASKETLIFT_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "BASKETLIFT_KAFKA_SASL_USERNAME": SCRAM_USER,
+            "BASKETLIFT_KAFKA_SASL_PASSWORD_FILE": str(self.paths.scram_password),
+            "BASKETLIFT_KAFKA_SSL_CAFILE": str(self.paths.tls.ca),
+        }
+
+    def mutual_tls_env(self) -> dict[str, str]:
+        """BASKETLIFT_* variables of a client of the mutual-TLS listener."""
+        return {
+            "BASKETLIFT_BROKER": f"kafka://{self.host}:{self.mutual_tls_port}",
+            "BASKETLIFT_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "BASKETLIFT_KAFKA_SSL_CAFILE": str(self.paths.tls.ca),
+            "BASKETLIFT_KAFKA_SSL_CERTFILE": str(self.paths.tls.client_cert),
+            "BASKETLIFT_KAFKA_SSL_KEYFILE": str(self.paths.tls.client_key),
+        }
+
+
+def secured_listeners(settings: Settings) -> SecuredListeners:
+    """Where a secured local broker of these settings listens."""
+    host, port = host_port(settings)
+    return SecuredListeners(
+        host,
+        port + SASL_SSL_PORT_OFFSET,
+        port + MUTUAL_TLS_PORT_OFFSET,
+        BrokerPaths(settings.kafka_home),
+    )
+
 
 def host_port(settings: Settings) -> tuple[str, int]:
     """The first bootstrap server as (host, port)."""
@@ -70,21 +143,49 @@ def host_port(settings: Settings) -> tuple[str, int]:
     return host or "127.0.0.1", int(port or 9092)
 
 
-def server_properties(settings: Settings, paths: BrokerPaths) -> str:
-    """Render server.properties for a combined broker+controller on loopback."""
+def secured_listener_properties(settings: Settings, paths: BrokerPaths) -> list[str]:
+    """The lines that add the SASL_SSL and mutual-TLS listeners (PEM stores, SCRAM)."""
+    tls = paths.tls
+    return [
+        f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+        f"listener.name.sasl_ssl.sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+        f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={tls.broker_keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={tls.ca}",
+        "listener.name.ssl.ssl.client.auth=required",
+    ]
+
+
+def server_properties(settings: Settings, paths: BrokerPaths, *, secured: bool = False) -> str:
+    """Render server.properties for a combined broker+controller on loopback (with the
+    SASL_SSL and mutual-TLS listeners when `secured`)."""
     host, port = host_port(settings)
     controller_port = port + 1
+    listeners = {"PLAINTEXT": port, "CONTROLLER": controller_port}
+    if secured:
+        ports = secured_listeners(settings)
+        listeners |= {"SASL_SSL": ports.sasl_ssl_port, "SSL": ports.mutual_tls_port}
+    protocol_map = ",".join(
+        f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in listeners
+    )
     return "\n".join(
         [
             "# Generated by `basketlift kafka start`; edits are overwritten.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{host}:{controller_port}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "listeners=" + ",".join(f"{name}://{host}:{p}" for name, p in listeners.items()),
+            "advertised.listeners="
+            + ",".join(
+                f"{name}://{host}:{p}" for name, p in listeners.items() if name != "CONTROLLER"
+            ),
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={protocol_map}",
+            *(secured_listener_properties(settings, paths) if secured else []),
             f"log.dirs={paths.data}",
             f"num.partitions={settings.partitions}",
             "auto.create.topics.enable=false",
@@ -222,11 +323,19 @@ def random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def format_storage(java: str, libs: Path, paths: BrokerPaths) -> None:
-    """Format the KRaft storage once (skipped when meta.properties exists)."""
+def format_storage(java: str, libs: Path, paths: BrokerPaths, *, secured: bool = False) -> None:
+    """Format the KRaft storage once (skipped when meta.properties exists); a secured
+    broker's SCRAM user is created then, with a new random password."""
     if (paths.data / "meta.properties").exists():
         return
     paths.data.mkdir(parents=True, exist_ok=True)
+    scram: list[str] = []
+    if secured:
+        password = secrets.token_urlsafe(24)
+        paths.scram_password.parent.mkdir(parents=True, exist_ok=True)
+        paths.scram_password.touch(mode=0o600, exist_ok=True)
+        paths.scram_password.write_text(password + "\n")
+        scram = ["--add-scram", f"{SCRAM_MECHANISM}=[name={SCRAM_USER},password={password}]"]
     proc = subprocess.run(
         [
             java,
@@ -240,15 +349,17 @@ def format_storage(java: str, libs: Path, paths: BrokerPaths) -> None:
             random_cluster_id(),
             "-c",
             str(paths.properties),
+            *scram,
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
-        raise BrokerError(
-            f"formatting Kafka storage failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
-        )
+        output = proc.stdout + proc.stderr
+        if scram:  # the password is in the command line, which a tool may echo
+            output = output.replace(scram[1], "[SCRAM credentials]")
+        raise BrokerError(f"formatting Kafka storage failed:\n{output[-3000:]}")
 
 
 def log_tail(paths: BrokerPaths, lines: int = 40) -> str:
@@ -259,20 +370,36 @@ def log_tail(paths: BrokerPaths, lines: int = 40) -> str:
         return "(no broker log)"
 
 
-def start_broker(settings: Settings, *, fresh: bool = False, echo=print) -> float:
-    """Assemble, format and start the broker if needed; wait until ready; return seconds taken."""
+def start_broker(
+    settings: Settings, *, fresh: bool = False, secured: bool = False, echo=print
+) -> float:
+    """Assemble, format and start the broker if needed; wait until ready; return seconds taken.
+
+    With `secured` (or when its storage was formatted secured) the broker also has the
+    SASL_SSL and mutual-TLS listeners (see the module docstring); adding them to a broker
+    formatted without them needs `fresh` (the SCRAM user is created at format time).
+    """
     started = time.monotonic()
     paths = BrokerPaths(settings.kafka_home)
     paths.home.mkdir(parents=True, exist_ok=True)
+    local = plaintext_access(settings.bootstrap_servers)
     if fresh:
         stop_broker(settings, echo=echo)
         shutil.rmtree(paths.data, ignore_errors=True)
+        paths.scram_password.unlink(missing_ok=True)
+    formatted = (paths.data / "meta.properties").exists()
+    if secured and formatted and not paths.secured:
+        raise BrokerError(
+            f"the broker under {paths.home} was set up without the secured listeners;"
+            " `basketlift kafka start --secure --fresh` sets it up again (its data is lost)"
+        )
+    secured = secured or paths.secured
     pid = running_pid(paths)
     if pid is not None:
-        if asyncio.run(broker_ready(settings.bootstrap_servers)):
+        if asyncio.run(broker_ready(local)):
             echo(f"Kafka is already running (pid {pid}) at {settings.bootstrap_servers}.")
             return time.monotonic() - started
-    elif asyncio.run(broker_ready(settings.bootstrap_servers)):
+    elif asyncio.run(broker_ready(local)):
         echo(
             f"A Kafka broker not started by basketlift answers at {settings.bootstrap_servers}; "
             "using it."
@@ -280,10 +407,12 @@ def start_broker(settings: Settings, *, fresh: bool = False, echo=print) -> floa
         return time.monotonic() - started
     libs = ensure_jars(settings, echo=echo)
     java = require_tool("java", "run the Kafka broker")
-    paths.properties.write_text(server_properties(settings, paths))
+    if secured:
+        write_dev_tls(paths.tls.directory, hosts=(host_port(settings)[0], "localhost"))
+    paths.properties.write_text(server_properties(settings, paths, secured=secured))
     paths.log4j.write_text(LOG4J2_PROPERTIES)
     if pid is None:
-        format_storage(java, libs, paths)
+        format_storage(java, libs, paths, secured=secured)
         echo(
             f"Starting Apache Kafka {kafka_version(libs)} (KRaft) "
             f"at {settings.bootstrap_servers}..."
@@ -315,7 +444,7 @@ def start_broker(settings: Settings, *, fresh: bool = False, echo=print) -> floa
             raise BrokerError(
                 f"the Kafka broker exited during start-up; log {paths.log}:\n" + log_tail(paths)
             )
-        if asyncio.run(broker_ready(settings.bootstrap_servers)):
+        if asyncio.run(broker_ready(local)):
             elapsed = time.monotonic() - started
             echo(f"Kafka is ready (pid {pid}) after {elapsed:.1f}s; log: {paths.log}")
             return elapsed

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,8 +26,15 @@ STORE_SCHEMES = ("memory", "rocksdb")
 API_TOKEN_MIN_CHARS = 16
 """Shortest accepted API token: a short one can be guessed by trying (`openssl rand -hex 32`
 makes a good one)."""
-SECRET_FIELDS = frozenset({"api_token"})
+SECRET_FIELDS = frozenset({"api_token", "kafka_sasl_password"})
 """Fields whose value an error line never repeats."""
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class SettingsError(ValueError):
@@ -45,8 +59,9 @@ def check_api_token(token: str) -> None:
         raise ValueError("expected printable ASCII characters without spaces")
 
 
-def read_api_token_file(path: Path) -> str:
-    """The token a file holds, without surrounding whitespace (a trailing newline, say).
+def read_secret_file(path: Path) -> str:
+    """The secret (token, password) a file holds, without surrounding whitespace (a trailing
+    newline, say).
 
     Raises ValueError saying why when the file cannot be read.
     """
@@ -85,6 +100,50 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
     store: str = Field("rocksdb://", description="Faust table store URL (rocksdb:// or memory://).")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    create_topics: bool = Field(
+        True,
+        description="Create missing topics (contract and internal) at start-up; false: only"
+        " verify that they exist with the right partitions and config (clusters where the"
+        " application may not create topics; `basketlift topics plan` lists them).",
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="Replicas of every topic Basketlift creates."
+    )
+
+    # --- Kafka security (every client: worker, views, admin, CLI tools, benches) ---
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT", description="How clients talk to Kafka: TLS (SSL) and/or SASL."
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = Field(
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, min_length=1, description="SASL user (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password; never printed (or use ..._PASSWORD_FILE)."
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="File holding the SASL password (a mounted Secret)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM CA bundle trusted for the brokers' certificates (default: the system's).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (mutual TLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate (mutual TLS)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host connected to."
+    )
+    kafka_oauth_provider: str | None = Field(
+        None,
+        description="`module:callable` returning an aiokafka AbstractTokenProvider"
+        " (OAUTHBEARER, e.g. the AWS MSK IAM signer).",
+    )
 
     # --- Topics (contract defaults) ---
     topic_carts: str = "shop.carts"
@@ -285,12 +344,28 @@ class Settings(BaseSettings):
             return None
         if info.data.get("api_token") is not None:
             raise ValueError(f"set either it or {ENV_PREFIX}API_TOKEN, not both")
-        token = read_api_token_file(value)
+        token = read_secret_file(value)
         try:
             check_api_token(token)
         except ValueError as error:
             raise ValueError(f"the file holds no usable token: {error}") from None
         return value
+
+    @field_validator("kafka_oauth_provider")
+    @classmethod
+    def _oauth_provider_reference(cls, value: str | None) -> str | None:
+        if value is not None:
+            module, sep, attribute = value.partition(":")
+            if not (sep and module and attribute):
+                raise ValueError("expected module:callable, e.g. mypackage.auth:token_provider")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_kafka_security(self) -> Settings:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("store")
     @classmethod
@@ -328,7 +403,17 @@ class Settings(BaseSettings):
         if self.api_token is not None:
             return self.api_token.get_secret_value()
         if self.api_token_file is not None:
-            return read_api_token_file(self.api_token_file)
+            return read_secret_file(self.api_token_file)
+        return None
+
+    @property
+    def kafka_sasl_secret(self) -> str | None:
+        """The SASL password (BASKETLIFT_KAFKA_SASL_PASSWORD or read from
+        ..._PASSWORD_FILE), or None when neither is set. Reads the file: take it once."""
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        if self.kafka_sasl_password_file is not None:
+            return read_secret_file(self.kafka_sasl_password_file)
         return None
 
     @property
@@ -353,6 +438,78 @@ class Settings(BaseSettings):
         return {"offers": self.topic_offers, "deadletter": self.topic_deadletter}
 
 
+def kafka_security_problems(settings: Settings) -> list[str]:
+    """Each inconsistency of the Kafka security settings as `BASKETLIFT_X: what is wrong`
+    (none: the combination is usable). Never quotes the password."""
+    env = ENV_PREFIX + "KAFKA_"
+    protocol = settings.kafka_security_protocol
+    mechanism = settings.kafka_sasl_mechanism
+    problems: list[str] = []
+    sasl_fields = {
+        "SASL_MECHANISM": mechanism,
+        "SASL_USERNAME": settings.kafka_sasl_username,
+        "SASL_PASSWORD": settings.kafka_sasl_password,
+        "SASL_PASSWORD_FILE": settings.kafka_sasl_password_file,
+        "OAUTH_PROVIDER": settings.kafka_oauth_provider,
+    }
+    if protocol not in SASL_PROTOCOLS:
+        problems.extend(
+            f"{env}{name}: only used with {env}SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL"
+            f" (it is {protocol})"
+            for name, value in sasl_fields.items()
+            if value is not None
+        )
+    elif mechanism is None:
+        problems.append(f"{env}SASL_MECHANISM: required with {env}SECURITY_PROTOCOL={protocol}")
+    elif mechanism in PASSWORD_MECHANISMS:
+        if settings.kafka_sasl_username is None:
+            problems.append(f"{env}SASL_USERNAME: required with {env}SASL_MECHANISM={mechanism}")
+        if settings.kafka_sasl_password is None and settings.kafka_sasl_password_file is None:
+            problems.append(
+                f"{env}SASL_PASSWORD: required with {env}SASL_MECHANISM={mechanism}"
+                f" (or {env}SASL_PASSWORD_FILE)"
+            )
+        if settings.kafka_sasl_password is not None and settings.kafka_sasl_password_file:
+            problems.append(f"{env}SASL_PASSWORD_FILE: set either it or {env}SASL_PASSWORD")
+        elif settings.kafka_sasl_password_file is not None:
+            try:
+                if not read_secret_file(settings.kafka_sasl_password_file):
+                    problems.append(f"{env}SASL_PASSWORD_FILE: the file is empty")
+            except ValueError as error:
+                problems.append(f"{env}SASL_PASSWORD_FILE: {error}")
+        if settings.kafka_oauth_provider is not None:
+            problems.append(f"{env}OAUTH_PROVIDER: only used with {env}SASL_MECHANISM=OAUTHBEARER")
+    else:  # OAUTHBEARER
+        if settings.kafka_oauth_provider is None:
+            problems.append(f"{env}OAUTH_PROVIDER: required with {env}SASL_MECHANISM=OAUTHBEARER")
+        problems.extend(
+            f"{env}{name}: not used with {env}SASL_MECHANISM=OAUTHBEARER (the token provider"
+            " authenticates)"
+            for name in ("SASL_USERNAME", "SASL_PASSWORD", "SASL_PASSWORD_FILE")
+            if sasl_fields[name] is not None
+        )
+    tls_files = {
+        "SSL_CAFILE": settings.kafka_ssl_cafile,
+        "SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    if protocol not in TLS_PROTOCOLS:
+        problems.extend(
+            f"{env}{name}: only used with {env}SECURITY_PROTOCOL=SSL or SASL_SSL (it is {protocol})"
+            for name, value in tls_files.items()
+            if value is not None
+        )
+    else:
+        if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
+            problems.append(f"{env}SSL_KEYFILE: set {env}SSL_CERTFILE too (mutual TLS)")
+        problems.extend(
+            f"{env}{name}: no such file: {value}"
+            for name, value in tls_files.items()
+            if value is not None and not value.is_file()
+        )
+    return problems
+
+
 PYDANTIC_EXPECTATIONS = {
     "int_parsing": "expected an integer",
     "int_from_float": "expected an integer",
@@ -366,6 +523,8 @@ PYDANTIC_EXPECTATIONS = {
 def describe_problem(problem: ErrorDetails) -> str:
     """One pydantic error as `BASKETLIFT_X: expected ..., got '...'`: the variable users set."""
     field = str(problem["loc"][0]) if problem["loc"] else ""
+    if not field:  # a check across settings: its message names the variables itself
+        return str(problem["msg"]).removeprefix("Value error, ")
     what = PYDANTIC_EXPECTATIONS.get(problem["type"])
     if what is None:
         what = str(problem["msg"]).removeprefix("Value error, ")

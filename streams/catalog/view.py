@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
-from streams.app import app, settings
+from streams.app import app, kafka, settings
 from streams.kafka.replicated import ReplicatedTopicView
 
 
@@ -25,7 +25,7 @@ def decode_catalog(value: bytes) -> CatalogEvent | None:
 
 
 catalog_view: ReplicatedTopicView[CatalogEvent] = ReplicatedTopicView(
-    settings.topic_catalog, settings.bootstrap_servers, decode_catalog
+    settings.topic_catalog, kafka, decode_catalog
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from streams.app import app, settings
+from streams.app import app, kafka
 from streams.copurchase.model import ProductState
 from streams.copurchase.topics import products_table
 from streams.kafka.replicated import ReplicatedTopicView
@@ -20,7 +20,7 @@ def decode_product(value: bytes) -> ProductState | None:
 
 products_view: ReplicatedTopicView[ProductState] = ReplicatedTopicView(
     products_table.changelog_topic.get_topic_name(),
-    settings.bootstrap_servers,
+    kafka,
     decode_product,
     # Faust creates changelog topics lazily; the view may start first.
     declare=products_table.changelog_topic.maybe_declare,

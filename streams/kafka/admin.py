@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 from streams.units import DAY_MS
 
@@ -25,11 +26,11 @@ class BrokerError(RuntimeError):
     """The local broker could not be assembled, started or reached."""
 
 
-async def broker_ready(bootstrap: str, timeout: float = 2.0) -> bool:
+async def broker_ready(access: KafkaAccess, timeout: float = 2.0) -> bool:
     """True when a metadata request to the broker succeeds."""
     # aiokafka logs every refused connection at ERROR; while polling they are expected.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaClient(**access.client_options(), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
         metadata = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
@@ -52,13 +53,20 @@ def contract_topics(settings: Settings) -> dict[str, dict[str, str]]:
     return topics
 
 
+def admin_client(access: KafkaAccess, request_timeout_ms: int = 30000) -> AIOKafkaAdminClient:
+    """An admin client (not started) with the access's options."""
+    return AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=request_timeout_ms)
+
+
 async def ensure_topics(
-    bootstrap: str,
+    access: KafkaAccess,
     topics: Mapping[str, Mapping[str, str]],
     partitions: int,
+    *,
+    replication_factor: int = 1,
 ) -> dict[str, str]:
     """Create missing topics; map each to "created" or "exists"; raise on a partition mismatch."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = admin_client(access)
     await admin.start()
     try:
         existing = await existing_partitions(admin, list(topics))
@@ -76,7 +84,7 @@ async def ensure_topics(
                 NewTopic(
                     t,
                     num_partitions=partitions,
-                    replication_factor=1,
+                    replication_factor=replication_factor,
                     topic_configs=dict(topics[t]),
                 )
                 for t in missing
@@ -90,6 +98,17 @@ async def ensure_topics(
         return {t: ("created" if t in missing else "exists") for t in topics}
     finally:
         await admin.close()
+
+
+async def ensure_contract_topics(access: KafkaAccess, settings: Settings) -> dict[str, str]:
+    """`ensure_topics` for the contract topics, with the configured partitions and
+    replication factor."""
+    return await ensure_topics(
+        access,
+        contract_topics(settings),
+        settings.partitions,
+        replication_factor=settings.replication_factor,
+    )
 
 
 # The Kafka error code that means "the topic is there" (whoever created it).
@@ -141,9 +160,9 @@ async def existing_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> 
     return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
 
 
-async def topic_partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+async def topic_partition_counts(access: KafkaAccess, topics: list[str]) -> dict[str, int]:
     """Partition counts of those of `topics` that exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = admin_client(access)
     await admin.start()
     try:
         return await existing_partitions(admin, topics)
@@ -151,9 +170,9 @@ async def topic_partition_counts(bootstrap: str, topics: list[str]) -> dict[str,
         await admin.close()
 
 
-async def list_topic_partitions(bootstrap: str) -> dict[str, int]:
+async def list_topic_partitions(access: KafkaAccess) -> dict[str, int]:
     """All non-internal topics on the broker with their partition counts."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = admin_client(access)
     await admin.start()
     try:
         names = sorted(t for t in await admin.list_topics() if not t.startswith("__"))

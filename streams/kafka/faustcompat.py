@@ -74,6 +74,17 @@ def current_event_var() -> ContextVar[Any]:
     return var
 
 
+def leader_topic(app: faust.App) -> TopicT | None:
+    """The single-partition topic Faust's leader assignor declares and every worker joins
+    (`App._leader_assignor._leader_topic`, `<app id>-__assignor-__leader`), or None when
+    `topic_disable_leader` turns it off. Faust creates it at start-up like the changelogs;
+    a cluster where the application may not create topics needs it created beforehand."""
+    if app.conf.topic_disable_leader:
+        return None
+    topic: TopicT = app._leader_assignor._leader_topic  # type: ignore[attr-defined]
+    return topic
+
+
 def kafka_consumer(consumer: Any) -> AIOKafkaConsumer:
     """The aiokafka consumer inside Faust's consumer thread (`Consumer._thread`).
 
@@ -662,6 +673,12 @@ def _callable_with(owner: Any, name: str, *expected: str) -> bool:
 
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "faust-streaming",
+        "App._leader_assignor._leader_topic (a Topic)",
+        "leader_topic (the topics a worker needs: BASKETLIFT_CREATE_TOPICS=false, topics plan)",
+        lambda s: isinstance(leader_topic(s.table.app), faust.Topic),
+    ),
     Assumption(
         "faust-streaming",
         "faust.streams._current_event (a ContextVar)",

@@ -11,6 +11,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.kafka.security import KafkaAccess, KafkaUnreachable
+
+__all__ = [
+    "KafkaUnreachable",
+    "event_key",
+    "infer_logical_topic",
+    "make_producer",
+    "running_producer",
+]
 
 CLICK_ACTIONS = frozenset(
     {"view", "click", "add_to_cart", "offer_impression", "offer_click", "offer_dismiss"}
@@ -18,20 +27,16 @@ CLICK_ACTIONS = frozenset(
 PRIVACY_ACTIONS = frozenset({"grant", "revoke", "erase"})
 
 
-def make_producer(bootstrap: str) -> AIOKafkaProducer:
+def make_producer(access: KafkaAccess) -> AIOKafkaProducer:
     """An idempotent, batching producer sized for the contract's largest messages."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=256 * 1024,
         max_request_size=MAX_KAFKA_MESSAGE_BYTES,
     )
-
-
-class KafkaUnreachable(ConnectionError):
-    """The producer could not start: no broker of the bootstrap list answered."""
 
 
 class HeldRecords(logging.Handler):
@@ -47,14 +52,14 @@ class HeldRecords(logging.Handler):
 
 
 @asynccontextmanager
-async def running_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+async def running_producer(access: KafkaAccess) -> AsyncIterator[AIOKafkaProducer]:
     """A started `make_producer` producer, stopped on the way out even when it fails to start.
 
     Raises KafkaUnreachable with one line (aiokafka's last complaint, e.g. the refused
     connection) when it cannot start; aiokafka's own log lines of a failed start are not
     printed besides. Those of a start that succeeds go to the log as usual.
     """
-    producer = make_producer(bootstrap)
+    producer = make_producer(access)
     aiokafka_log = logging.getLogger("aiokafka")
     held, propagated = HeldRecords(), aiokafka_log.propagate
     aiokafka_log.addHandler(held)
@@ -64,7 +69,9 @@ async def running_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     except KafkaError as error:
         await producer.stop()
         reason = held.records[-1].getMessage() if held.records else str(error)
-        raise KafkaUnreachable(f"cannot reach Kafka at {bootstrap}: {reason}") from None
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {access.bootstrap_servers}: {reason}"
+        ) from None
     except BaseException:
         await producer.stop()
         raise

@@ -26,6 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
+from streams.kafka.security import KafkaAccess
 
 __all__ = ["DirectPublisher", "PublishFailed"]
 
@@ -42,8 +43,8 @@ class DirectPublisher:
     Started on the first `publish` (the worker's event loop), stopped by `stop`.
     """
 
-    def __init__(self, bootstrap_servers: str, *, linger_ms: int = 0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, access: KafkaAccess, *, linger_ms: int = 0) -> None:
+        self.access = access
         self.linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
         self._starting: asyncio.Lock | None = None
@@ -114,7 +115,7 @@ class DirectPublisher:
         async with self._starting:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap_servers,
+                    **self.access.client_options(),
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=self.linger_ms,

@@ -11,13 +11,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.faustcompat import force_metadata_update
+from streams.kafka.security import KafkaAccess
 
 Record = tuple[bytes | None, bytes | None, int, int]
 """(key, value, partition, offset) of one record."""
 
 
 async def read_topic_records(
-    bootstrap: str,
+    access: KafkaAccess,
     topic: str,
     *,
     committed: bool = True,
@@ -29,7 +30,7 @@ async def read_topic_records(
     exactly-once reads them). LookupError if the topic does not exist, TimeoutError if it
     cannot be read to the end in time."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed" if committed else "read_uncommitted",
         max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
@@ -44,7 +45,7 @@ async def read_topic_records(
             if not partitions:
                 await asyncio.sleep(0.2)
         if not partitions:
-            raise LookupError(f"topic {topic} does not exist on {bootstrap}")
+            raise LookupError(f"topic {topic} does not exist on {access.bootstrap_servers}")
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -66,14 +67,16 @@ async def read_topic_records(
         await consumer.stop()
 
 
-async def read_topic_values(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[bytes]:
+async def read_topic_values(
+    access: KafkaAccess, topic: str, timeout_s: float = 120.0
+) -> list[bytes]:
     """Every committed record value of `topic` (tombstones left out)."""
-    records = await read_topic_records(bootstrap, topic, timeout_s=timeout_s)
+    records = await read_topic_records(access, topic, timeout_s=timeout_s)
     return [value for _key, value, _partition, _offset in records if value is not None]
 
 
 async def read_partition_tails(
-    bootstrap: str,
+    access: KafkaAccess,
     topic: str,
     starts: Mapping[int, int | None],
     *,
@@ -88,7 +91,7 @@ async def read_partition_tails(
     cannot be read to its end within `timeout_s`.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         enable_auto_commit=False,
         isolation_level="read_uncommitted",
         max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,

@@ -20,6 +20,7 @@ from mode import Service
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.admin import topic_partition_counts
+from streams.kafka.security import KafkaAccess
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,14 @@ class ReplicatedTopicView(Service, Generic[V]):
     def __init__(
         self,
         topic: str,
-        bootstrap: str,
+        access: KafkaAccess,
         decode: Callable[[bytes], V | None],
         declare: Callable[[], Awaitable[Any]] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.topic = topic
-        self.bootstrap = bootstrap
+        self.access = access
         self.decode = decode
         self.declare = declare
         self.data: dict[str, V] = {}
@@ -72,7 +73,7 @@ class ReplicatedTopicView(Service, Generic[V]):
         if self.declare is not None:
             await self.declare()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.access.client_options(),
             enable_auto_commit=False,
             isolation_level="read_committed",
             max_partition_fetch_bytes=MAX_KAFKA_MESSAGE_BYTES,
@@ -81,7 +82,7 @@ class ReplicatedTopicView(Service, Generic[V]):
         self._consumer = consumer
         count = 0
         for _attempt in range(100):
-            count = (await topic_partition_counts(self.bootstrap, [self.topic])).get(self.topic, 0)
+            count = (await topic_partition_counts(self.access, [self.topic])).get(self.topic, 0)
             if count:
                 break
             await asyncio.sleep(0.2)

@@ -29,7 +29,7 @@ import orjson
 
 from schemas import CartEvent, ClickEvent, OfferDecision, OrderEvent, PrivacyEvent, encode
 from schemas.eventtime import wall_clock_ms
-from streams.app import configs, direct_publisher, settings
+from streams.app import configs, direct_publisher, kafka, settings
 from streams.catalog.view import catalog_view, list_price
 from streams.copurchase.view import products_view
 from streams.experiment import OfferLedger, cohort_for
@@ -114,7 +114,7 @@ async def recover_published_decisions(valid: Sequence[ValidEvent]) -> None:
                 stored = published_from_table.get(published_from_key(partition))
             starts[partition] = int(stored) if stored else None
         tails = await read_partition_tails(
-            settings.bootstrap_servers,
+            kafka,
             OFFERS_TOPIC_NAME,
             starts,
             since_ms=wall_clock_ms() - settings.decision_recovery_lookback_ms,

@@ -12,6 +12,7 @@ import pytest
 
 from streams import devbroker
 from streams.kafka import admin as kafka_admin
+from streams.kafka.security import plaintext_access
 from streams.settings import Settings
 from tests.support.kafka import Deployment, WorkerProcess, new_deployment, start_worker
 
@@ -22,7 +23,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 def bootstrap() -> str:
     """The bootstrap servers of a live broker; under CI=true a broker that cannot start fails."""
     settings = Settings()
-    if asyncio.run(kafka_admin.broker_ready(settings.bootstrap_servers, timeout=3)):
+    if asyncio.run(
+        kafka_admin.broker_ready(plaintext_access(settings.bootstrap_servers), timeout=3)
+    ):
         return settings.bootstrap_servers
     try:
         devbroker.start_broker(settings, fresh=False, echo=lambda *_: None)

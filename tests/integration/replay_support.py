@@ -94,7 +94,7 @@ def replay_records(
 def send_replay(deployment: Deployment, log: OrderLog) -> int:
     """Produce the replay's events to the deployment's topics; return how many."""
     records = replay_records(deployment, log)
-    asyncio.run(produce_records(deployment.bootstrap, records))
+    asyncio.run(produce_records(deployment.access, records))
     return len(records)
 
 

@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.devbroker import BrokerError
 from streams.kafka import admin as kafka_admin
+from streams.kafka.security import plaintext_access
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +41,13 @@ def test_created_topics_are_visible_with_every_partition_when_it_returns(bootstr
     prefix = f"t{uuid.uuid4().hex[:10]}"
     topics = {f"{prefix}.a": {}, f"{prefix}.b": {"cleanup.policy": "compact"}}
     try:
-        first = asyncio.run(kafka_admin.ensure_topics(bootstrap, topics, 3))
+        first = asyncio.run(kafka_admin.ensure_topics(plaintext_access(bootstrap), topics, 3))
         assert first == {f"{prefix}.a": "created", f"{prefix}.b": "created"}
         assert asyncio.run(describe(bootstrap, list(topics))) == dict.fromkeys(topics, 3)
-        again = asyncio.run(kafka_admin.ensure_topics(bootstrap, topics, 3))
+        again = asyncio.run(kafka_admin.ensure_topics(plaintext_access(bootstrap), topics, 3))
         assert again == dict.fromkeys(topics, "exists")
         with pytest.raises(BrokerError, match="partition count other than the configured 4"):
-            asyncio.run(kafka_admin.ensure_topics(bootstrap, topics, 4))
+            asyncio.run(kafka_admin.ensure_topics(plaintext_access(bootstrap), topics, 4))
     finally:
         asyncio.run(delete(bootstrap, list(topics)))
 
@@ -55,7 +56,11 @@ def test_a_topic_the_broker_refuses_is_an_error_naming_it(bootstrap: str) -> Non
     topic = f"t{uuid.uuid4().hex[:10]}.refused"
     try:
         with pytest.raises(BrokerError, match=rf"{topic}.*cleanup\.policy"):
-            asyncio.run(kafka_admin.ensure_topics(bootstrap, {topic: {"cleanup.policy": "x"}}, 2))
+            asyncio.run(
+                kafka_admin.ensure_topics(
+                    plaintext_access(bootstrap), {topic: {"cleanup.policy": "x"}}, 2
+                )
+            )
         assert asyncio.run(describe(bootstrap, [topic])) == {}
     finally:
         asyncio.run(delete(bootstrap, [topic]))

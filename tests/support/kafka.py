@@ -27,6 +27,7 @@ from bench.harness import (
 )
 from streams import devbroker
 from streams.kafka.reader import read_topic_records
+from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "WorkerProcess",
     "ensure_broker",
     "free_port",
-    "free_port_pair",
+    "free_port_run",
     "new_deployment",
     "produce_records",
     "read_all",
@@ -47,10 +48,10 @@ __all__ = [
 
 
 async def read_topic(
-    bootstrap: str, topic: str, count: int, timeout: float = 60.0
+    access: KafkaAccess, topic: str, count: int, timeout: float = 60.0
 ) -> list[tuple[bytes | None, bytes, int, int]]:
     """Read `count` records (key, value, partition, offset) from the start of `topic`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**access.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -74,7 +75,7 @@ async def read_topic(
 
 
 async def read_all(
-    bootstrap: str, topic: str, *, committed: bool = True, timeout: float = 60.0
+    access: KafkaAccess, topic: str, *, committed: bool = True, timeout: float = 60.0
 ) -> list[tuple[bytes | None, bytes | None, int, int]]:
     """Every record (key, value, partition, offset) of `topic` up to its current end.
 
@@ -83,22 +84,29 @@ async def read_all(
     stable offset. Records are in offset order within each partition.
     """
     try:
-        return await read_topic_records(bootstrap, topic, committed=committed, timeout_s=timeout)
+        return await read_topic_records(access, topic, committed=committed, timeout_s=timeout)
     except (LookupError, TimeoutError) as error:
         raise AssertionError(str(error)) from error
 
 
-def free_port_pair() -> int:
-    """A port p on loopback with p + 1 free too (a local broker's controller takes p + 1)."""
+def free_port_run(count: int) -> int:
+    """A port p on loopback with p + 1 ... p + count - 1 free too (a local broker's
+    controller takes p + 1, a secured one's SASL_SSL and mutual-TLS listeners p + 2, p + 3)."""
     for _ in range(100):
         port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+        if all(port_is_free(port + offset) for offset in range(1, count)):
+            return port
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on (or holds) the loopback port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -113,23 +121,34 @@ class StoppableBroker:
         """Its bootstrap server."""
         return self.settings.bootstrap_servers
 
+    secured: bool = False
+    """With the SASL_SSL (SCRAM-SHA-512) and mutual-TLS listeners (streams.devbroker)."""
+
+    @property
+    def listeners(self) -> devbroker.SecuredListeners:
+        """Where its secured listeners are, and client settings for each."""
+        return devbroker.secured_listeners(self.settings)
+
     def start(self) -> None:
         """Start it (keeping its data dir) and wait until it answers metadata requests."""
-        devbroker.start_broker(self.settings, fresh=False, echo=lambda *_: None)
+        devbroker.start_broker(
+            self.settings, fresh=False, secured=self.secured, echo=lambda *_: None
+        )
 
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL) and wait until the process is gone."""
         devbroker.stop_broker(self.settings, echo=lambda *_: None)
 
 
-def stoppable_broker(home: Path) -> StoppableBroker:
-    """A broker under `home` on free ports, using the jars of the shared broker's cache."""
+def stoppable_broker(home: Path, *, secured: bool = False) -> StoppableBroker:
+    """A broker under `home` on free ports, using the jars of the shared broker's cache
+    (with the secured listeners too when `secured`)."""
     jars = devbroker.ensure_jars(Settings(), echo=lambda *_: None)
     home.mkdir(parents=True, exist_ok=True)
     (home / jars.name).symlink_to(jars, target_is_directory=True)
     settings = Settings(
-        broker=f"kafka://127.0.0.1:{free_port_pair()}",
+        broker=f"kafka://127.0.0.1:{free_port_run(4 if secured else 2)}",
         kafka_home=home,
         kafka_heap="512m",
     )
-    return StoppableBroker(settings)
+    return StoppableBroker(settings, secured=secured)

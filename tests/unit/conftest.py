@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from streams.settings import get_settings
+
 EXAMPLES_PATH = Path(__file__).parent / "schemas" / "contract_examples.json"
 
 
@@ -21,6 +23,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith("BASKETLIFT_"):
             monkeypatch.delenv(name)
     return monkeypatch
+
+
+@pytest.fixture
+def fresh_settings(clean_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """get_settings() reads this test's environment, and later tests read theirs again."""
+    get_settings.cache_clear()
+    yield clean_env
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ COMMANDS_READING_SETTINGS = [
     ["replay", "--no-wait"],
     ["report"],
     ["demo"],
+    ["topics", "plan"],
 ]
 
 
@@ -66,6 +67,60 @@ def test_every_command_reading_settings_names_the_bad_variable(
 ) -> None:
     result = run_cli(command, {**offline_env, "BASKETLIFT_PARTITIONS": "abc"})
     assert_one_error_line(result, 2, "error: BASKETLIFT_PARTITIONS: expected an integer, got 'abc'")
+
+
+@pytest.mark.parametrize("command", COMMANDS_READING_SETTINGS, ids=" ".join)
+def test_every_command_refuses_an_incomplete_kafka_security_setting(
+    offline_env: dict[str, str], command: list[str]
+) -> None:
+    result = run_cli(
+        command,
+        {
+            **offline_env,
+            "BASKETLIFT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "BASKETLIFT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "BASKETLIFT_KAFKA_SASL_PASSWORD": "s3cret-kafka-password",
+        },
+    )
+    assert_one_error_line(
+        result,
+        2,
+        "error: BASKETLIFT_KAFKA_SASL_USERNAME: required with"
+        " BASKETLIFT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+    )
+
+
+def test_topics_plan_lists_contract_and_internal_topics_with_commands(
+    offline_env: dict[str, str],
+) -> None:
+    env = {
+        **offline_env,
+        "BASKETLIFT_APP_ID": "shop-eu",
+        "BASKETLIFT_PARTITIONS": "6",
+        "BASKETLIFT_REPLICATION_FACTOR": "3",
+    }
+    result = run_cli(["topics", "plan"], env)
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("kafka-topics.sh")]
+    by_topic = {command.split(" --topic ")[1].split()[0]: command for command in commands}
+    assert {
+        "shop.carts",
+        "shop.catalog",
+        "shop.offers",
+        "shop.deadletter",
+        "shop-eu-rekey-carts",
+        "shop-eu-copurchase-deltas",
+        "shop-eu-shopper-profiles-changelog",
+        "shop-eu-__assignor-__leader",
+    } <= set(by_topic)
+    assert all("--replication-factor 3" in command for command in commands)
+    assert "--partitions 6" in by_topic["shop.carts"]
+    assert "--partitions 1" in by_topic["shop-eu-__assignor-__leader"]
+    assert "--config cleanup.policy=compact" in by_topic["shop-eu-shopper-profiles-changelog"]
+    assert "--config cleanup.policy=compact" in by_topic["shop.catalog"]
+    assert "--config retention.ms=2592000000" in by_topic["shop.deadletter"]
+    table_rows = [line for line in result.stdout.splitlines() if "shop-eu-offer-ledger" in line]
+    assert table_rows and "internal" in table_rows[0] and "compact" in table_rows[0]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import pytest
 
 from streams import devbroker
 from streams.devbroker import BrokerError, BrokerPaths
+from streams.devtls import write_dev_tls
 from streams.kafka import admin as kafka_admin
 from streams.settings import Settings
 
@@ -321,3 +322,53 @@ def test_creation_errors_keep_real_failures_only() -> None:
     assert kafka_admin.creation_errors(entries) == {
         "bad": "error 40: Invalid value bogus for configuration cleanup.policy"
     }
+
+
+def test_a_secured_broker_adds_sasl_ssl_and_mutual_tls_listeners(clean_env, tmp_path: Path) -> None:
+    settings = Settings(broker="kafka://127.0.0.1:19092", kafka_home=tmp_path)
+    paths = BrokerPaths(tmp_path)
+    props = parse_properties(devbroker.server_properties(settings, paths, secured=True))
+
+    assert listener_hosts_ports(props["listeners"]) == {
+        "PLAINTEXT": ("127.0.0.1", 19092),
+        "CONTROLLER": ("127.0.0.1", 19093),
+        "SASL_SSL": ("127.0.0.1", 19094),
+        "SSL": ("127.0.0.1", 19095),
+    }
+    assert "CONTROLLER" not in props["advertised.listeners"]
+    assert set(props["listener.security.protocol.map"].split(",")) == {
+        "CONTROLLER:PLAINTEXT",
+        "PLAINTEXT:PLAINTEXT",
+        "SASL_SSL:SASL_SSL",
+        "SSL:SSL",
+    }
+    assert props["listener.name.sasl_ssl.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert (
+        "ScramLoginModule required"
+        in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    )
+    assert props["listener.name.ssl.ssl.client.auth"] == "required"
+    assert props["ssl.keystore.type"] == props["ssl.truststore.type"] == "PEM"
+    assert props["ssl.keystore.location"] == str(paths.tls.broker_keystore)
+    assert props["ssl.truststore.location"] == str(paths.tls.ca)
+
+
+def test_secured_listener_clients_get_complete_settings(clean_env, tmp_path: Path) -> None:
+    settings = Settings(broker="kafka://127.0.0.1:19092", kafka_home=tmp_path)
+    listeners = devbroker.secured_listeners(settings)
+    write_dev_tls(listeners.paths.tls.directory)
+    listeners.paths.scram_password.write_text("generated\n")
+    for env in (listeners.sasl_ssl_env(), listeners.mutual_tls_env()):
+        client = Settings(**{k.removeprefix("BASKETLIFT_").lower(): v for k, v in env.items()})
+        assert client.kafka_security_protocol in ("SASL_SSL", "SSL")
+    assert listeners.sasl_ssl_env()["BASKETLIFT_BROKER"] == "kafka://127.0.0.1:19094"
+    assert listeners.mutual_tls_env()["BASKETLIFT_BROKER"] == "kafka://127.0.0.1:19095"
+
+
+def test_the_secure_option_refuses_a_broker_formatted_without_it(clean_env, tmp_path: Path) -> None:
+    paths = BrokerPaths(tmp_path)
+    paths.data.mkdir(parents=True)
+    (paths.data / "meta.properties").write_text("version=1\n")
+    settings = Settings(broker="kafka://127.0.0.1:19092", kafka_home=tmp_path)
+    with pytest.raises(BrokerError, match="--secure --fresh"):
+        devbroker.start_broker(settings, secured=True, echo=lambda *_: None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -139,14 +138,6 @@ def test_invalid_keyword_values_raise(clean_env: pytest.MonkeyPatch) -> None:
         Settings(partitions=0)
     with pytest.raises(ValidationError):
         Settings(web_port=70000)
-
-
-@pytest.fixture
-def fresh_settings(clean_env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """get_settings() reads this test's environment, and later tests read theirs again."""
-    get_settings.cache_clear()
-    yield clean_env
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(

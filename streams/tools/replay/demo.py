@@ -14,6 +14,12 @@ from rich.console import Console
 
 from streams import devbroker
 from streams.kafka import admin as kafka_admin
+from streams.kafka.security import (
+    KafkaAccessDenied,
+    KafkaUnreachable,
+    check_kafka_access,
+    kafka_access,
+)
 from streams.settings import Settings, get_settings
 from streams.tools.replay.run import run_replay
 from streams.tools.replay.worker_metrics import (
@@ -108,14 +114,10 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
     console.rule("1/3 Kafka")
     try:
         devbroker.start_broker(settings, fresh=fresh, echo=console.print)
-        asyncio.run(
-            kafka_admin.ensure_topics(
-                settings.bootstrap_servers,
-                kafka_admin.contract_topics(settings),
-                settings.partitions,
-            )
-        )
-    except devbroker.BrokerError as error:
+        access = kafka_access(settings)
+        asyncio.run(check_kafka_access(access))
+        asyncio.run(kafka_admin.ensure_contract_topics(access, settings))
+    except (devbroker.BrokerError, KafkaAccessDenied, KafkaUnreachable) as error:
         console.print(f"[red]{error}[/red]")
         return False
     console.rule("2/3 Worker")

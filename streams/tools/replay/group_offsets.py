@@ -24,6 +24,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
+from streams.kafka.admin import admin_client
+from streams.kafka.security import KafkaAccess
+
 Partition = tuple[str, int]
 
 POLL_SECONDS = 0.5
@@ -75,7 +78,7 @@ async def committed_offsets(
 
 
 async def wait_for_commits(
-    bootstrap: str,
+    access: KafkaAccess,
     group_id: str,
     sent: SentRecords,
     timeout: float,
@@ -89,7 +92,7 @@ async def wait_for_commits(
     """
     deadline = time.monotonic() + timeout
     left, failure = sent.total(), ""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(access)
     await admin.start()
     try:
         while True:

@@ -10,6 +10,7 @@ import orjson
 
 from schemas import INBOUND_MODELS, InvalidEvent, decode_event
 from streams.kafka.producer import event_key, infer_logical_topic, running_producer
+from streams.kafka.security import kafka_access
 from streams.settings import Settings
 
 
@@ -94,7 +95,7 @@ async def produce_lines(
 ) -> ProduceReport:
     """Send each non-blank line; lines that cannot be sent are reported, never silently lost."""
     report = ProduceReport()
-    async with running_producer(settings.bootstrap_servers) as producer:
+    async with running_producer(kafka_access(settings)) as producer:
         pending = []
         for line_no, line in enumerate(lines, start=1):
             raw = line.rstrip(b"\r\n")

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.kafka.producer import running_producer
+from streams.kafka.security import kafka_access
 from streams.resources import SAMPLE_ORDERS
 from streams.settings import Settings
 from streams.tools.replay.events import replay_events
@@ -41,7 +42,7 @@ async def send_events(
     topics = settings.inbound_topics
     sent = SentRecords()
     task = progress.add_task("replaying", total=len(events))
-    async with running_producer(settings.bootstrap_servers) as producer:
+    async with running_producer(kafka_access(settings)) as producer:
         started = time.monotonic()
         pending = []
         for index, (logical, key, event) in enumerate(events, start=1):
@@ -69,7 +70,7 @@ def wait_for_worker(
     task = progress.add_task("worker consumed", total=sent.total())
     return asyncio.run(
         wait_for_commits(
-            settings.bootstrap_servers,
+            kafka_access(settings),
             settings.app_id,
             sent,
             timeout,

@@ -78,7 +78,7 @@ async def send_orders_and_kill(
     timeout: float = 300,
 ) -> KillPoint:
     """Send the orders a few at a time, SIGKILL the worker mid-stream, then send the rest."""
-    producer = make_producer(worker.deployment.bootstrap)
+    producer = make_producer(worker.deployment.access)
     await producer.start()
     try:
         sent = 0
@@ -132,7 +132,7 @@ def test_sigkill_mid_replay_then_restart_gives_exactly_the_offline_state(
     second: WorkerProcess | None = None
     try:
         first.wait_healthy(timeout=180)
-        asyncio.run(produce_records(deployment.bootstrap, others))  # the catalog
+        asyncio.run(produce_records(deployment.access, others))  # the catalog
         point = asyncio.run(send_orders_and_kill(first, orders, orders_topic))
         first.process.wait(60)
         assert first.process.returncode == -signal.SIGKILL

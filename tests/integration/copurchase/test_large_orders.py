@@ -106,7 +106,7 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
         text = worker.metrics_text()
         assert metric_total(text, "basketlift_processing_errors_total") == 0
         assert metric_total(text, "basketlift_events_duplicate_total") == 0
-        letters = asyncio.run(read_all(deployment.bootstrap, deployment.topic("deadletter")))
+        letters = asyncio.run(read_all(deployment.access, deployment.topic("deadletter")))
         assert letters == []
         status, profile = worker.api_get(f"/state/shoppers/{shoppers[3]}")
         assert status == 200 and profile["order_count"] == 1

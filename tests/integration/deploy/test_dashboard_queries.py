@@ -137,7 +137,7 @@ def test_every_dashboard_query_returns_data_from_a_live_worker(
             n += 1
             time.sleep(0.5)
         bad = [(deployment.topic("orders"), b"k", b"{not json")]
-        asyncio.run(produce_records(deployment.bootstrap, bad))
+        asyncio.run(produce_records(deployment.access, bad))
         time.sleep(3)
 
         empty = []

@@ -42,7 +42,7 @@ def decisions_for(deployment: Deployment, triggers: set[str], timeout: float = 1
 
     deadline = time.monotonic() + timeout
     while True:
-        records = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
         found = {}
         for _key, value, _p, _o in records:
             decision = decode_event(OfferDecision, value)

@@ -63,7 +63,7 @@ def test_valid_events_of_every_type_are_consumed_and_counted(
         for index in range(per_topic)
         for logical in INBOUND
     ]
-    asyncio.run(produce_records(deployment.bootstrap, records))
+    asyncio.run(produce_records(deployment.access, records))
 
     worker.wait_consumed({deployment.topic(t): per_topic for t in INBOUND})
 
@@ -74,7 +74,7 @@ def test_valid_events_of_every_type_are_consumed_and_counted(
     )
     assert sum(metric_by(text, "basketlift_events_invalid_total", "topic").values()) == 0
     letters = asyncio.run(
-        read_topic(deployment.bootstrap, deployment.topic("deadletter"), 1, timeout=3)
+        read_topic(deployment.access, deployment.topic("deadletter"), 1, timeout=3)
     )
     assert letters == []
     assert worker.alive()
@@ -92,7 +92,7 @@ def test_every_bad_message_is_dead_lettered_while_valid_ones_around_it_are_proce
                 records.append((deployment.topic(bad.topic), BAD_KEY, bad.raw))
             records.append((deployment.topic(bad.topic), key, value))
             valid_sent[bad.topic] += 1
-    placed = asyncio.run(produce_records(deployment.bootstrap, records))
+    placed = asyncio.run(produce_records(deployment.access, records))
     expected_reason = {}
     bad_iter = iter(BAD_MESSAGES)
     for (topic, _key, _value), (_t, partition, offset) in zip(records, placed, strict=True):
@@ -106,7 +106,7 @@ def test_every_bad_message_is_dead_lettered_while_valid_ones_around_it_are_proce
         }
     )
     raw_letters = asyncio.run(
-        read_topic(deployment.bootstrap, deployment.topic("deadletter"), len(BAD_MESSAGES))
+        read_topic(deployment.access, deployment.topic("deadletter"), len(BAD_MESSAGES))
     )
     letters = [DeadLetter.model_validate_json(value) for _key, value, _p, _o in raw_letters]
     assert len(letters) == len(BAD_MESSAGES)
@@ -142,7 +142,7 @@ def test_events_without_a_key_or_with_a_wrong_key_are_routed_by_shopper(
         records.append((deployment.topic("carts"), key, value))
     anonymous = dict(EXAMPLES["carts"], event_id="anon", shopper_id=None, session_id="w-anon")
     records.append((deployment.topic("carts"), None, orjson.dumps(anonymous)))
-    placed = asyncio.run(produce_records(deployment.bootstrap, records))
+    placed = asyncio.run(produce_records(deployment.access, records))
     partitions = deployment.partitions
 
     def routing_key(value: bytes) -> bytes:
@@ -158,7 +158,7 @@ def test_events_without_a_key_or_with_a_wrong_key_are_routed_by_shopper(
 
     worker.wait_consumed({deployment.topic("carts"): len(records)})
     rekey_topic = f"{deployment.app_id}-rekey-carts"
-    rekeyed = asyncio.run(read_topic(deployment.bootstrap, rekey_topic, len(misrouted)))
+    rekeyed = asyncio.run(read_topic(deployment.access, rekey_topic, len(misrouted)))
     assert sorted(value for _k, value, _p, _o in rekeyed) == sorted(v for v, _ in misrouted)
     for key, value, partition, _offset in rekeyed:
         assert key == routing_key(value)

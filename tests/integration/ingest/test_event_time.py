@@ -61,7 +61,7 @@ def test_orders_from_2984_and_in_epoch_seconds_are_dead_lettered_and_leave_state
         topic = deployment.topic("orders")
         placed = asyncio.run(
             produce_records(
-                deployment.bootstrap,
+                deployment.access,
                 [(topic, e["shopper_id"].encode(), orjson.dumps(e)) for e in events],
             )
         )
@@ -71,9 +71,7 @@ def test_orders_from_2984_and_in_epoch_seconds_are_dead_lettered_and_leave_state
         }
         worker.wait_consumed({topic: len(events)})
 
-        raw_letters = asyncio.run(
-            read_topic(deployment.bootstrap, deployment.topic("deadletter"), 2)
-        )
+        raw_letters = asyncio.run(read_topic(deployment.access, deployment.topic("deadletter"), 2))
         letters = [DeadLetter.model_validate_json(value) for _k, value, _p, _o in raw_letters]
         assert {(x.partition, x.offset): x.reason for x in letters} == expected_letters
         assert {x.source_topic for x in letters} == {topic}

@@ -25,7 +25,7 @@ ORDERS = 60
 
 
 async def committed_offsets(deployment: Deployment, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
+    admin = AIOKafkaAdminClient(**deployment.access.client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(deployment.app_id)
@@ -53,7 +53,7 @@ def test_sigterm_commits_everything_and_a_restart_reprocesses_nothing(
     assert "Not in the middle of a transaction" not in text
 
     # Every consumed order's offset was committed: the group is at the end of the topic.
-    records = asyncio.run(read_all(deployment.bootstrap, orders_topic))
+    records = asyncio.run(read_all(deployment.access, orders_topic))
     ends: dict[int, int] = {}
     for _key, _value, partition, offset in records:
         ends[partition] = max(ends.get(partition, 0), offset + 1)
@@ -66,7 +66,7 @@ def test_sigterm_commits_everything_and_a_restart_reprocesses_nothing(
             ends,
         )
 
-    decisions_before = len(asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers"))))
+    decisions_before = len(asyncio.run(read_all(deployment.access, deployment.topic("offers"))))
     assert decisions_before == ORDERS
     second = start_worker(deployment, tmp_path)
     try:
@@ -74,7 +74,7 @@ def test_sigterm_commits_everything_and_a_restart_reprocesses_nothing(
         assert (
             metric_total(second.metrics_text(), "basketlift_events_total", topic=orders_topic) == 0
         )
-        decisions_after = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        decisions_after = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
         assert len(decisions_after) == ORDERS
     finally:
         second.stop()

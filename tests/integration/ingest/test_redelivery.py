@@ -43,7 +43,7 @@ def decisions_by_trigger(deployment: Deployment, expected: set[str]) -> Counter[
     """Decisions per trigger event id, once every id in `expected` has one (or 120 s)."""
     deadline = time.monotonic() + 120
     while True:
-        records = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
         counts = Counter(
             decode_event(OfferDecision, v).trigger_event_id for _k, v, _p, _o in records
         )
@@ -67,14 +67,14 @@ def test_redelivered_carts_and_orders_get_one_decision_and_count_once(
         # Redelivered in the same batch and in a later one (a producer retry after a timeout).
         asyncio.run(
             produce_records(
-                deployment.bootstrap,
+                deployment.access,
                 [(carts, key, first_cart), (carts, key, first_cart), (orders, key, first_order)],
             )
         )
         assert decisions_by_trigger(deployment, {"c-1", "o-1"}).keys() >= {"c-1", "o-1"}
         asyncio.run(
             produce_records(
-                deployment.bootstrap,
+                deployment.access,
                 [(carts, key, first_cart), (orders, key, first_order), (carts, key, sentinel)],
             )
         )
@@ -90,7 +90,7 @@ def test_redelivered_carts_and_orders_get_one_decision_and_count_once(
         assert metric_total(text, "basketlift_order_value_count") == 1
         status = worker.health()
         assert status == 200
-        body = asyncio.run(read_all(deployment.bootstrap, deployment.topic("deadletter")))
+        body = asyncio.run(read_all(deployment.access, deployment.topic("deadletter")))
         assert body == []
     finally:
         worker.stop()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 async def publish_and_read(deployment: Deployment) -> None:
     topic = deployment.topic("offers")
-    publisher = DirectPublisher(deployment.bootstrap)
+    publisher = DirectPublisher(deployment.access)
     before_ms = int(time.time() * 1000) - 60_000
     try:
         assert publisher.delivered_end(topic, 1) is None
@@ -31,13 +31,13 @@ async def publish_and_read(deployment: Deployment) -> None:
         await publisher.stop()
 
     tails = await read_partition_tails(
-        deployment.bootstrap, topic, {1: 1, 0: None}, since_ms=before_ms
+        deployment.access, topic, {1: 1, 0: None}, since_ms=before_ms
     )
     assert tails == {1: [b"d-1", b"d-2"], 0: []}
-    by_time = await read_partition_tails(deployment.bootstrap, topic, {1: None}, since_ms=before_ms)
+    by_time = await read_partition_tails(deployment.access, topic, {1: None}, since_ms=before_ms)
     assert by_time == {1: [b"d-0", b"d-1", b"d-2"]}
     future = await read_partition_tails(
-        deployment.bootstrap, topic, {1: None}, since_ms=int(time.time() * 1000) + 60_000
+        deployment.access, topic, {1: None}, since_ms=int(time.time() * 1000) + 60_000
     )
     assert future == {1: []}, "nothing was published after a time still to come"
 

@@ -66,7 +66,7 @@ async def send_and_kill(
 ) -> int:
     """Send the carts at PER_SECOND; SIGKILL the worker once it has made
     KILL_AFTER_DECISIONS decisions; send the rest. How many carts were sent before the kill."""
-    producer = make_producer(worker.deployment.bootstrap)
+    producer = make_producer(worker.deployment.access)
     await producer.start()
     topic = worker.deployment.topic("carts")
     killed_at: int | None = None
@@ -98,7 +98,7 @@ def decisions_by_trigger(deployment: Deployment, timeout: float = 180) -> dict[s
     """Every committed decision of the offers topic by trigger, once every cart has one."""
     deadline = time.monotonic() + timeout
     while True:
-        records = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
         found: dict[str, list[bytes]] = defaultdict(list)
         for _key, value, _partition, _offset in records:
             assert value is not None

@@ -40,7 +40,7 @@ def read_decisions(deployment: Deployment, expected: int, timeout: float = 120) 
     """Every committed record of the offers topic, once at least `expected` have arrived."""
     deadline = time.monotonic() + timeout
     while True:
-        records = asyncio.run(read_all(deployment.bootstrap, deployment.topic("offers")))
+        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
         if len(records) >= expected or time.monotonic() > deadline:
             return records
         time.sleep(1)

@@ -48,7 +48,7 @@ def test_records_held_without_progress_make_the_worker_not_live(
         orders_topic = deployment.topic("orders")
         records = replay_records(deployment, sample_slice(200))
         orders = [record for record in records if record[0] == orders_topic]
-        asyncio.run(produce_records(deployment.bootstrap, orders))
+        asyncio.run(produce_records(deployment.access, orders))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             status, body = get_json(f"{worker.base_url}/live")
@@ -80,7 +80,7 @@ def test_an_idle_worker_after_traffic_has_no_lag_and_is_live(
         orders_topic = deployment.topic("orders")
         records = replay_records(deployment, sample_slice(200))
         orders = [record for record in records if record[0] == orders_topic]
-        asyncio.run(produce_records(deployment.bootstrap, orders))
+        asyncio.run(produce_records(deployment.access, orders))
         worker.wait_consumed({orders_topic: len(orders)})
         deadline = time.monotonic() + 60
         lagging: list[str] = ["not checked"]

@@ -44,7 +44,7 @@ def changelog(deployment: Deployment, table: str) -> str:
 
 def history(deployment: Deployment, table: str, key: str) -> list[bytes | None]:
     """Every committed value of `key` in a table's changelog, oldest first."""
-    records = asyncio.run(read_all(deployment.bootstrap, changelog(deployment, table)))
+    records = asyncio.run(read_all(deployment.access, changelog(deployment, table)))
     by_partition = sorted(records, key=lambda r: (r[2], r[3]))
     return [value for k, value, _p, _o in by_partition if k == key.encode()]
 

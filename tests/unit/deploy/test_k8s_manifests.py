@@ -85,13 +85,16 @@ def test_schema_check_rejects_a_broken_object(objects: dict[str, dict[str, Any]]
 
 
 def test_configmap_holds_only_real_settings(
-    config: dict[str, str], clean_env: pytest.MonkeyPatch
+    config: dict[str, str], clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fields = {f"BASKETLIFT_{name.upper()}" for name in Settings.model_fields}
     assert sorted(set(config) - fields) == [], "not a BASKETLIFT_* setting (typo?)"
     for name, value in config.items():
         assert isinstance(value, str), f"{name}: ConfigMap values must be strings"
         clean_env.setenv(name, value)
+    # The Kafka password is a mounted Secret (statefulset.yaml), here a file of the test.
+    (tmp_path / "password").write_text("from-the-secret\n")
+    clean_env.setenv("BASKETLIFT_KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "password"))
     settings = Settings()  # validates every value as the worker would
     assert settings.web_port == 6066
     assert settings.processing_guarantee == "exactly_once"
@@ -164,11 +167,32 @@ def test_the_api_token_comes_from_a_secret_file(
     # The pods bind their pod IP, not loopback: without a token the worker refuses to start.
     names = {e["name"] for e in container["env"]} | set(config)
     assert "BASKETLIFT_API_TOKEN" not in names, "a token in plain env or ConfigMap"
-    [token_file] = [e for e in container["env"] if e["name"] == "BASKETLIFT_API_TOKEN_FILE"]
-    path = Path(token_file["value"])
+    assert_mounted_secret_file(
+        objects, container, "BASKETLIFT_API_TOKEN_FILE", "basketlift-api-token"
+    )
+
+
+def assert_mounted_secret_file(
+    objects: dict[str, dict[str, Any]], container: dict[str, Any], variable: str, secret: str
+) -> None:
+    """The variable names a file of a read-only mount of exactly that file of the Secret."""
+    [setting] = [e for e in container["env"] if e["name"] == variable]
+    path = Path(setting["value"])
     [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent]
     assert mount.get("readOnly") is True
     volumes = objects["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
     [volume] = [v for v in volumes if v["name"] == mount["name"]]
-    assert volume["secret"]["secretName"] == "basketlift-api-token"
+    assert volume["secret"]["secretName"] == secret
     assert [item["path"] for item in volume["secret"]["items"]] == [path.name]
+
+
+def test_the_kafka_password_comes_from_a_secret_file(
+    objects: dict[str, dict[str, Any]], container: dict[str, Any], config: dict[str, str]
+) -> None:
+    names = {e["name"] for e in container["env"]} | set(config)
+    assert "BASKETLIFT_KAFKA_SASL_PASSWORD" not in names, "a password in plain env or ConfigMap"
+    assert config["BASKETLIFT_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["BASKETLIFT_REPLICATION_FACTOR"] == "3"
+    assert_mounted_secret_file(
+        objects, container, "BASKETLIFT_KAFKA_SASL_PASSWORD_FILE", "basketlift-kafka"
+    )

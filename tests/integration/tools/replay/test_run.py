@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka.security import KafkaAccess
 from streams.tools.replay.events import replay_events
 from streams.tools.replay.run import load_order_log
 from tests.support.kafka import Deployment, start_worker
@@ -41,10 +42,10 @@ def events_of(limit_orders: int) -> int:
 
 
 async def wait_for_records(
-    bootstrap: str, topics: list[str], expected: int, replay: subprocess.Popen[bytes]
+    access: KafkaAccess, topics: list[str], expected: int, replay: subprocess.Popen[bytes]
 ) -> None:
     """Return once `topics` hold `expected` records (nothing else writes to them: no markers)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**access.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         deadline = time.monotonic() + 120
@@ -91,7 +92,7 @@ def test_replay_succeeds_when_the_worker_restarts_while_it_waits(
         try:
             # The replay asked the worker's /metrics before sending; once every event is in
             # Kafka it is waiting, or about to: restart the worker now.
-            asyncio.run(wait_for_records(deployment.bootstrap, topics, expected, replay))
+            asyncio.run(wait_for_records(deployment.access, topics, expected, replay))
             first.stop()
             second = start_worker(deployment, tmp_path)
             status = replay.wait(WAIT_TIMEOUT_S + 120)
