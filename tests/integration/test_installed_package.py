@@ -41,7 +41,7 @@ import pytest
 
 from streams import devbroker
 from streams.settings import Settings
-from tests.support.kafka import Deployment, WorkerProcess, free_port_pair, new_deployment
+from tests.support.kafka import Deployment, WorkerProcess, free_port_run, new_deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -213,7 +213,7 @@ def own_broker(tmp_path: Path, installed: InstalledPackage) -> Iterator[Deployme
     home = tmp_path / "kafka"
     home.mkdir()
     (home / jars.name).symlink_to(jars, target_is_directory=True)
-    deployment = new_deployment(f"127.0.0.1:{free_port_pair()}", partitions=2)
+    deployment = new_deployment(f"127.0.0.1:{free_port_run(2)}", partitions=2)
     try:
         yield deployment
     finally:
