@@ -197,8 +197,8 @@ def _absent_sums(c: FloatArray, n: FloatArray, floor: FloatArray, q: FloatArray)
     sources sorted by t_a, both parts are prefix sums found by one binary search per b.
     Sources with n_a = 0 contribute 0 (t_a = inf puts them in the n_a q_b part).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        threshold = np.where(n > 0, floor / n, np.inf)
+    # floor / n where n > 0, inf elsewhere (dividing only where n > 0: no warnings to silence).
+    threshold = np.divide(floor, n, out=np.full(len(n), np.inf), where=n > 0)
     order = np.argsort(threshold, kind="stable")
     floor_part = np.concatenate(([0.0], np.cumsum((c * floor)[order])))
     scaled_part = np.concatenate(([0.0], np.cumsum((c * n)[order])))
@@ -225,6 +225,11 @@ class _Model:
         """Per candidate: 1 if the shopper bought it in the history window."""
 
     def __call__(self, decision: Decision) -> tuple[FloatArray, FloatArray]:
+        p = self.p_accept(decision)
+        return p * decision.index.price_or_zero[decision.candidates], p
+
+    def p_accept(self, decision: Decision) -> FloatArray:
+        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` reads."""
         index = decision.index
         codes = decision.candidates
         alpha = self.config.prior_strength
@@ -270,9 +275,9 @@ class _Model:
         for kind, lift in lifts.items():
             if kind != "product":
                 logit_p = logit_p + lift
-        p = 1.0 / (1.0 + np.exp(-logit_p))
+        p: FloatArray = 1.0 / (1.0 + np.exp(-logit_p))
         self.q, self.lifts = q, lifts
-        return p * index.price_or_zero[codes], p
+        return p
 
     def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
         index = decision.index
@@ -386,8 +391,8 @@ class _Observed:
         self.model, self.observed, self.strength = model, counts, strength
 
     def __call__(self, decision: Decision) -> tuple[FloatArray, FloatArray]:
-        _scores, p = self.model(decision)
-        codes = decision.candidates  # sorted (np.unique)
+        p = self.model.p_accept(decision)
+        codes = decision.candidates  # sorted
         if not len(codes) or not self.observed:
             return p * decision.index.price_or_zero[codes], p
         shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
