@@ -531,6 +531,35 @@ def table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def measured_pids(info: dict[str, Any]) -> dict[str, int | None]:
+    """The processes whose CPU a bench measures: the worker (set once started), the broker."""
+    broker_pid = info.get("broker_pid")
+    return {"worker": None, "broker": broker_pid if isinstance(broker_pid, int) else None}
+
+
+def run_record(
+    info: dict[str, Any],
+    exit_code: int,
+    log: dict[str, Any],
+    topics_deleted: int,
+    load_at_start: list[float],
+) -> dict[str, Any]:
+    """How a bench's worker run ended, and the machine it ran on (`info`: harness.machine)."""
+    return {
+        "worker_exit_code": exit_code,
+        "worker_log": {k: v for k, v in log.items() if k != "tail"},
+        "topics_deleted": topics_deleted,
+        "loadavg_start": load_at_start,
+        "loadavg_end": loadavg(),
+        "machine": {
+            **info,
+            "nproc": len(os.sched_getaffinity(0)),
+            "ram_gib": memory_gib(),
+            "broker": "local single-node KRaft broker on the same machine",
+        },
+    }
+
+
 def faust_commit_settings() -> dict[str, Any]:
     """Faust's commit interval and count under the project's app (what the worker uses)."""
     from streams.app import app
@@ -568,11 +597,7 @@ def main() -> None:
     deployment = new_deployment(bootstrap, partitions=args.partitions)
     asyncio.run(deployment.create_topics())
     info = machine()
-    broker_pid = info.get("broker_pid")
-    pids: dict[str, int | None] = {
-        "worker": None,
-        "broker": broker_pid if isinstance(broker_pid, int) else None,
-    }
+    pids = measured_pids(info)
     code_before = code_version()
     runs: list[dict[str, Any]] = []
     status = "ok"
@@ -655,17 +680,7 @@ def main() -> None:
             "templates": len(carts),
         },
         "rates": runs,
-        "worker_exit_code": exit_code,
-        "worker_log": {k: v for k, v in log.items() if k != "tail"},
-        "topics_deleted": len(deleted),
-        "loadavg_start": load_at_start,
-        "loadavg_end": loadavg(),
-        "machine": {
-            **info,
-            "nproc": len(os.sched_getaffinity(0)),
-            "ram_gib": memory_gib(),
-            "broker": "local single-node KRaft broker on the same machine",
-        },
+        **run_record(info, exit_code, log, len(deleted), load_at_start),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rates"}, indent=2))
     print(table(runs))

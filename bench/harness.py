@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ __all__ = [
     "metric_total",
     "new_deployment",
     "produce_records",
+    "py_spy_recording",
     "send_events",
     "start_worker",
     "wait_for_index",
@@ -318,6 +319,30 @@ def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> 
             return
         time.sleep(0.2)
     raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
+
+
+@contextlib.contextmanager
+def py_spy_recording(pid: int, output: Path | None) -> Iterator[None]:
+    """Sample process `pid` with py-spy while the block runs, into `output` (speedscope).
+
+    Nothing happens when `output` is None. Sampling is non-blocking (the process is not
+    paused per sample), so it perturbs the run little; py-spy (a dev dependency) needs
+    ptrace rights on the process.
+    """
+    if output is None:
+        yield
+        return
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy) if py_spy.exists() else "py-spy", "record", "--nonblocking"]
+    command += ["--format", "speedscope", "-o", str(output), "-p", str(pid)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        _out, err = recorder.communicate(timeout=120)
+        if not output.exists():
+            raise SystemExit(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
 
 
 def ensure_broker(settings: Settings) -> str:

@@ -28,6 +28,7 @@ from bench.harness import (
     ensure_broker,
     machine,
     new_deployment,
+    py_spy_recording,
     results_dir,
     start_worker,
 )
@@ -127,24 +128,30 @@ async def plain_loop(access: KafkaAccess, topics: list[str], out_topic: str, tot
         await producer.stop()
 
 
-def worker_run(deployment: Deployment, total: int, workdir: Path) -> tuple[float, float]:
-    """Start a worker on pre-filled topics; return (start-up seconds, consume seconds)."""
+def worker_run(
+    deployment: Deployment, total: int, workdir: Path, profile: Path | None = None
+) -> tuple[float, float]:
+    """Start a worker on pre-filled topics; return (start-up seconds, consume seconds).
+
+    With `profile`, py-spy records the worker from its start until it has counted `total`.
+    """
     launched = time.perf_counter()
     worker = start_worker(deployment, workdir, BASKETLIFT_STORE="memory://")
     try:
-        url = worker.base_url + "/metrics"
-        first = None
-        while True:
-            if not worker.alive():
-                raise SystemExit("worker died:\n" + worker.log_tail())
-            counts = fetch_consumed(url)
-            done = sum(counts.valid.values()) + sum(counts.invalid.values()) if counts else 0
-            if done and first is None:
-                first = time.perf_counter()
-            if done >= total:
-                assert first is not None
-                return first - launched, time.perf_counter() - first
-            time.sleep(0.5)  # scraping /metrics costs the worker CPU too
+        with py_spy_recording(worker.process.pid, profile):
+            url = worker.base_url + "/metrics"
+            first = None
+            while True:
+                if not worker.alive():
+                    raise SystemExit("worker died:\n" + worker.log_tail())
+                counts = fetch_consumed(url)
+                done = sum(counts.valid.values()) + sum(counts.invalid.values()) if counts else 0
+                if done and first is None:
+                    first = time.perf_counter()
+                if done >= total:
+                    assert first is not None
+                    return first - launched, time.perf_counter() - first
+                time.sleep(0.5)  # scraping /metrics costs the worker CPU too
     finally:
         worker.stop()
 
@@ -159,6 +166,7 @@ def main() -> None:
         action="store_true",
         help="Small synthetic carts (1-7 items) instead of the real sample's (avg ~20 items).",
     )
+    parser.add_argument("--py-spy", type=Path, help="Record the worker with py-spy here.")
     args = parser.parse_args()
 
     bootstrap = ensure_broker(Settings())
@@ -173,7 +181,7 @@ def main() -> None:
             plain_loop(deployment.access, in_topics, deployment.topic("offers"), len(records))
         )
         with tempfile.TemporaryDirectory() as tmp:
-            startup, worker_seconds = worker_run(deployment, len(records), Path(tmp))
+            startup, worker_seconds = worker_run(deployment, len(records), Path(tmp), args.py_spy)
     finally:
         # Left behind, every run's topics would pile up in the broker's data dir.
         asyncio.run(deployment.delete_topics())

@@ -129,23 +129,29 @@ def open_decision(
 
 
 def gather(decision: Decision, extra: Sequence[IntArray]) -> None:
-    """Candidates: the sources' neighbours and `extra` codes, minus the blocked ones."""
+    """Candidates: the sources' neighbours and `extra` codes, minus the blocked ones.
+
+    Candidates come out sorted by code, each once. They are found by marking codes in an
+    array over the whole index rather than by sorting the entries (``np.unique``): the
+    index has a few thousand products, a 20-item cart up to 2,000 entries, and the marks
+    cost a fraction of the sort.
+    """
     sources = decision.sources
     parts = [s.row.codes for s in sources]
     lengths = [len(p) for p in parts]
-    everything = np.concatenate([*parts, *extra]) if parts or extra else EMPTY_INT
-    if not len(everything):
-        decision.candidates = EMPTY_INT
-        return
-    unique, inverse = np.unique(everything, return_inverse=True)
-    keep = ~decision.blocked[unique]
-    position = np.cumsum(keep) - 1
-    decision.candidates = unique[keep]
-    paired = sum(lengths)
-    entry_unique = inverse[:paired]
-    entry_kept = keep[entry_unique]
+    entry_codes = np.concatenate(parts) if parts else EMPTY_INT
+    size = len(decision.index)
+    candidate = np.zeros(size, np.bool_)
+    candidate[entry_codes] = True
+    for codes in extra:
+        candidate[codes] = True
+    candidate &= ~decision.blocked
+    decision.candidates = np.flatnonzero(candidate).astype(np.int64, copy=False)
+    position = np.empty(size, np.int64)
+    position[decision.candidates] = np.arange(len(decision.candidates), dtype=np.int64)
+    entry_kept = candidate[entry_codes]
     decision.entry_source = np.repeat(np.arange(len(sources), dtype=np.int64), lengths)[entry_kept]
-    decision.entry_candidate = position[entry_unique[entry_kept]].astype(np.int64)
+    decision.entry_candidate = position[entry_codes[entry_kept]]
     decision.entry_weight = (
         np.concatenate([s.row.weights for s in sources])[entry_kept] if sources else EMPTY_FLOAT
     )

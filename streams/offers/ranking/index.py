@@ -92,6 +92,8 @@ class ProductIndex:
         self.price: FloatArray = np.array(
             [f.price if f.price is not None and f.price > 0 else np.nan for f in rows], np.float64
         )
+        self.price_or_zero: FloatArray = np.nan_to_num(self.price)
+        """The price, 0 where unknown (what expected revenue multiplies by)."""
         self.offerable: BoolArray = np.array(
             [f.in_stock is not False for f in rows], np.bool_
         ) & ~np.isnan(self.price)

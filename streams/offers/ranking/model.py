@@ -113,7 +113,8 @@ __all__ = ["rank_offers"]
 
 
 def _logit(p: FloatArray) -> FloatArray:
-    clipped = np.clip(p, EPS, 1 - EPS)
+    # np.minimum/np.maximum: what np.clip computes, without its Python-level dispatch.
+    clipped = np.minimum(np.maximum(p, EPS), 1 - EPS)
     result: FloatArray = np.log(clipped) - np.log1p(-clipped)
     return result
 
@@ -196,8 +197,8 @@ def _absent_sums(c: FloatArray, n: FloatArray, floor: FloatArray, q: FloatArray)
     sources sorted by t_a, both parts are prefix sums found by one binary search per b.
     Sources with n_a = 0 contribute 0 (t_a = inf puts them in the n_a q_b part).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        threshold = np.where(n > 0, floor / n, np.inf)
+    # floor / n where n > 0, inf elsewhere (dividing only where n > 0: no warnings to silence).
+    threshold = np.divide(floor, n, out=np.full(len(n), np.inf), where=n > 0)
     order = np.argsort(threshold, kind="stable")
     floor_part = np.concatenate(([0.0], np.cumsum((c * floor)[order])))
     scaled_part = np.concatenate(([0.0], np.cumsum((c * n)[order])))
@@ -213,8 +214,10 @@ class _Model:
         self.shopper = shopper
         self.config = config
         self.q: FloatArray = EMPTY_FLOAT
-        self.pair_p: FloatArray = EMPTY_FLOAT
-        """Per pair entry: p_ab."""
+        self.listed: FloatArray = EMPTY_FLOAT
+        """Per pair entry: min(w_ab, n_a) (p_ab is derived from it for explanations only)."""
+        self.source_n: FloatArray = EMPTY_FLOAT
+        """Per source: n_a."""
         self.credibility: FloatArray = EMPTY_FLOAT
         """Per source: u_a."""
         self.lifts: dict[EvidenceKind, FloatArray] = {}
@@ -222,6 +225,11 @@ class _Model:
         """Per candidate: 1 if the shopper bought it in the history window."""
 
     def __call__(self, decision: Decision) -> tuple[FloatArray, FloatArray]:
+        p = self.p_accept(decision)
+        return p * decision.index.price_or_zero[decision.candidates], p
+
+    def p_accept(self, decision: Decision) -> FloatArray:
+        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` reads."""
         index = decision.index
         codes = decision.candidates
         alpha = self.config.prior_strength
@@ -238,11 +246,13 @@ class _Model:
             # sum_a u_a p_ab = sum_a c_a (w~_ab + alpha q_b), w~ = absent estimate unless listed.
             total = _absent_sums(c, n, floor, q) + alpha * q * c.sum()
             src, cand = decision.entry_source, decision.entry_candidate
-            listed = np.minimum(decision.entry_weight, n[src])
-            absent = np.minimum(floor[src], n[src] * q[cand])
+            n_src = n[src]
+            listed = np.minimum(decision.entry_weight, n_src)
+            absent = np.minimum(floor[src], n_src * q[cand])
             total += np.bincount(cand, weights=c[src] * (listed - absent), minlength=len(codes))
-            p_cart = total / u.sum() if u.sum() > 0 else q
-            self.pair_p = (listed + alpha * q[cand]) / (n[src] + alpha)
+            u_sum = u.sum()
+            p_cart = total / u_sum if u_sum > 0 else q
+            self.listed, self.source_n = listed, n
             self.credibility = u
             logit_p = _logit(p_cart)
             lifts["product"] = logit_p - logit_q
@@ -265,9 +275,9 @@ class _Model:
         for kind, lift in lifts.items():
             if kind != "product":
                 logit_p = logit_p + lift
-        p = 1.0 / (1.0 + np.exp(-logit_p))
+        p: FloatArray = 1.0 / (1.0 + np.exp(-logit_p))
         self.q, self.lifts = q, lifts
-        return p * np.nan_to_num(index.price[codes]), p
+        return p
 
     def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
         index = decision.index
@@ -275,9 +285,16 @@ class _Model:
         q = float(self.q[j])
         logit_q = math.log(q / (1 - q))
         evidence: list[Evidence] = []
+        # p_ab = (min(w_ab, n_a) + alpha q_b) / (n_a + alpha), for this candidate's entries
+        # only (as Python floats: the same IEEE operations as over the arrays).
+        alpha = self.config.prior_strength
+        alpha_q = alpha * q
+        source_n = self.source_n.tolist()
+        credibility = self.credibility.tolist()
         for e, s, weight in entries_of(decision, j):
+            p_ab = (float(self.listed[e]) + alpha_q) / (source_n[s] + alpha)
+            u_a = credibility[s]
             source = decision.sources[s]
-            p_ab = float(self.pair_p[e])
             evidence.append(
                 Evidence(
                     source.kind,
@@ -286,7 +303,7 @@ class _Model:
                     source.row.purchases,
                     p_ab,
                     math.log(p_ab / (1 - p_ab)) - logit_q if 0 < p_ab < 1 else 0.0,
-                    float(self.credibility[s]),
+                    u_a,
                 )
             )
         evidence.sort(key=lambda e: (-e.lift * e.weight, e.source))
@@ -294,7 +311,6 @@ class _Model:
         history = self.lifts.get("history")
         if history is not None:
             bought = float(self.bought[j])
-            alpha = self.config.prior_strength
             p_hist = (bought + alpha * q) / (shopper.recent_orders + alpha)
             evidence.append(
                 Evidence(
@@ -375,14 +391,14 @@ class _Observed:
         self.model, self.observed, self.strength = model, counts, strength
 
     def __call__(self, decision: Decision) -> tuple[FloatArray, FloatArray]:
-        _scores, p = self.model(decision)
-        codes = decision.candidates  # sorted (np.unique)
+        p = self.model.p_accept(decision)
+        codes = decision.candidates  # sorted
         if not len(codes) or not self.observed:
-            return p * np.nan_to_num(decision.index.price[codes]), p
+            return p * decision.index.price_or_zero[codes], p
         shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
         accepted = accepted_by_code[codes]
         shown = np.maximum(shown_by_code[codes], accepted)
         k = self.strength
         # Never-observed candidates (0, 0) keep their p: (p k + 0) / (k + 0).
         p = (p * k + accepted) / (k + shown)
-        return p * np.nan_to_num(decision.index.price[codes]), p
+        return p * decision.index.price_or_zero[codes], p

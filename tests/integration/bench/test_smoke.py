@@ -21,6 +21,10 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 SMOKE_RUNS = {
+    "decision_burst": (
+        ["--carts", "200", "--history-orders", "150", "--partitions", "2", "--name", "smoke"],
+        "decision_burst.json",
+    ),
     "ingest_throughput": (["--events", "1500", "--partitions", "2"], "ingest_throughput.json"),
     "decision_latency": (
         [

@@ -458,6 +458,12 @@ def test_index_from_states_decays_to_one_time_and_uses_the_catalog() -> None:
     assert index.popular("shelf") == ("b", "c")
 
 
+def test_index_keeps_the_price_expected_revenue_multiplies_by_zero_where_unknown() -> None:
+    index = ProductIndex([facts("a", 10, price=4.5), facts("b", 10, price=None)])
+    assert index.price_or_zero.tolist() == [4.5, 0.0]
+    assert math.isnan(index.price[1])
+
+
 def test_a_full_neighbour_list_is_treated_as_pruned() -> None:
     index = ProductIndex(
         [facts("a", 100, neighbours={"x": 30, "y": 20}), facts("x", 10), facts("y", 10)],
