@@ -120,9 +120,11 @@ class OffersFollower:
         )
         await consumer.start()
         try:
+            await force_metadata_update(consumer)  # a fresh consumer knows no topic yet
             partitions = consumer.partitions_for_topic(self.topic)
-            while not partitions:
+            if not partitions:
                 log.warning("topic %s does not exist yet; waiting for it", self.topic)
+            while not partitions:
                 await asyncio.sleep(TOPIC_RETRY_SECONDS)
                 await force_metadata_update(consumer)
                 partitions = consumer.partitions_for_topic(self.topic)
