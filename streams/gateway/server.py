@@ -181,6 +181,9 @@ class Gateway:
         self.follower = OffersFollower(access, settings.topic_offers, self.index)
         self.producer: AIOKafkaProducer | None = None
         self.topics = {logical: settings.inbound_topics[logical] for logical in EVENT_MODELS}
+        self.streams: set[asyncio.Task[Any]] = set()
+        """The handlers of open event streams, ended at shutdown (they never end by
+        themselves, and aiohttp would otherwise wait for them)."""
 
     def application(self) -> web.Application:
         """The aiohttp application: routes, the access middleware, start-up and shutdown of
@@ -193,6 +196,7 @@ class Gateway:
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
         app.cleanup_ctx.append(self.kafka_clients)
+        app.on_shutdown.append(self.end_streams)
         return app
 
     async def kafka_clients(self, _app: web.Application) -> AsyncIterator[None]:
@@ -213,6 +217,11 @@ class Gateway:
                 log.exception("the offers follower had failed")
             self.producer = None
             await producer.stop()
+
+    async def end_streams(self, _app: web.Application) -> None:
+        """Cancel the open event streams (clients reconnect to another gateway)."""
+        for task in list(self.streams):
+            task.cancel()
 
     @web.middleware
     async def middleware(
@@ -368,6 +377,9 @@ class Gateway:
         )
         subscription = self.index.subscribe(shopper_id)
         metrics.SSE_CLIENTS.inc()
+        task = asyncio.current_task()
+        assert task is not None  # aiohttp runs each handler in a task
+        self.streams.add(task)
         try:
             await response.prepare(request)
             # The comment tells the client it is subscribed: decisions from now on reach it.
@@ -383,6 +395,7 @@ class Gateway:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            self.streams.discard(task)
             self.index.unsubscribe(subscription)
             metrics.SSE_CLIENTS.dec()
         return response

@@ -10,6 +10,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -296,3 +297,21 @@ async def test_metrics_and_health_are_open_and_count_the_traffic(
     assert metric_total(text, "basketlift_gateway_requests_total") >= 3
     assert "basketlift_gateway_sse_clients" in text
     assert "basketlift_events" not in text.replace("basketlift_gateway_events", "")
+
+
+async def test_sigterm_ends_open_streams_and_the_gateway_exits_0(
+    stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    gateway = start_gateway(stack.deployment, tmp_path, BASKETLIFT_GATEWAY_SECRET_KEYS=SECRET)
+    try:
+        gateway.wait_healthy()
+        url = gateway.base_url + "/v1/shoppers/c-1/offers/stream"
+        async with http.get(url, headers=secret()) as stream:
+            assert await stream.content.readline() == b": subscribed\n"
+            # aiohttp waits 60 s for unfinished handlers; stop() kills (-9) after 30 s.
+            status = await asyncio.to_thread(gateway.stop, 30.0)
+            assert status == 0, gateway.log_tail()
+            await stream.content.read()  # returns once the server has ended the stream
+            assert stream.content.at_eof()
+    finally:
+        gateway.stop()
