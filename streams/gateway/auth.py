@@ -7,7 +7,10 @@ Every request except `/health` and `/metrics` sends `Authorization: Bearer <key>
 - a publishable key (BASKETLIFT_GATEWAY_PUBLIC_KEYS), used from browsers, is accepted only
   from an allowed origin (BASKETLIFT_GATEWAY_ALLOWED_ORIGINS, the `Origin` header browsers
   send) and only with a valid shopper token (`X-Basketlift-Shopper-Token`,
-  `streams.gateway.tokens`); it then acts for that token's shopper alone.
+  `streams.gateway.tokens`); it then acts for that token's shopper alone. A browser's
+  EventSource cannot send headers, so the event stream also takes the publishable key and
+  the token as the query parameters `key` and `shopper_token` (a secret key there is
+  refused).
 
 A missing or unknown key, or a publishable key without a valid token, is 401; a publishable
 key from an origin not allowed, or acting for another shopper than its token's, is 403. With
@@ -112,9 +115,15 @@ class GatewayAuth:
         shopper_token: str | None,
         peer: str | None,
         now: float,
+        key_in_url: bool = False,
     ) -> Grant | Refusal:
         """What a request with these headers, from `peer`, at `now` (epoch seconds) may do,
-        or why it is refused."""
+        or why it is refused.
+
+        `key_in_url`: the key and token came in the URL (an EventSource cannot send
+        headers); only a publishable key is accepted so, a secret key never (URLs end up in
+        logs and browser histories).
+        """
         if self.is_open:
             if not is_loopback_address(peer):
                 return unauthorized("no gateway key is set: answered on loopback only")
@@ -123,6 +132,11 @@ class GatewayAuth:
         if presented is None:
             return unauthorized("send Authorization: Bearer <gateway key>")
         if matches_any(presented, self.secret_keys):
+            if key_in_url:
+                return unauthorized(
+                    "a secret key is never accepted in a URL: send it in the Authorization"
+                    " header (and replace it: it may have been logged)"
+                )
             return Grant(None)
         if not matches_any(presented, self.public_keys):
             return unauthorized("the gateway key is not valid")

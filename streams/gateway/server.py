@@ -9,7 +9,9 @@ Endpoints (README, "The gateway"):
 - `GET /v1/decisions/{trigger_event_id}?wait_ms=N` (0..2000, default 0): the decision made
   for that event, as soon as the gateway has read it from the offers topic; 404 after the wait.
 - `GET /v1/shoppers/{shopper_id}/offers/stream`: Server-Sent Events (`event: decision`, the
-  decision as `data`, its decision_id as `id`) of that shopper's decisions from now on.
+  decision as `data`, its decision_id as `id`) of that shopper's decisions from now on; a
+  browser's EventSource, which cannot send headers, passes its publishable key and shopper
+  token as `?key=...&shopper_token=...`.
 - `/health` (200 once the producer runs and the offers topic is followed, else 503) and
   `/metrics` (its own registry): both open, without a key.
 
@@ -59,6 +61,11 @@ EVENT_MODELS: Final[dict[str, type[ShopperEvent]]] = {
 MAX_WAIT_MS: Final = 2000
 """Longest long-poll a client may ask for (`wait_ms`)."""
 OPEN_PATHS: Final = frozenset({"/health", "/metrics"})
+STREAM_PATH_SUFFIX: Final = "/offers/stream"
+STREAM_KEY_PARAM: Final = "key"
+STREAM_TOKEN_PARAM: Final = "shopper_token"
+"""The query parameters an EventSource (which cannot send headers) passes its publishable
+key and shopper token in, on the event stream only."""
 TOPIC_RETRY_SECONDS: Final = 1.0
 FOLLOWER_FETCH_MAX_WAIT_MS: Final = 100
 """Longest a fetch of the offers follower waits at the broker without data (aiokafka's
@@ -263,12 +270,23 @@ class Gateway:
                     f"origin {origin!r} is not in BASKETLIFT_GATEWAY_ALLOWED_ORIGINS",
                 )
                 return refusal_response(refused, {})
+            authorization = request.headers.get("Authorization")
+            shopper_token = request.headers.get(SHOPPER_TOKEN_HEADER)
+            key_in_url = (
+                authorization is None
+                and STREAM_KEY_PARAM in request.query
+                and request.path.endswith(STREAM_PATH_SUFFIX)
+            )
+            if key_in_url:  # an EventSource: no headers but the browser's own
+                authorization = f"Bearer {request.query[STREAM_KEY_PARAM]}"
+                shopper_token = request.query.get(STREAM_TOKEN_PARAM)
             grant = self.auth.authenticate(
-                authorization=request.headers.get("Authorization"),
+                authorization=authorization,
                 origin=origin,
-                shopper_token=request.headers.get(SHOPPER_TOKEN_HEADER),
+                shopper_token=shopper_token,
                 peer=request.remote,
                 now=self.clock(),
+                key_in_url=key_in_url,
             )
             if isinstance(grant, Refusal):
                 return refusal_response(grant, cors)

@@ -194,6 +194,27 @@ async def test_a_shopper_in_a_browser_posts_and_reads_their_own_decision(
     assert (status, refused["error"]) == (403, "forbidden")
 
 
+async def test_a_browser_event_source_streams_with_the_key_and_token_in_the_url(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    shopper = f"c-{uuid.uuid4().hex[:8]}"
+    token = mint_token(SIGNING, shopper, now=time.time(), ttl_seconds=300)
+    url = stack.url(f"/v1/shoppers/{shopper}/offers/stream")
+    params = {"key": PUBLIC, "shopper_token": token}
+    async with http.get(url, params=params, headers={"Origin": SHOP}) as stream:
+        assert stream.status == 200
+        assert stream.headers["Access-Control-Allow-Origin"] == SHOP
+        assert await stream.content.readline() == b": subscribed\n"
+        event = cart(shopper)
+        assert (await post_cart(http, stack, event, browser(shopper)))[0] == 202
+        streamed = await asyncio.wait_for(next_sse_decision(stream), DECISION_DEADLINE_SECONDS)
+        assert streamed["trigger_event_id"] == event["event_id"]
+
+    secret_in_url = {"key": SECRET}
+    async with http.get(url, params=secret_in_url) as response:
+        assert response.status == 401
+
+
 @pytest.mark.parametrize(
     "headers",
     [

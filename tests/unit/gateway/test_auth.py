@@ -131,3 +131,25 @@ def test_the_settings_make_the_rule(clean_env: pytest.MonkeyPatch) -> None:
     assert auth.signing_key == SIGNING
     assert not auth.is_open
     assert gateway_auth(Settings()).is_open
+
+
+def test_a_publishable_key_in_a_url_is_accepted_and_a_secret_key_never() -> None:
+    grant = AUTH.authenticate(
+        authorization=f"Bearer {PUBLIC}",
+        origin=SHOP,
+        shopper_token=token_for("c-1"),
+        peer="10.0.0.5",
+        now=NOW,
+        key_in_url=True,
+    )
+    assert isinstance(grant, Grant) and grant.allows("c-1")
+    refusal = AUTH.authenticate(
+        authorization=f"Bearer {SECRET}",
+        origin=None,
+        shopper_token=None,
+        peer=None,
+        now=NOW,
+        key_in_url=True,
+    )
+    assert isinstance(refusal, Refusal)
+    assert refusal.status == 401 and "never accepted in a URL" in refusal.detail
