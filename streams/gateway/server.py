@@ -191,6 +191,7 @@ class Gateway:
         self.index = DecisionIndex(settings.gateway_index_size)
         self.follower = OffersFollower(access, settings.topic_offers, self.index)
         self.producer: AIOKafkaProducer | None = None
+        self.follower_task: asyncio.Task[None] | None = None
         self.topics = {logical: settings.inbound_topics[logical] for logical in EVENT_MODELS}
         self.streams: set[asyncio.Task[Any]] = set()
         """The handlers of open event streams, ended at shutdown (they never end by
@@ -216,6 +217,8 @@ class Gateway:
         await producer.start()
         self.producer = producer
         follower = asyncio.create_task(self.follower.run(), name="offers-follower")
+        follower.add_done_callback(log_follower_end)
+        self.follower_task = follower
         try:
             yield
         finally:
@@ -224,8 +227,8 @@ class Gateway:
                 await follower
             except asyncio.CancelledError:
                 pass
-            except Exception:
-                log.exception("the offers follower had failed")
+            except Exception:  # logged by log_follower_end when it happened
+                pass
             self.producer = None
             await producer.stop()
 
@@ -426,6 +429,10 @@ class Gateway:
         """200 once events can be produced and decisions are followed, else 503 saying why."""
         if self.producer is None:
             return json_response({"status": "starting", "detail": "producer not started"}, 503)
+        task = self.follower_task
+        if task is not None and task.done():
+            detail = f"stopped following {self.follower.topic} (see the log)"
+            return json_response({"status": "failing", "detail": detail}, 503)
         if not self.follower.ready.is_set():
             detail = f"not yet following {self.follower.topic}"
             return json_response({"status": "starting", "detail": detail}, 503)
@@ -436,6 +443,12 @@ class Gateway:
         return web.Response(
             body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
+
+
+def log_follower_end(task: asyncio.Task[None]) -> None:
+    """Log why the offers follower stopped, at once (/health then answers 503)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the offers follower stopped", exc_info=task.exception())
 
 
 def sse_message(decision: IndexedDecision) -> bytes:
