@@ -121,12 +121,17 @@ async def post_cart(
 
 
 async def long_poll(
-    http: aiohttp.ClientSession, stack: Stack, event_id: str, headers: dict[str, str]
+    http: aiohttp.ClientSession,
+    stack: Stack | GatewayProcess,
+    event_id: str,
+    headers: dict[str, str],
 ) -> tuple[int, Any, dict[str, str]]:
-    """Long-poll (2 s at a time) until the decision is there or the deadline passes."""
+    """Long-poll the stack's gateway (or this one) 2 s at a time until the decision is there
+    or the deadline passes."""
+    base_url = stack.gateway.base_url if isinstance(stack, Stack) else stack.base_url
     deadline = time.monotonic() + DECISION_DEADLINE_SECONDS
     while True:
-        url = stack.url(f"/v1/decisions/{event_id}?wait_ms=2000")
+        url = f"{base_url}/v1/decisions/{event_id}?wait_ms=2000"
         async with http.get(url, headers=headers) as response:
             body = await response.json()
             if response.status != 404 or time.monotonic() > deadline:
@@ -334,5 +339,24 @@ async def test_sigterm_ends_open_streams_and_the_gateway_exits_0(
             assert status == 0, gateway.log_tail()
             await stream.content.read()  # returns once the server has ended the stream
             assert stream.content.at_eof()
+    finally:
+        gateway.stop()
+
+
+async def test_without_keys_the_loopback_gateway_serves_without_a_key(
+    stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    gateway = start_gateway(stack.deployment, tmp_path)  # no BASKETLIFT_GATEWAY_* keys
+    try:
+        gateway.wait_healthy()
+        event = cart(f"c-{uuid.uuid4().hex[:8]}")
+        # A page the gateway serves itself sends its own origin: not refused when open.
+        headers = {"Origin": gateway.base_url}
+        async with http.post(
+            gateway.base_url + "/v1/events/carts", json=event, headers=headers
+        ) as response:
+            assert response.status == 202, await response.text()
+        status, decision, _ = await long_poll(http, gateway, event["event_id"], {})
+        assert status == 200, decision
     finally:
         gateway.stop()
