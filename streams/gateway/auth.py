@@ -164,14 +164,21 @@ class GatewayAuth:
         assert origin is not None
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
+    def origin_refusal(self, origin: str | None) -> Refusal | None:
+        """403 for a browser request from an origin not allowed, else None."""
+        if self.origin_allowed(origin):
+            return None
+        return Refusal(
+            403,
+            "origin_not_allowed",
+            f"origin {origin!r} is not in BASKETLIFT_GATEWAY_ALLOWED_ORIGINS",
+        )
+
     def preflight(self, origin: str | None) -> Refusal | dict[str, str]:
         """The answer to a CORS preflight (OPTIONS) from `origin`: its headers, or a 403."""
-        if not self.origin_allowed(origin):
-            return Refusal(
-                403,
-                "origin_not_allowed",
-                f"origin {origin!r} is not in BASKETLIFT_GATEWAY_ALLOWED_ORIGINS",
-            )
+        refusal = self.origin_refusal(origin)
+        if refusal is not None:
+            return refusal
         return {
             **self.cors_headers(origin),
             "Access-Control-Allow-Methods": ALLOWED_METHODS,

@@ -262,16 +262,10 @@ class Gateway:
         if request.path not in OPEN_PATHS:
             # A browser on another origin never gets further (the open loopback gateway
             # excepted: the pages it serves itself send their own Origin).
-            if (
-                origin is not None
-                and not self.auth.is_open
-                and not self.auth.origin_allowed(origin)
-            ):
-                refused = Refusal(
-                    403,
-                    "origin_not_allowed",
-                    f"origin {origin!r} is not in BASKETLIFT_GATEWAY_ALLOWED_ORIGINS",
-                )
+            refused = (
+                None if origin is None or self.auth.is_open else self.auth.origin_refusal(origin)
+            )
+            if refused is not None:
                 return refusal_response(refused, {})
             authorization = request.headers.get("Authorization")
             shopper_token = request.headers.get(SHOPPER_TOKEN_HEADER)
@@ -302,6 +296,11 @@ class Gateway:
                 {"error": error.reason.lower().replace(" ", "_"), "detail": error.text or ""},
                 error.status,
                 cors,
+            )
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return json_response(
+                {"error": "internal_error", "detail": "the gateway failed (logged)"}, 500, cors
             )
         if not response.prepared:
             response.headers.update(cors)
