@@ -43,6 +43,7 @@ __all__ = [
     "LOGICAL_TOPICS",
     "SAMPLE",
     "Deployment",
+    "GatewayProcess",
     "WorkerProcess",
     "ensure_broker",
     "free_port",
@@ -53,6 +54,7 @@ __all__ = [
     "produce_records",
     "py_spy_recording",
     "send_events",
+    "start_gateway",
     "start_worker",
     "wait_for_index",
 ]
@@ -184,10 +186,7 @@ class WorkerProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the worker's log."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def log_problems(self, lines: int = 30) -> str:
         """The last warnings and errors of the worker's log (an info log buries them)."""
@@ -216,14 +215,7 @@ class WorkerProcess:
 
     def wait_healthy(self, timeout: float = 120.0) -> None:
         """Block until /health is 200, or fail with the worker's log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise AssertionError("worker exited during start-up\n" + self.log_tail())
-            if self.health() == 200:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"worker not healthy after {timeout}s\n" + self.log_tail())
+        wait_until_healthy("worker", self.process, self.base_url, self.log_path, timeout)
 
     def wait_consumed(self, expected: dict[str, int], timeout: float = 120.0) -> None:
         """Block until valid+invalid counts per topic reach `expected`."""
@@ -240,14 +232,86 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; return the exit code."""
-        if self.alive():
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return int(self.process.returncode)
+        return stop_process_group(self.process, timeout)
+
+
+def log_tail(path: Path, lines: int = 60) -> str:
+    """The end of a process's log file."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def wait_until_healthy(
+    name: str, process: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float
+) -> None:
+    """Block until `base_url`/health answers 200; AssertionError with the end of the log
+    when the process exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited during start-up\n" + log_tail(log_path))
+        if health_status(base_url + "/health") == 200:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} not healthy after {timeout}s\n" + log_tail(log_path))
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM the process's session (SIGKILL after `timeout` s) and wait; its exit code."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return int(process.returncode)
+
+
+@dataclass
+class GatewayProcess:
+    """A `basketlift gateway` running as a real process for a deployment's topics."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        """Where it listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of its log."""
+        return log_tail(self.log_path, lines)
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Block until /health is 200 (producing, and following the offers topic), or fail
+        with its log."""
+        wait_until_healthy("gateway", self.process, self.base_url, self.log_path, timeout)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; return the exit code."""
+        return stop_process_group(self.process, timeout)
+
+
+def start_gateway(deployment: Deployment, workdir: Path, **env: str) -> GatewayProcess:
+    """Start `python -m streams.cli gateway` on a free port for the deployment's topics;
+    `env` adds or overrides variables (the BASKETLIFT_GATEWAY_* keys, say)."""
+    port = free_port()
+    log_path = workdir / f"{deployment.prefix}-gateway-{port}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "gateway"],
+            env=deployment.env(workdir / "gateway", BASKETLIFT_GATEWAY_PORT=str(port), **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return GatewayProcess(process, port, log_path)
 
 
 def get_json(url: str, *, token: str | None = None) -> tuple[int, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import shutil
 import socket
 import sys
@@ -63,7 +64,7 @@ def checked_kafka_access(settings: Settings) -> KafkaAccess:
     return access
 
 
-def check_web_port_free(host: str, port: int) -> None:
+def check_web_port_free(host: str, port: int, variable: str = "BASKETLIFT_WEB") -> None:
     """Raise SettingsError unless the web server could listen on `host:port` now.
 
     Checked before anything starts: Faust would find out only once it has joined the group
@@ -72,7 +73,7 @@ def check_web_port_free(host: str, port: int) -> None:
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as error:
-        raise SettingsError(f"BASKETLIFT_WEB_HOST: cannot resolve {host!r}: {error}") from None
+        raise SettingsError(f"{variable}_HOST: cannot resolve {host!r}: {error}") from None
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
@@ -80,7 +81,7 @@ def check_web_port_free(host: str, port: int) -> None:
                 sock.bind(address)
             except OSError as error:
                 raise SettingsError(
-                    f"BASKETLIFT_WEB_PORT: cannot listen on {host}:{port}: {error.strerror}"
+                    f"{variable}_PORT: cannot listen on {host}:{port}: {error.strerror}"
                 ) from None
 
 
@@ -317,6 +318,72 @@ def worker() -> None:
     # of a busy worker's CPU. Without it, the level is the configured one.
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+# --- gateway -----------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def gateway(ctx: click.Context) -> None:
+    """Run the HTTP gateway for storefronts and browsers (BASKETLIFT_GATEWAY_*): events in,
+    decisions out by long-poll and Server-Sent Events."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from streams.gateway.auth import gateway_auth
+    from streams.gateway.server import run_gateway
+    from streams.ops.access import binds_loopback_only
+
+    settings = get_settings()
+    auth = gateway_auth(settings)
+    if auth.is_open and not binds_loopback_only(settings.gateway_host):
+        raise SettingsError(
+            f"BASKETLIFT_GATEWAY_HOST {settings.gateway_host!r} is not a loopback address: set"
+            " BASKETLIFT_GATEWAY_SECRET_KEYS (and/or BASKETLIFT_GATEWAY_PUBLIC_KEYS), or bind"
+            " 127.0.0.1"
+        )
+    check_web_port_free(settings.gateway_host, settings.gateway_port, "BASKETLIFT_GATEWAY")
+    access = checked_kafka_access(settings)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s",
+    )
+    click.echo(
+        f"gateway: http://{settings.gateway_host}:{settings.gateway_port}"
+        f" ({'open on loopback, no keys' if auth.is_open else 'keys required'})",
+        err=True,
+    )
+    run_gateway(settings, access, auth)
+
+
+@gateway.command("token")
+@click.argument("shopper_id")
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds the token is valid (default: BASKETLIFT_GATEWAY_TOKEN_TTL_SECONDS).",
+)
+def gateway_token(shopper_id: str, ttl: int | None) -> None:
+    """Print a shopper token for SHOPPER_ID (X-Basketlift-Shopper-Token), signed with
+    BASKETLIFT_GATEWAY_SIGNING_KEY."""
+    import time
+
+    from streams.gateway.tokens import InvalidToken, mint_token
+
+    settings = get_settings()
+    if settings.gateway_signing_key is None:
+        raise SettingsError("BASKETLIFT_GATEWAY_SIGNING_KEY: required to sign shopper tokens")
+    try:
+        token = mint_token(
+            settings.gateway_signing_key.get_secret_value(),
+            shopper_id,
+            now=time.time(),
+            ttl_seconds=ttl if ttl is not None else settings.gateway_token_ttl_seconds,
+        )
+    except InvalidToken as error:
+        fail(f"SHOPPER_ID: {error}", status=SETTINGS_ERROR_STATUS)
+    click.echo(token)
 
 
 def verify_topics(settings: Settings, access: KafkaAccess, app: Any) -> None:

@@ -26,7 +26,9 @@ STORE_SCHEMES = ("memory", "rocksdb")
 API_TOKEN_MIN_CHARS = 16
 """Shortest accepted API token: a short one can be guessed by trying (`openssl rand -hex 32`
 makes a good one)."""
-SECRET_FIELDS = frozenset({"api_token", "kafka_sasl_password"})
+SECRET_FIELDS = frozenset(
+    {"api_token", "kafka_sasl_password", "gateway_secret_keys", "gateway_signing_key"}
+)
 """Fields whose value an error line never repeats."""
 
 
@@ -57,6 +59,11 @@ def check_api_token(token: str) -> None:
         )
     if not all("!" <= char <= "~" for char in token):
         raise ValueError("expected printable ASCII characters without spaces")
+
+
+def split_list(value: str) -> list[str]:
+    """The items of a comma-separated setting, stripped, empty ones left out."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def read_secret_file(path: Path) -> str:
@@ -314,6 +321,36 @@ class Settings(BaseSettings):
     )
     aov_window_seconds: float = Field(3600.0, gt=0, description="Window of the AOV gauges.")
 
+    # --- The gateway (`basketlift gateway`): HTTP for storefronts and browsers ---
+    gateway_host: str = Field("127.0.0.1", description="Interface the gateway binds.")
+    gateway_port: int = Field(6070, ge=1, le=65535, description="Port of the gateway.")
+    gateway_secret_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated secret API keys (server-to-server): may do everything.",
+    )
+    gateway_public_keys: str = Field(
+        "",
+        description="Comma-separated publishable keys (browsers): only from an allowed origin"
+        " and with a shopper token, for that shopper only.",
+    )
+    gateway_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://shop.example) browsers may call from (CORS).",
+    )
+    gateway_signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key of the shopper tokens (required with publishable keys).",
+    )
+    gateway_token_ttl_seconds: int = Field(
+        3600, ge=1, description="Lifetime of the tokens `basketlift gateway token` prints."
+    )
+    gateway_index_size: int = Field(
+        100_000, ge=1, description="Recent decisions the gateway keeps for long-polls."
+    )
+    gateway_sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Comment line sent on idle event streams (keeps proxies open)."
+    )
+
     # --- Local development broker (`basketlift kafka ...`) ---
     kafka_home: Path = Field(
         default_factory=lambda: default_cache_dir() / "kafka",
@@ -350,6 +387,75 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"the file holds no usable token: {error}") from None
         return value
+
+    @field_validator("gateway_secret_keys")
+    @classmethod
+    def _usable_gateway_secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for key in split_list(value.get_secret_value()):
+                check_api_token(key)
+        return value
+
+    @field_validator("gateway_public_keys")
+    @classmethod
+    def _usable_gateway_public_keys(cls, value: str) -> str:
+        for key in split_list(value):
+            check_api_token(key)
+        return value
+
+    @field_validator("gateway_signing_key")
+    @classmethod
+    def _usable_gateway_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_api_token(value.get_secret_value())
+        return value
+
+    @field_validator("gateway_allowed_origins")
+    @classmethod
+    def _gateway_origins(cls, value: str) -> str:
+        for origin in split_list(value):
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or parts.path not in ("", "/")
+            ):
+                raise ValueError(
+                    "expected comma-separated origins such as https://shop.example (scheme"
+                    " and host, no path)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _gateway_signing_key_for_public_keys(self) -> Settings:
+        if self.gateway_public_keys_list and self.gateway_signing_key is None:
+            raise ValueError(
+                f"{ENV_PREFIX}GATEWAY_SIGNING_KEY: required with {ENV_PREFIX}GATEWAY_PUBLIC_KEYS"
+                " (publishable keys need shopper tokens)"
+            )
+        if self.gateway_public_keys_list and not self.gateway_allowed_origins_list:
+            raise ValueError(
+                f"{ENV_PREFIX}GATEWAY_ALLOWED_ORIGINS: required with"
+                f" {ENV_PREFIX}GATEWAY_PUBLIC_KEYS (publishable keys are used from browsers)"
+            )
+        return self
+
+    @property
+    def gateway_secret_keys_list(self) -> list[str]:
+        """The gateway's secret API keys (none: empty)."""
+        if self.gateway_secret_keys is None:
+            return []
+        return split_list(self.gateway_secret_keys.get_secret_value())
+
+    @property
+    def gateway_public_keys_list(self) -> list[str]:
+        """The gateway's publishable keys (none: empty)."""
+        return split_list(self.gateway_public_keys)
+
+    @property
+    def gateway_allowed_origins_list(self) -> list[str]:
+        """The origins browsers may call the gateway from, without a trailing slash."""
+        return [origin.rstrip("/") for origin in split_list(self.gateway_allowed_origins)]
 
     @field_validator("kafka_oauth_provider")
     @classmethod

@@ -37,21 +37,27 @@ Handler = Callable[..., Awaitable[Any]]
 """A Faust view handler: `async (view, request, **match_info) -> response`."""
 
 
+def bearer_value(authorization: str | None) -> str | None:
+    """The value of an `Authorization: Bearer <value>` header, or None when the header is
+    missing, of another scheme (case-insensitive, RFC 9110), empty or not ASCII (an ASCII
+    token cannot equal it)."""
+    if authorization is None:
+        return None
+    scheme, _, presented = authorization.strip().partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented or not presented.isascii():
+        return None
+    return presented
+
+
 def bearer_token_matches(authorization: str | None, token: str) -> bool:
     """Whether an `Authorization` header value is `Bearer <token>`, compared in constant time.
 
-    The scheme is case-insensitive (RFC 9110). The values are compared with
-    hmac.compare_digest, whose time does not depend on where they differ, so response times
-    do not reveal how much of a guessed token is right.
+    The values are compared with hmac.compare_digest, whose time does not depend on where
+    they differ, so response times do not reveal how much of a guessed token is right.
     """
-    if authorization is None:
-        return False
-    scheme, _, presented = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    presented = presented.strip()
-    # compare_digest takes ASCII str only; a non-ASCII value cannot equal the ASCII token.
-    if not presented.isascii():
+    presented = bearer_value(authorization)
+    if presented is None:
         return False
     return hmac.compare_digest(presented.encode("ascii"), token.encode("ascii"))
 

@@ -18,11 +18,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.harness import (
     LOGICAL_TOPICS,
     Deployment,
+    GatewayProcess,
     WorkerProcess,
     ensure_broker,
     free_port,
     new_deployment,
     produce_records,
+    start_gateway,
     start_worker,
 )
 from streams import devbroker
@@ -33,6 +35,7 @@ from streams.settings import Settings
 __all__ = [
     "LOGICAL_TOPICS",
     "Deployment",
+    "GatewayProcess",
     "StoppableBroker",
     "WorkerProcess",
     "ensure_broker",
@@ -42,6 +45,7 @@ __all__ = [
     "produce_records",
     "read_all",
     "read_topic",
+    "start_gateway",
     "start_worker",
     "stoppable_broker",
 ]

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,8 @@ COMMANDS_READING_SETTINGS = [
     ["report"],
     ["demo"],
     ["topics", "plan"],
+    ["gateway"],
+    ["gateway", "token", "c-1"],
 ]
 
 
@@ -213,6 +216,55 @@ def test_a_worker_binding_beyond_loopback_with_an_api_token_goes_on_to_kafka(
     assert result.returncode == 1, result.stderr
     assert f"error: cannot reach Kafka at 127.0.0.1:{dead_port}" in result.stderr
     assert token not in result.stderr + result.stdout
+
+
+def test_a_gateway_binding_beyond_loopback_without_keys_does_not_start(
+    offline_env: dict[str, str],
+) -> None:
+    result = run_cli(["gateway"], {**offline_env, "BASKETLIFT_GATEWAY_HOST": "0.0.0.0"})
+    assert_one_error_line(
+        result,
+        2,
+        "error: BASKETLIFT_GATEWAY_HOST '0.0.0.0' is not a loopback address: set"
+        " BASKETLIFT_GATEWAY_SECRET_KEYS (and/or BASKETLIFT_GATEWAY_PUBLIC_KEYS), or bind"
+        " 127.0.0.1",
+    )
+
+
+def test_a_gateway_binding_beyond_loopback_with_a_secret_key_goes_on_to_kafka(
+    offline_env: dict[str, str], dead_port: int
+) -> None:
+    key = "sk-0123456789abcdef0123456789"
+    env = {
+        **offline_env,
+        "BASKETLIFT_GATEWAY_HOST": "0.0.0.0",
+        "BASKETLIFT_GATEWAY_SECRET_KEYS": key,
+    }
+    result = run_cli(["gateway"], env)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert f"error: cannot reach Kafka at 127.0.0.1:{dead_port}" in result.stderr
+    assert key not in result.stderr + result.stdout
+
+
+def test_gateway_token_prints_a_token_the_gateway_accepts(offline_env: dict[str, str]) -> None:
+    from streams.gateway.tokens import verify_token
+
+    signing_key = "signing-0123456789abcdef"
+    env = {**offline_env, "BASKETLIFT_GATEWAY_SIGNING_KEY": signing_key}
+    result = run_cli(["gateway", "token", "c-17850", "--ttl", "120"], env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    verified = verify_token(signing_key, token, now=time.time())
+    assert verified.subject == "c-17850"
+    assert time.time() < verified.expires_at <= time.time() + 121
+
+
+def test_gateway_token_without_a_signing_key_is_one_line(offline_env: dict[str, str]) -> None:
+    result = run_cli(["gateway", "token", "c-1"], offline_env)
+    assert_one_error_line(
+        result, 2, "error: BASKETLIFT_GATEWAY_SIGNING_KEY: required to sign shopper tokens"
+    )
 
 
 def test_version_prints_the_installed_version() -> None:

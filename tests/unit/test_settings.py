@@ -310,3 +310,55 @@ def test_the_api_token_and_its_file_are_not_both_set(
         f"BASKETLIFT_API_TOKEN_FILE: set either it or BASKETLIFT_API_TOKEN, not both, got '{path}'"
     )
     assert API_TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"BASKETLIFT_GATEWAY_SECRET_KEYS": "0123456789abcdef0123,short"},
+            "BASKETLIFT_GATEWAY_SECRET_KEYS: expected a token of at least 16 characters"
+            " (`openssl rand -hex 32` makes one)",
+        ),
+        (
+            {
+                "BASKETLIFT_GATEWAY_PUBLIC_KEYS": "pk-0123456789abcdef",
+                "BASKETLIFT_GATEWAY_ALLOWED_ORIGINS": "https://shop.example",
+            },
+            "BASKETLIFT_GATEWAY_SIGNING_KEY: required with BASKETLIFT_GATEWAY_PUBLIC_KEYS"
+            " (publishable keys need shopper tokens)",
+        ),
+        (
+            {
+                "BASKETLIFT_GATEWAY_PUBLIC_KEYS": "pk-0123456789abcdef",
+                "BASKETLIFT_GATEWAY_SIGNING_KEY": "signing-0123456789abcdef",
+            },
+            "BASKETLIFT_GATEWAY_ALLOWED_ORIGINS: required with BASKETLIFT_GATEWAY_PUBLIC_KEYS"
+            " (publishable keys are used from browsers)",
+        ),
+        (
+            {"BASKETLIFT_GATEWAY_ALLOWED_ORIGINS": "https://shop.example/cart"},
+            "BASKETLIFT_GATEWAY_ALLOWED_ORIGINS: expected comma-separated origins such as"
+            " https://shop.example (scheme and host, no path), got 'https://shop.example/cart'",
+        ),
+    ],
+    ids=["short-secret-key", "public-without-signing", "public-without-origins", "origin-path"],
+)
+def test_unusable_gateway_settings_are_named(
+    fresh_settings: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for variable, value in env.items():
+        fresh_settings.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert str(info.value) == message
+
+
+def test_gateway_key_lists_are_split_on_commas(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv(
+        "BASKETLIFT_GATEWAY_SECRET_KEYS", " sk-0123456789abcdef , sk-fedcba9876543210,"
+    )
+    settings = Settings()
+    assert settings.gateway_secret_keys_list == ["sk-0123456789abcdef", "sk-fedcba9876543210"]
+    assert "sk-0123456789abcdef" not in repr(settings)
+    assert settings.gateway_port == 6070 and settings.gateway_host == "127.0.0.1"

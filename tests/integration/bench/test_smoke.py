@@ -41,6 +41,21 @@ SMOKE_RUNS = {
         ],
         "decision_latency.json",
     ),
+    "gateway_latency": (
+        [
+            "--rate",
+            "5",
+            "--seconds",
+            "3",
+            "--history-orders",
+            "150",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "gateway_latency.json",
+    ),
     "state_replay": (
         [
             "--no-carts",
