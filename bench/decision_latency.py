@@ -207,6 +207,23 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def measured_pids(info: dict[str, object]) -> dict[str, int | None]:
+    """The processes whose CPU a bench follows: the worker (set once started) and the broker
+    (from ``machine()``)."""
+    broker_pid = info.get("broker_pid")
+    return {"worker": None, "broker": broker_pid if isinstance(broker_pid, int) else None}
+
+
+def machine_report(info: dict[str, object]) -> dict[str, object]:
+    """``machine()`` with the CPUs this process may use, the RAM and where the broker ran."""
+    return {
+        **info,
+        "nproc": len(os.sched_getaffinity(0)),
+        "ram_gib": memory_gib(),
+        "broker": "local single-node KRaft broker on the same machine",
+    }
+
+
 # --------------------------------------------------------------------------- state
 
 
@@ -568,11 +585,7 @@ def main() -> None:
     deployment = new_deployment(bootstrap, partitions=args.partitions)
     asyncio.run(deployment.create_topics())
     info = machine()
-    broker_pid = info.get("broker_pid")
-    pids: dict[str, int | None] = {
-        "worker": None,
-        "broker": broker_pid if isinstance(broker_pid, int) else None,
-    }
+    pids = measured_pids(info)
     code_before = code_version()
     runs: list[dict[str, Any]] = []
     status = "ok"
@@ -660,12 +673,7 @@ def main() -> None:
         "topics_deleted": len(deleted),
         "loadavg_start": load_at_start,
         "loadavg_end": loadavg(),
-        "machine": {
-            **info,
-            "nproc": len(os.sched_getaffinity(0)),
-            "ram_gib": memory_gib(),
-            "broker": "local single-node KRaft broker on the same machine",
-        },
+        "machine": machine_report(info),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rates"}, indent=2))
     print(table(runs))
