@@ -207,6 +207,23 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def measured_pids(info: dict[str, object]) -> dict[str, int | None]:
+    """The processes whose CPU a bench follows: the worker (set once started) and the broker
+    (from ``machine()``)."""
+    broker_pid = info.get("broker_pid")
+    return {"worker": None, "broker": broker_pid if isinstance(broker_pid, int) else None}
+
+
+def machine_report(info: dict[str, object]) -> dict[str, object]:
+    """``machine()`` with the CPUs this process may use, the RAM and where the broker ran."""
+    return {
+        **info,
+        "nproc": len(os.sched_getaffinity(0)),
+        "ram_gib": memory_gib(),
+        "broker": "local single-node KRaft broker on the same machine",
+    }
+
+
 # --------------------------------------------------------------------------- state
 
 
@@ -531,12 +548,6 @@ def table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def measured_pids(info: dict[str, Any]) -> dict[str, int | None]:
-    """The processes whose CPU a bench measures: the worker (set once started), the broker."""
-    broker_pid = info.get("broker_pid")
-    return {"worker": None, "broker": broker_pid if isinstance(broker_pid, int) else None}
-
-
 def run_record(
     info: dict[str, Any],
     exit_code: int,
@@ -551,12 +562,7 @@ def run_record(
         "topics_deleted": topics_deleted,
         "loadavg_start": load_at_start,
         "loadavg_end": loadavg(),
-        "machine": {
-            **info,
-            "nproc": len(os.sched_getaffinity(0)),
-            "ram_gib": memory_gib(),
-            "broker": "local single-node KRaft broker on the same machine",
-        },
+        "machine": machine_report(info),
     }
 
 

@@ -37,12 +37,15 @@ class LiveSnapshot:
     def _build(
         self, states: list[ProductState], catalog: dict[str, CatalogEvent]
     ) -> RankingSnapshot:
-        return build_snapshot(
+        started = time.perf_counter()
+        snapshot = build_snapshot(
             states,
             catalog,
             half_life_days=settings.decay_half_life_days,
             neighbours_k=settings.neighbours_k,
         )
+        metrics.INDEX_BUILD_SECONDS.observe(time.perf_counter() - started)
+        return snapshot
 
     def _install(self, snapshot: RankingSnapshot, version: tuple[int, int]) -> None:
         self.snapshot = snapshot

@@ -139,6 +139,13 @@ INDEX_REBUILDS = Counter(
     "Rebuilds of the ranker's product index from the product and catalog views.",
     registry=REGISTRY,
 )
+INDEX_BUILD_SECONDS = Histogram(
+    "basketlift_index_build_seconds",
+    "Time to build the ranker's product index from copies of the product and catalog views"
+    " (in a thread, decisions keep the previous index meanwhile); it grows with the catalog.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+    registry=REGISTRY,
+)
 INDEX_PRODUCTS = Gauge(
     "basketlift_index_products",
     "Products in the ranker's current index.",

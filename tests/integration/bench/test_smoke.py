@@ -56,6 +56,25 @@ SMOKE_RUNS = {
         ],
         "gateway_latency.json",
     ),
+    "scale": (
+        [
+            "--products",
+            "300",
+            "--orders",
+            "150",
+            "--shoppers",
+            "100",
+            "--rate",
+            "5",
+            "--seconds",
+            "2",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "scale.json",
+    ),
     "state_replay": (
         [
             "--no-carts",
