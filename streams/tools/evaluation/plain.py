@@ -140,7 +140,7 @@ class PlainCounts:
         source = np.concatenate([a, b])
         target = np.concatenate([b, a])
         weight = np.concatenate([weights, weights])
-        order = np.lexsort((target, source))
+        order = np.argsort(source * max(n, 1) + target, kind="stable")
         source, target, weight = source[order], target[order], weight[order]
         bounds = np.searchsorted(source, np.arange(n + 1))
         rows = [

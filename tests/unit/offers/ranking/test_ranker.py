@@ -546,3 +546,15 @@ def test_absent_sums_equal_the_dense_matrix_they_replace() -> None:
     q = np.concatenate([rng.uniform(1e-4, 0.2, 500), [floor[0] / n[0]]])  # a tie at t_a = q_b
     dense = c @ np.minimum(floor[:, None], n[:, None] * q[None, :])
     assert np.allclose(_absent_sums(c, n, floor, q), dense, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("size", [50, 10_000])
+def test_unique_codes_equal_numpy_unique_on_both_paths(size: int) -> None:
+    # size 50: many codes against the index (marking); 10_000: few (sorting).
+    from streams.offers.ranking.candidates import _unique_codes
+
+    codes = np.random.default_rng(3).integers(0, 50, 400).astype(np.int64)
+    unique, inverse = _unique_codes(codes, size)
+    want_unique, want_inverse = np.unique(codes, return_inverse=True)
+    assert np.array_equal(unique, want_unique) and np.array_equal(inverse, want_inverse)
+    assert unique.dtype == np.int64 and inverse.dtype == np.int64
