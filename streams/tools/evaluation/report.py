@@ -42,11 +42,11 @@ def report_table(report: EvaluationReport) -> Table:
     table.add_column("ratio", justify="right", no_wrap=True)
     table.add_column("rev/imp", justify="right", no_wrap=True)
     table.add_column("ratio", justify="right", no_wrap=True)
-    table.add_column("coverage", justify="right", no_wrap=True)
+    table.add_column("cover", justify="right", no_wrap=True)
     table.add_column("ECE", justify="right", no_wrap=True)
     table.add_column("dec/s", justify="right", no_wrap=True)
     table.caption = (
-        f"rev/imp: revenue per impression; ratio: to {BASELINE}; coverage: distinct "
+        f"rev/imp: revenue per impression; ratio: to {BASELINE}; cover: distinct "
         "products offered / products in training; ECE: expected calibration error of p_accept "
         "(deciles; accepted = bought in the order; --json has the deciles); dec/s: decisions "
         "per second"
@@ -61,8 +61,8 @@ def report_table(report: EvaluationReport) -> Table:
             f"{result.revenue_per_impression:.4f}",
             _times(ratio["revenue_per_impression"]),
             f"{result.coverage:.3f}",
-            f"{result.expected_calibration_error:.4f}",
-            f"{result.decisions_per_second:,.0f}",
+            f"{result.expected_calibration_error:.3f}",
+            f"{result.decisions_per_second:.0f}",
         )
     return table
 
