@@ -578,12 +578,13 @@ def evaluate(
     limit_orders: int | None,
     refresh_days: float,
 ) -> None:
-    """Offline evaluation: popularity, copurchase_count and basketlift on an order log.
+    """Offline evaluation: popularity, copurchase_count, copurchase_plain and basketlift.
 
     Orders before --split-at are folded through the stream's own steps (co-purchase graph,
     profiles) with the worker's BASKETLIFT_* domain settings; in each later order with 2+
     products one product is hidden (seeded) and each ranker offers k products for the rest
-    of the order; see streams/tools/evaluation.
+    of the order. Ratios are to copurchase_plain (same-order counts, no decay or pruning);
+    ECE is the expected calibration error of p_accept; see streams/tools/evaluation.
     """
     import json
     import time

@@ -9,7 +9,7 @@ categories have one extra last slot for "no category". Pure: numpy, no Faust.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -77,42 +77,55 @@ class ProductIndex:
         neighbours_k: int | None = None,
         popular_per_category: int = 100,
         price_bins: int = DEFAULT_RANKER_CONFIG.price_bins,
+        rows: Sequence[IndexRow] | None = None,
     ) -> None:
-        """Index `facts`; a list of ``neighbours_k`` or more neighbours counts as pruned."""
+        """Index `facts`; a list of ``neighbours_k`` or more neighbours counts as pruned.
+
+        ``rows``: the neighbour rows already as arrays, one per product in product-id order
+        (codes sorted, no product paired with itself), used instead of ``facts.neighbours``
+        by callers that count pairs in arrays (the offline plain co-purchase baseline).
+        """
         check_int("popular_per_category", popular_per_category, 1)
         check_int("price_bins", price_bins, 1)
         by_id = {f.product_id: f for f in facts}
         ids = sorted(by_id)
-        rows = [by_id[pid] for pid in ids]
+        ordered = [by_id[pid] for pid in ids]
         self.as_of_ms: int | None = None
         """The time every count is as of (set by ``from_states``; bring ``total_orders`` there)."""
         self.product_ids: tuple[str, ...] = tuple(ids)
         self.code_of: dict[str, int] = {pid: i for i, pid in enumerate(ids)}
-        self.purchases: FloatArray = np.array([max(f.purchases, 0.0) for f in rows], np.float64)
+        self.purchases: FloatArray = np.array([max(f.purchases, 0.0) for f in ordered], np.float64)
         self.price: FloatArray = np.array(
-            [f.price if f.price is not None and f.price > 0 else np.nan for f in rows], np.float64
+            [f.price if f.price is not None and f.price > 0 else np.nan for f in ordered],
+            np.float64,
         )
         self.price_or_zero: FloatArray = np.nan_to_num(self.price)
         """The price, 0 where unknown (what expected revenue multiplies by)."""
         self.offerable: BoolArray = np.array(
-            [f.in_stock is not False for f in rows], np.bool_
+            [f.in_stock is not False for f in ordered], np.bool_
         ) & ~np.isnan(self.price)
         """In stock (or unknown) and priced."""
         self.categories: tuple[str, ...] = tuple(
-            sorted({f.category for f in rows if f.category is not None})
+            sorted({f.category for f in ordered if f.category is not None})
         )
         self.category_code: dict[str, int] = {c: i for i, c in enumerate(self.categories)}
         ncat = len(self.categories)
         # Code ncat stands for "no category" so that arrays over categories can be indexed
         # by any product's category code.
         self.category: IntArray = np.array(
-            [ncat if f.category is None else self.category_code[f.category] for f in rows],
+            [ncat if f.category is None else self.category_code[f.category] for f in ordered],
             np.int64,
         )
-        self.rows: list[IndexRow] = [
-            self._make_row(f, neighbours_k is not None and len(f.neighbours) >= neighbours_k)
-            for f in rows
-        ]
+        if rows is not None and len(rows) != len(ids):
+            raise ValueError(f"rows: {len(rows)} rows for {len(ids)} products")
+        self.rows: list[IndexRow] = (
+            list(rows)
+            if rows is not None
+            else [
+                self._make_row(f, neighbours_k is not None and len(f.neighbours) >= neighbours_k)
+                for f in ordered
+            ]
+        )
         """Per product code: its neighbours (pair evidence when it is in a cart)."""
         self.total_purchases: float = float(self.purchases.sum())
         self.category_purchases: FloatArray = np.bincount(

@@ -26,6 +26,16 @@
    hit needs b to be *the one product hidden* from an otherwise complete order (for an
    order of s products, one draw in s). Compare rankers with each other, or the offers'
    p_accept with each other (relative calibration), not these two numbers.
+5. Calibration (``streams.tools.evaluation.calibration``): an offer is *accepted* when its
+   product was bought in the order outside the visible cart (the hidden product, or one
+   the 20-item cap left out); ``acceptance_rate`` = accepted / offers. The offers are cut
+   into deciles of p_accept, and the expected calibration error (ECE) is the offer-weighted
+   mean |mean p_accept - acceptance rate| over the deciles. As item 4 says, the protocol
+   leaves one product to find where p_accept speaks of the whole rest of the order, so a
+   large ECE here measures that gap as much as the model's own miscalibration.
+6. ``copurchase_plain`` (``streams.tools.evaluation.plain``): the textbook "customers also
+   bought", same-order counts over every order before the split (no decay, no pruning, no
+   cross-order pairs), ranked like ``copurchase_count``; every ratio is taken against it.
 """
 
 from __future__ import annotations
@@ -47,6 +57,12 @@ from streams.offers.ranking import (
 )
 from streams.offers.snapshot import build_snapshot
 from streams.profiles.model import ShopperProfile
+from streams.tools.evaluation.calibration import (
+    CalibrationBin,
+    expected_calibration_error,
+    reliability_bins,
+)
+from streams.tools.evaluation.plain import PlainCounts
 from streams.tools.evaluation.state import LiveState
 from streams.tools.replay.orderlog import Order
 
@@ -63,7 +79,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CART: Final = 20
-RANKER_NAMES: Final = ("popularity", "copurchase_count", "basketlift")
+RANKER_NAMES: Final = ("popularity", "copurchase_count", "copurchase_plain", "basketlift")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +92,9 @@ class EvaluationCase:
     cart: tuple[CartItem, ...]
     hidden: str
     hidden_price: float
+    bought: frozenset[str] = frozenset()
+    """The order's products outside the cart: the hidden one, and those the cart cap left
+    out. An offer of one of them is accepted (calibration); only the hidden one is a hit."""
 
 
 def make_case(order: Order, seed: int, max_cart: int = DEFAULT_MAX_CART) -> EvaluationCase | None:
@@ -90,12 +109,21 @@ def make_case(order: Order, seed: int, max_cart: int = DEFAULT_MAX_CART) -> Eval
         return None
     rng = random.Random(f"{seed}:{order.order_id}")
     hidden = lines.pop(rng.randrange(len(lines)))
+    bought = {hidden.product_id}
     if len(lines) > max_cart:
         keep = sorted(rng.sample(range(len(lines)), max_cart))
+        kept = set(keep)
+        bought.update(ln.product_id for i, ln in enumerate(lines) if i not in kept)
         lines = [lines[i] for i in keep]
     cart = tuple(CartItem(ln.product_id, ln.quantity, ln.unit_price, ln.category) for ln in lines)
     return EvaluationCase(
-        order.order_id, order.shopper_id, order.ts_ms, cart, hidden.product_id, hidden.unit_price
+        order.order_id,
+        order.shopper_id,
+        order.ts_ms,
+        cart,
+        hidden.product_id,
+        hidden.unit_price,
+        frozenset(bought),
     )
 
 
@@ -113,12 +141,14 @@ def make_cases(
 
 @dataclass(frozen=True, slots=True)
 class RankerContext:
-    """What the rankers read: the frozen index, order total and profiles."""
+    """What the rankers read: the frozen index, order total and profiles, and the index of
+    plain same-order counts (``copurchase_plain``; None when that ranker is not run)."""
 
     index: ProductIndex
     total_orders: float
     profiles: Mapping[str, ShopperProfile]
     config: RankerConfig
+    plain_index: ProductIndex | None = None
 
 
 Ranker = Callable[[EvaluationCase, RankerContext], list[Offer]]
@@ -130,6 +160,12 @@ def _popularity(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
 
 def _copurchase_count(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
     return rank_by_copurchase_count(case.cart, ctx.index, config=ctx.config)
+
+
+def _copurchase_plain(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
+    if ctx.plain_index is None:
+        raise ValueError("copurchase_plain needs the plain counts (build_context(plain=...))")
+    return rank_by_copurchase_count(case.cart, ctx.plain_index, config=ctx.config)
 
 
 def _basketlift(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
@@ -146,14 +182,21 @@ def _basketlift(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
 RANKERS: Final[dict[str, Ranker]] = {
     "popularity": _popularity,
     "copurchase_count": _copurchase_count,
+    "copurchase_plain": _copurchase_plain,
     "basketlift": _basketlift,
 }
 
 
 def build_context(
-    state: LiveState, as_of_ms: int, config: RankerConfig, half_life_days: float, k_neighbours: int
+    state: LiveState,
+    as_of_ms: int,
+    config: RankerConfig,
+    half_life_days: float,
+    k_neighbours: int,
+    plain: PlainCounts | None = None,
 ) -> RankerContext:
-    """Index the folded state as the worker would, decayed to `as_of_ms`."""
+    """Index the folded state as the worker would, decayed to `as_of_ms`, and the `plain`
+    counts (if given) over the same products, prices and categories."""
     snapshot = build_snapshot(
         state.products.values(),
         as_of_ms=as_of_ms,
@@ -161,7 +204,8 @@ def build_context(
         neighbours_k=k_neighbours,
         price_bins=config.price_bins,
     )
-    return RankerContext(snapshot.index, snapshot.total_orders, state.profiles, config)
+    plain_index = plain.index_like(snapshot.index, config.price_bins) if plain else None
+    return RankerContext(snapshot.index, snapshot.total_orders, state.profiles, config, plain_index)
 
 
 @dataclass
@@ -179,6 +223,10 @@ class RankerResult:
     p_accept_sum: float = 0.0
     expected_revenue_sum: float = 0.0
     offered: set[str] = field(default_factory=set)
+    p_accepts: list[float] = field(default_factory=list)
+    """Every offer's p_accept, in order (calibration)."""
+    accepted: list[bool] = field(default_factory=list)
+    """Whether each offer's product was bought in the order (``EvaluationCase.bought``)."""
 
     def add(self, case: EvaluationCase, offers: Sequence[Offer], seconds: float) -> None:
         """Count one case."""
@@ -189,6 +237,8 @@ class RankerResult:
             self.offered.add(offer.product_id)
             self.p_accept_sum += offer.p_accept
             self.expected_revenue_sum += offer.expected_revenue
+            self.p_accepts.append(offer.p_accept)
+            self.accepted.append(offer.product_id in case.bought)
             if offer.product_id == case.hidden:
                 self.hits += 1
                 self.revenue += case.hidden_price
@@ -207,6 +257,15 @@ class RankerResult:
     def coverage(self) -> float:
         """Distinct products offered / products in the training state."""
         return len(self.offered) / self.catalogue_size if self.catalogue_size else 0.0
+
+    def calibration(self, bins: int = 10) -> list[CalibrationBin]:
+        """The offers by decile of p_accept: mean p_accept against observed acceptance."""
+        return reliability_bins(self.p_accepts, self.accepted, bins)
+
+    @property
+    def expected_calibration_error(self) -> float:
+        """Offer-weighted mean |p_accept - acceptance| over the deciles of p_accept."""
+        return expected_calibration_error(self.calibration())
 
     @property
     def decisions_per_second(self) -> float:
@@ -229,6 +288,16 @@ class RankerResult:
             "mean_p_accept": self.p_accept_sum / self.offers if self.offers else 0.0,
             "offer_hit_rate": self.hits / self.offers if self.offers else 0.0,
             "predicted_revenue_per_impression": self.expected_revenue_sum / slots if slots else 0.0,
+            "acceptance_rate": sum(self.accepted) / self.offers if self.offers else 0.0,
+            "expected_calibration_error": self.expected_calibration_error,
+            "calibration_deciles": [
+                {
+                    "offers": group.offers,
+                    "mean_p_accept": group.mean_predicted,
+                    "acceptance_rate": group.observed,
+                }
+                for group in self.calibration()
+            ],
         }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -36,16 +37,19 @@ def report_table(report: EvaluationReport) -> Table:
         ),
         title_justify="left",
     )
-    table.add_column("ranker", no_wrap=True)
+    table.add_column("ranker", no_wrap=True, min_width=16)
     table.add_column(f"hit@{report.k}", justify="right", no_wrap=True)
     table.add_column("ratio", justify="right", no_wrap=True)
     table.add_column("rev/imp", justify="right", no_wrap=True)
     table.add_column("ratio", justify="right", no_wrap=True)
-    table.add_column("coverage", justify="right", no_wrap=True)
+    table.add_column("cover", justify="right", no_wrap=True)
+    table.add_column("ECE", justify="right", no_wrap=True)
     table.add_column("dec/s", justify="right", no_wrap=True)
     table.caption = (
-        f"rev/imp: revenue per impression; ratio: to {BASELINE}; coverage: distinct "
-        "products offered / products in training; dec/s: decisions per second"
+        f"rev/imp: revenue per impression; ratio: to {BASELINE}; cover: distinct "
+        "products offered / products in training; ECE: expected calibration error of p_accept "
+        "(deciles; accepted = bought in the order; --json has the deciles); dec/s: decisions "
+        "per second"
     )
     ratios = report.ratios()
     for name, result in report.results.items():
@@ -57,7 +61,8 @@ def report_table(report: EvaluationReport) -> Table:
             f"{result.revenue_per_impression:.4f}",
             _times(ratio["revenue_per_impression"]),
             f"{result.coverage:.3f}",
-            f"{result.decisions_per_second:,.0f}",
+            f"{result.expected_calibration_error:.3f}",
+            f"{result.decisions_per_second:.0f}",
         )
     return table
 
@@ -67,7 +72,9 @@ def _times(value: float | None) -> str:
 
 
 def write_plot(report: EvaluationReport, path: Path) -> None:
-    """A PNG with one bar chart per metric, the rankers side by side, values on the bars."""
+    """A PNG with one bar chart per metric (the rankers side by side, values on the bars)
+    and, last, the reliability curve: each ranker's mean p_accept against the observed
+    acceptance per decile of p_accept (log-log; the diagonal is perfect calibration)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,9 +82,15 @@ def write_plot(report: EvaluationReport, path: Path) -> None:
 
     names = list(report.results)
     ratios = report.ratios()
-    colours = {"popularity": "#9e9e9e", "copurchase_count": "#4c78a8", "basketlift": "#f58518"}
-    figure, axes = plt.subplots(1, len(_METRICS), figsize=(4.2 * len(_METRICS), 4.6))
-    for axis, (key, label) in zip(axes, _METRICS, strict=True):
+    colours = {
+        "popularity": "#9e9e9e",
+        "copurchase_count": "#4c78a8",
+        "copurchase_plain": "#54a24b",
+        "basketlift": "#f58518",
+    }
+    panels = len(_METRICS) + 1
+    figure, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.6))
+    for axis, (key, label) in zip(axes, _METRICS, strict=False):
         values = [float(report.results[name].metrics()[key]) for name in names]
         bars = axis.bar(
             names, values, color=[colours.get(name, "#72b7b2") for name in names], width=0.6
@@ -100,6 +113,7 @@ def write_plot(report: EvaluationReport, path: Path) -> None:
                 xytext=(0, 2),
                 textcoords="offset points",
             )
+    _reliability_panel(axes[-1], report, colours)
     cases = next(iter(report.results.values())).cases if report.results else 0
     figure.suptitle(
         f"Basketlift offline evaluation: split {_split_label(report)} UTC, k={report.k}, "
@@ -110,3 +124,33 @@ def write_plot(report: EvaluationReport, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _reliability_panel(axis: Any, report: EvaluationReport, colours: dict[str, str]) -> None:
+    """Mean p_accept (x) against observed acceptance (y) per decile, one line per ranker."""
+    axis.set_title("reliability: acceptance by decile of p_accept", fontsize=11)
+    low, high = 1.0, 0.0
+    for name, result in report.results.items():
+        groups = [g for g in result.calibration() if g.mean_predicted > 0]
+        if not groups:
+            continue
+        x = [g.mean_predicted for g in groups]
+        # A decile without an acceptance is drawn at half of one acceptance in it (log axis).
+        y = [max(g.observed, 0.5 / g.offers) for g in groups]
+        low, high = min(low, *x, *y), max(high, *x, *y)
+        axis.plot(
+            x,
+            y,
+            marker="o",
+            markersize=3,
+            color=colours.get(name, "#72b7b2"),
+            label=f"{name} (ECE {result.expected_calibration_error:.3f})",
+        )
+    if high > 0:
+        axis.plot([low, high], [low, high], color="#555555", linestyle=":", linewidth=1)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+    axis.set_xlabel("mean p_accept", fontsize=9)
+    axis.set_ylabel("accepted (bought in the order)", fontsize=9)
+    axis.spines[["top", "right"]].set_visible(False)
+    axis.legend(fontsize=7, loc="upper left")

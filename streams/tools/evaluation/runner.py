@@ -11,6 +11,7 @@ from typing import Any
 from streams.config import DomainConfigs, domain_configs
 from streams.copurchase.model import DAY_MS
 from streams.settings import Settings
+from streams.tools.evaluation.plain import PlainCounts
 from streams.tools.evaluation.protocol import (
     DEFAULT_MAX_CART,
     RANKER_NAMES,
@@ -25,7 +26,8 @@ from streams.tools.replay.orderlog import Order, OrderLog
 
 __all__ = ["EvaluationReport", "parse_split_at", "run_evaluation"]
 
-BASELINE = "copurchase_count"
+BASELINE = "copurchase_plain"
+"""The ranker every ratio is taken against: plain same-order co-purchase counts."""
 
 
 def parse_split_at(text: str) -> int:
@@ -80,7 +82,8 @@ class EvaluationReport:
         split = datetime.fromtimestamp(self.split_at_ms / 1000, tz=UTC)
         return {
             "rankers": {name: result.metrics() for name, result in self.results.items()},
-            "ratios_vs_copurchase_count": self.ratios(),
+            "baseline": BASELINE,
+            "ratios_vs_copurchase_plain": self.ratios(),
             "protocol": {
                 "split_at": split.isoformat(),
                 "k": self.k,
@@ -162,10 +165,16 @@ def run_evaluation(
         train, progress=(lambda done: progress("fold", done, len(train))) if progress else None
     )
     timings["fold"] = time.perf_counter() - started
+    plain: PlainCounts | None = None
+    if "copurchase_plain" in names:
+        started = time.perf_counter()
+        plain = PlainCounts()
+        plain.add(train)
+        timings["plain_counts"] = time.perf_counter() - started
 
     def context_at(as_of_ms: int) -> RankerContext:
         return build_context(
-            state, as_of_ms, config, copurchase.half_life_days, copurchase.neighbours_k
+            state, as_of_ms, config, copurchase.half_life_days, copurchase.neighbours_k, plain
         )
 
     started = time.perf_counter()
@@ -191,6 +200,8 @@ def run_evaluation(
         if refresh_days > 0 and window is not windows[-1]:
             started = time.perf_counter()
             fold(window, state)
+            if plain is not None:
+                plain.add(window)
             window_end = split_at_ms + int(
                 ((window[0].ts_ms - split_at_ms) // (refresh_days * DAY_MS) + 1)
                 * refresh_days

@@ -77,8 +77,11 @@ def test_a_case_hides_one_product_and_keeps_the_rest_in_basket_order() -> None:
     assert len(cart) == 20 and len(set(cart)) == 20
     assert cart == sorted(cart)  # basket order kept
     assert case.hidden_price == PRICE
+    # Bought outside the cart: the hidden product and the 9 the cart cap left out.
+    assert case.bought == frozenset(products) - frozenset(cart)
+    assert case.hidden in case.bought and len(case.bought) == 10
     small = make_case(order("small", SPLIT, "a", "b", "c"), seed=7)
-    assert small is not None and len(small.cart) == 2
+    assert small is not None and len(small.cart) == 2 and small.bought == {small.hidden}
     assert make_case(order("one", SPLIT, "a"), seed=7) is None
 
 
@@ -101,13 +104,15 @@ def test_cases_are_seeded_per_order() -> None:
 def test_planted_pairs_are_found_and_metrics_follow_the_protocol(k: int) -> None:
     report = run_evaluation(planted_log(test_pairs=4, unknown=1), SPLIT, k=k)
     assert report.test_orders == 6  # 4 pairs, 1 unknown pair, 1 single-product order
-    for name in ("copurchase_count", "basketlift"):
+    for name in ("copurchase_count", "copurchase_plain", "basketlift"):
         result = report.results[name]
         assert result.cases == 5
         assert result.hits == 4  # the planted partner is the strongest neighbour
         assert result.hit_at_k == pytest.approx(4 / 5)
         # revenue = the hidden line's unit price per hit, over (cases x k) impressions
         assert result.revenue_per_impression == pytest.approx(4 * PRICE / (5 * k))
+        # Two-product orders: an offer is accepted exactly when it is a hit.
+        assert len(result.accepted) == result.offers and sum(result.accepted) == 4
     if k == 1:
         # Popularity ranks the same candidates by purchases; the partner is always the most
         # purchased one (with k > 1 the fallbacks can outrank it).
@@ -154,9 +159,29 @@ def test_refresh_folds_the_test_orders_as_it_goes() -> None:
     log = OrderLog(base + extra)
     frozen = run_evaluation(log, SPLIT, k=1)
     refreshed = run_evaluation(log, SPLIT, k=1, refresh_days=1)
-    assert frozen.results["copurchase_count"].hits == 1
-    assert refreshed.results["copurchase_count"].hits == 2
-    assert refreshed.results["copurchase_count"].cases == 3
+    for name in ("copurchase_count", "copurchase_plain"):
+        assert frozen.results[name].hits == 1
+        assert refreshed.results[name].hits == 2
+        assert refreshed.results[name].cases == 3
+
+
+def test_copurchase_plain_counts_old_orders_as_much_as_new_ones() -> None:
+    # x and "old" were bought together 10 times two years before the split, x and "new" 3
+    # times in the last week. The decayed graph (90-day half-life) offers "new"; the plain
+    # same-order count offers "old" (10 > 3), which the test order completes.
+    orders = [order(f"old{i}", SPLIT - 730 * DAY_MS + i, "x", "old") for i in range(10)]
+    orders += [order(f"new{i}", SPLIT - 7 * DAY_MS + i, "x", "new") for i in range(3)]
+    orders.append(order("test", SPLIT, "x", "old"))
+    report = run_evaluation(OrderLog(tuple(orders)), SPLIT, k=1)
+    assert report.results["copurchase_count"].offered == {"new"}
+    assert report.results["copurchase_plain"].offered == {"old"}
+    cases = report.results["copurchase_plain"].cases
+    assert report.results["copurchase_plain"].hits == cases  # every case hides x or old
+    ratios = report.ratios()
+    assert ratios["copurchase_plain"]["hit_at_k"] == 1.0
+    assert ratios["copurchase_count"]["hit_at_k"] == pytest.approx(
+        report.results["copurchase_count"].hit_at_k
+    )
 
 
 def test_seed_changes_hidden_products_not_the_protocol() -> None:
@@ -217,9 +242,14 @@ def test_report_json_table_and_plot(tmp_path: Path) -> None:
     for metrics in data["rankers"].values():
         for key in ("hit_at_k", "revenue_per_impression", "coverage", "decisions_per_second"):
             assert isinstance(metrics[key], float)
-    assert data["ratios_vs_copurchase_count"]["copurchase_count"]["hit_at_k"] == 1.0
+    assert data["baseline"] == "copurchase_plain"
+    assert data["ratios_vs_copurchase_plain"]["copurchase_plain"]["hit_at_k"] == 1.0
+    for metrics in data["rankers"].values():
+        deciles = metrics["calibration_deciles"]
+        assert sum(d["offers"] for d in deciles) == metrics["offers"]
+        assert 0.0 <= metrics["expected_calibration_error"] <= 1.0
     assert data["protocol"]["k"] == 2 and data["protocol"]["state"] == "frozen at the split"
-    assert report_table(report).row_count == 3
+    assert report_table(report).row_count == 4
     png = tmp_path / "eval.png"
     write_plot(report, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
