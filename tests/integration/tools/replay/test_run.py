@@ -70,7 +70,10 @@ def test_replay_succeeds_when_the_worker_restarts_while_it_waits(
 ) -> None:
     env = deployment.env(tmp_path / "data")
     topics = [deployment.topic(logical) for logical in INBOUND]
-    first = start_worker(deployment, tmp_path)
+    # The first worker commits every 20 s: the warm-up replay ends at a commit, so the second
+    # one is still waiting for the next when the worker is restarted (with the default 2.8 s
+    # a commit could end it before the restart).
+    first = start_worker(deployment, tmp_path, BASKETLIFT_COMMIT_INTERVAL_SECONDS="20")
     second = None
     try:
         first.wait_healthy(timeout=180)
