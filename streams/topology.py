@@ -89,12 +89,11 @@ async def deliver_published_decisions(_app: Any, /, *_revoked: Any, signal: Any,
 
 @app.on_partitions_assigned.connect
 async def read_published_decisions_again(
-    _app: Any, /, *assigned: Any, signal: Any, **_: Any
+    _app: Any, /, *_assigned: Any, signal: Any, **_: Any
 ) -> None:
-    """After an assignment (the signal's one argument: the partitions), each partition's
-    published decisions are read before its first batch
-    (streams.offers.agents.recover_published_decisions)."""
-    offers.partitions_assigned(assigned[0])
+    """After an assignment, each partition's published decisions (kept or newly assigned)
+    are read before its first batch (streams.offers.agents.recover_published_decisions)."""
+    offers.partitions_assigned()
 
 
 @app.on_before_shutdown.connect

@@ -331,18 +331,21 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
         if isinstance(producer, DrainableProducer):
             await producer.drain_buffer(max_seconds=PRE_DRAIN_SECONDS)
         gate = cast(ExactlyOnceTransport, self.transport).commit_gate
+        if not await self._may_commit(gate):
+            return False
+        async with gate.committing():
+            if not await self._may_commit(gate):
+                return False
+            return bool(await super().commit(*args, **kwargs))
+
+    async def _may_commit(self, gate: CommitGate) -> bool:
+        """Whether the gate's `before_commit` checks pass; if one raises, the app crashes."""
         try:
             await gate.before_commit()
         except Exception as exc:
             await self.app.crash(exc)
             return False
-        async with gate.committing():
-            try:
-                await gate.before_commit()
-            except Exception as exc:
-                await self.app.crash(exc)
-                return False
-            return bool(await super().commit(*args, **kwargs))
+        return True
 
 
 class SourcePartitionTransactions(TransactionManager):

@@ -87,9 +87,9 @@ _recovery_lock = asyncio.Lock()
 OFFERS_TOPIC_NAME = offers_topic.get_topic_name()
 
 
-def partitions_assigned(assigned: Any) -> None:
+def partitions_assigned() -> None:
     """A new assignment: every partition's published decisions are read again."""
-    published_decisions.assigned(tp.partition for tp in assigned)
+    published_decisions.assigned()
 
 
 async def recover_published_decisions(valid: Sequence[ValidEvent]) -> None:

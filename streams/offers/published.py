@@ -40,9 +40,9 @@ class PublishedDecisions:
     def __init__(self) -> None:
         self._loaded: dict[int, dict[str, bytes]] = {}
 
-    def assigned(self, partitions: Iterable[int]) -> None:
-        """A new assignment: every partition must be loaded again before it is processed."""
-        del partitions  # every partition, assigned anew or kept, is reloaded
+    def assigned(self) -> None:
+        """A new assignment: every partition, assigned anew or kept, must be loaded again
+        before it is processed."""
         self._loaded.clear()
 
     def needs_loading(self, partition: int) -> bool:

@@ -102,12 +102,12 @@ def publishing_in_memory() -> Iterator[PublishedTopic]:
         patch.setattr(direct_publisher, "publish", topic.publish)
         patch.setattr(direct_publisher, "delivered_end", topic.delivered_end)
         patch.setattr(offers_agents, "read_partition_tails", topic.read_tails)
-        offers_agents.published_decisions.assigned(())
+        offers_agents.published_decisions.assigned()
         published_from_table.data.clear()
         try:
             yield topic
         finally:
-            offers_agents.published_decisions.assigned(())
+            offers_agents.published_decisions.assigned()
             published_from_table.data.clear()
 
 

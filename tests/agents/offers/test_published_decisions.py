@@ -32,7 +32,7 @@ def throw_batches_away() -> None:
     (empty here), and a new assignment (every partition is read back again)."""
     for table in (latest_decisions_table, ledger_table, dedupe_table, published_from_table):
         table.data.clear()
-    offers_agents.partitions_assigned([])
+    offers_agents.partitions_assigned()
 
 
 def offered(payload: bytes | None) -> list[str]:
@@ -92,7 +92,7 @@ async def test_read_back_starts_at_the_committed_lower_bound_once_per_assignment
     # The second batch committed the offset after the first decision delivered.
     assert published_from_table.get(published_from_key(partition)) == b"1"
 
-    offers_agents.partitions_assigned([])  # a rebalance: read back from the committed bound
+    offers_agents.partitions_assigned()  # a rebalance: read back from the committed bound
     async with INGEST_AGENTS["carts"].test_context() as agent:
         await agent.put(value=encode(carts[2]), key=SHOPPER.encode(), partition=partition)
         await wait_until(lambda: len(published.sent) == 3, "the third decision")

@@ -27,7 +27,7 @@ def test_a_used_decision_is_dropped_and_an_assignment_forgets_every_partition() 
     published.load(1, [])
     published.used(0, "d-1")
     assert published.find(0, "d-1") is None and published.waiting == 1
-    published.assigned([0])
+    published.assigned()
     assert published.needs_loading(0) and published.needs_loading(1)
     assert published.find(0, "d-2") is None and published.waiting == 0
 
