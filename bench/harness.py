@@ -387,7 +387,9 @@ def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> 
 
 @contextlib.contextmanager
 def py_spy_recording(pid: int, output: Path | None) -> Iterator[None]:
-    """Sample process `pid` with py-spy while the block runs, into `output` (speedscope).
+    """Sample process `pid` with py-spy while the block runs, into `output`: collapsed
+    stacks (py-spy's ``raw`` format, one ``frame;frame;... count`` line each) when its name
+    ends in ``.txt``, else speedscope JSON.
 
     Nothing happens when `output` is None. Sampling is non-blocking (the process is not
     paused per sample), so it perturbs the run little; py-spy (a dev dependency) needs
@@ -398,7 +400,8 @@ def py_spy_recording(pid: int, output: Path | None) -> Iterator[None]:
         return
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [str(py_spy) if py_spy.exists() else "py-spy", "record", "--nonblocking"]
-    command += ["--format", "speedscope", "-o", str(output), "-p", str(pid)]
+    file_format = "raw" if output.suffix == ".txt" else "speedscope"
+    command += ["--format", file_format, "-o", str(output), "-p", str(pid)]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield

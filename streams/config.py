@@ -16,6 +16,7 @@ from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers.decisions import DecisionConfig
 from streams.offers.fatigue import FatigueConfig
 from streams.offers.ranking import RankerConfig
+from streams.offers.snapshot import SnapshotConfig
 from streams.offers.step import OffersConfig
 from streams.profiles.model import ProfileConfig
 from streams.settings import Settings
@@ -34,6 +35,8 @@ class DomainConfigs:
     offers: OffersConfig
     batch_max: int
     """Events per batch: also the offline evaluation's fold batch, so pruning happens alike."""
+    snapshot: SnapshotConfig
+    """How the worker keeps the ranker's snapshot of the product and catalog views."""
 
 
 def domain_configs(settings: Settings) -> DomainConfigs:
@@ -87,6 +90,11 @@ def domain_configs(settings: Settings) -> DomainConfigs:
             attribution=attribution_config(settings),
         ),
         batch_max=settings.batch_max,
+        snapshot=SnapshotConfig(
+            half_life_days=settings.decay_half_life_days,
+            neighbours_k=settings.neighbours_k,
+            full_build_every_ms=int(settings.index_full_build_seconds * 1000),
+        ),
     )
 
 

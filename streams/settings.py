@@ -278,7 +278,15 @@ class Settings(BaseSettings):
     fatigue_window_days: float = Field(7.0, ge=0, description="Window of those impressions.")
     fatigue_suppress_days: float = Field(7.0, ge=0, description="How long suppression lasts.")
     index_refresh_seconds: float = Field(
-        5.0, gt=0, description="How often the ranker's product index is rebuilt from the views."
+        5.0,
+        gt=0,
+        description="How often the ranker's product index takes in the products that changed.",
+    )
+    index_full_build_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Event time between full builds of the ranker's product index (between"
+        " them only changed products are indexed again; category averages wait for the next).",
     )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."

@@ -573,6 +573,20 @@ class ProductState:
             as_of_ts=ts_ms,
         )
 
+    def valued_at(self, ts_ms: int, half_life_days: float) -> ProductState:
+        """The values scaled to `ts_ms`, earlier or later than as_of_ts (earlier: scaled up,
+        as if the decay since `ts_ms` were undone). An index whose counts are all as of one
+        base time takes states updated after it this way (``streams.offers.snapshot``)."""
+        if ts_ms == self.as_of_ts or half_life_days == 0:
+            return replace(self, as_of_ts=ts_ms)
+        factor = float(0.5 ** ((ts_ms - self.as_of_ts) / (half_life_days * DAY_MS)))
+        return replace(
+            self,
+            purchases=self.purchases * factor,
+            neighbours=_scaled(self.neighbours, factor),
+            as_of_ts=ts_ms,
+        )
+
     def top_neighbours(self, n: int | None = None) -> list[tuple[str, float]]:
         """The `n` (default all) strongest neighbours, strongest first, ties by product_id."""
         if n is not None and n < 0:

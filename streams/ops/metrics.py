@@ -141,9 +141,17 @@ INDEX_REBUILDS = Counter(
 )
 INDEX_BUILD_SECONDS = Histogram(
     "basketlift_index_build_seconds",
-    "Time to build the ranker's product index from copies of the product and catalog views"
-    " (in a thread, decisions keep the previous index meanwhile); it grows with the catalog.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+    "Time to bring the ranker's product index up to date with copies of the product and"
+    " catalog views (in a thread, decisions keep the previous index meanwhile), by kind: full"
+    " (grows with the catalog), incremental (grows with the products changed) or unchanged.",
+    ["kind"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+    registry=REGISTRY,
+)
+INDEX_PRODUCTS_INDEXED = Counter(
+    "basketlift_index_products_indexed",
+    "Products indexed by the ranker's index refreshes, by kind (full: every product).",
+    ["kind"],
     registry=REGISTRY,
 )
 INDEX_PRODUCTS = Gauge(

@@ -8,6 +8,7 @@ categories have one extra last slot for "no category". Pure: numpy, no Faust.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ __all__ = [
     "IndexRow",
     "IntArray",
     "ProductIndex",
+    "facts_of_entry",
+    "facts_of_state",
 ]
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
@@ -60,6 +63,30 @@ class IndexRow:
 
 
 EMPTY_ROW: Final = IndexRow(EMPTY_INT, EMPTY_FLOAT, 0.0, 0.0)
+
+
+def _price_or_nan(price: float | None) -> float:
+    """A usable price, NaN when unknown or not positive."""
+    return price if price is not None and price > 0 else math.nan
+
+
+def facts_of_state(state: ProductState, entry: CatalogEntry | None) -> ProductFacts:
+    """A product's facts from its co-purchase state (counts as the state has them) and its
+    catalog entry: the entry gives price, category and stock; without one, the last price
+    and category seen."""
+    return ProductFacts(
+        state.product_id,
+        price=entry.unit_price if entry is not None else state.last_price,
+        category=entry.category if entry is not None else state.category,
+        in_stock=entry.in_stock if entry is not None else None,
+        purchases=state.purchases,
+        neighbours=tuple(state.neighbours.items()),
+    )
+
+
+def facts_of_entry(product_id: str, entry: CatalogEntry) -> ProductFacts:
+    """A catalogued product nobody has bought yet."""
+    return ProductFacts(product_id, entry.unit_price, entry.category, entry.in_stock)
 
 
 class ProductIndex:
@@ -87,6 +114,9 @@ class ProductIndex:
         """
         check_int("popular_per_category", popular_per_category, 1)
         check_int("price_bins", price_bins, 1)
+        self.neighbours_k = neighbours_k
+        self.popular_per_category = popular_per_category
+        self.price_bins = price_bins
         by_id = {f.product_id: f for f in facts}
         ids = sorted(by_id)
         ordered = [by_id[pid] for pid in ids]
@@ -95,16 +125,9 @@ class ProductIndex:
         self.product_ids: tuple[str, ...] = tuple(ids)
         self.code_of: dict[str, int] = {pid: i for i, pid in enumerate(ids)}
         self.purchases: FloatArray = np.array([max(f.purchases, 0.0) for f in ordered], np.float64)
-        self.price: FloatArray = np.array(
-            [f.price if f.price is not None and f.price > 0 else np.nan for f in ordered],
-            np.float64,
-        )
-        self.price_or_zero: FloatArray = np.nan_to_num(self.price)
-        """The price, 0 where unknown (what expected revenue multiplies by)."""
-        self.offerable: BoolArray = np.array(
-            [f.in_stock is not False for f in ordered], np.bool_
-        ) & ~np.isnan(self.price)
-        """In stock (or unknown) and priced."""
+        self.price: FloatArray = np.array([_price_or_nan(f.price) for f in ordered], np.float64)
+        self.in_stock: BoolArray = np.array([f.in_stock is not False for f in ordered], np.bool_)
+        """In stock or unknown (False only when the catalog says it is out of stock)."""
         self.categories: tuple[str, ...] = tuple(
             sorted({f.category for f in ordered if f.category is not None})
         )
@@ -127,6 +150,58 @@ class ProductIndex:
             ]
         )
         """Per product code: its neighbours (pair evidence when it is in a cart)."""
+        self._derive()
+        self.category_rows: list[IndexRow] = self._category_stand_ins()
+        """Per category code: the category's "average product" (stands in for cold items)."""
+
+    def accepts(self, facts: ProductFacts) -> bool:
+        """Whether `with_changes` can take these facts: a product of this index, in no
+        category or in one it knows."""
+        return facts.product_id in self.code_of and (
+            facts.category is None or facts.category in self.category_code
+        )
+
+    def with_changes(self, changed: Iterable[ProductFacts]) -> ProductIndex:
+        """A new index: this one with the facts of some of its products replaced.
+
+        Every changed product must be `accepts`-ed (KeyError otherwise): codes and category
+        codes stay as they are. The changed products' rows, purchases, prices, stock and
+        categories are replaced and everything derived from the per-product arrays is
+        computed again (numpy over all products: cheap next to rows), so the result equals
+        a full build of the same facts, except the category stand-ins: averages over whole
+        categories, kept from this index until the next full build. This index is not
+        changed (decisions may be reading it).
+        """
+        new = copy.copy(self)
+        new.purchases = self.purchases.copy()
+        new.price = self.price.copy()
+        new.in_stock = self.in_stock.copy()
+        new.category = self.category.copy()
+        new.rows = list(self.rows)
+        ncat = len(self.categories)
+        k = self.neighbours_k
+        for facts in changed:
+            code = self.code_of[facts.product_id]
+            new.purchases[code] = max(facts.purchases, 0.0)
+            new.price[code] = _price_or_nan(facts.price)
+            new.in_stock[code] = facts.in_stock is not False
+            new.category[code] = (
+                ncat if facts.category is None else self.category_code[facts.category]
+            )
+            new.rows[code] = new._make_row(facts, k is not None and len(facts.neighbours) >= k)
+        new._derive()
+        return new
+
+    def _derive(self) -> None:
+        """The arrays that follow from the per-product ones: totals per category, the
+        popularity orders, the price bins (everything but the category stand-ins)."""
+        popular_per_category = self.popular_per_category
+        price_bins = self.price_bins
+        ncat = len(self.categories)
+        self.price_or_zero: FloatArray = np.nan_to_num(self.price)
+        """The price, 0 where unknown (what expected revenue multiplies by)."""
+        self.offerable: BoolArray = self.in_stock & ~np.isnan(self.price)
+        """In stock (or unknown) and priced."""
         self.total_purchases: float = float(self.purchases.sum())
         self.category_purchases: FloatArray = np.bincount(
             self.category, weights=self.purchases, minlength=ncat + 1
@@ -139,16 +214,19 @@ class ProductIndex:
         ).astype(np.float64)
         self.category_spend_share: FloatArray = spend / max(float(spend.sum()), EPS)
         """Each category's share of all spend (purchases x price; last: no category)."""
-        self.category_rows: list[IndexRow] = self._category_stand_ins()
-        """Per category code: the category's "average product" (stands in for cold items)."""
-        by_popularity = np.lexsort((np.arange(len(ids)), -self.purchases)).astype(np.int64)
+        by_popularity = np.lexsort(
+            (np.arange(len(self.product_ids)), -self.purchases)
+        ).astype(np.int64)
         self.popular_codes: IntArray = by_popularity[:popular_per_category]
         """Codes of the most purchased products, most first (the last fallback)."""
         self.popular_codes_in: dict[int, IntArray] = {}
         """Per category code: its most purchased products' codes, most first."""
-        cats_by_popularity = self.category[by_popularity]
+        # Grouped by category, most purchased first within each (a stable sort keeps the
+        # popularity order).
+        grouped = by_popularity[np.argsort(self.category[by_popularity], kind="stable")]
+        starts = np.searchsorted(self.category[grouped], np.arange(ncat + 1))
         for cat in range(ncat):
-            members = by_popularity[cats_by_popularity == cat]
+            members = grouped[starts[cat] : starts[cat + 1]]
             self.popular_codes_in[cat] = members[:popular_per_category]
         self.price_edges: FloatArray = self._price_edges(price_bins)
         self.price_bin: IntArray = np.searchsorted(
@@ -252,23 +330,11 @@ class ProductIndex:
         facts: list[ProductFacts] = []
         for state in values:
             current = state.decayed_to(as_of_ms, half_life_days)
-            entry = catalog.get(state.product_id)
-            facts.append(
-                ProductFacts(
-                    state.product_id,
-                    price=entry.unit_price if entry is not None else current.last_price,
-                    category=entry.category if entry is not None else current.category,
-                    in_stock=entry.in_stock if entry is not None else None,
-                    purchases=current.purchases,
-                    neighbours=tuple(current.neighbours.items()),
-                )
-            )
+            facts.append(facts_of_state(current, catalog.get(state.product_id)))
         known = {f.product_id for f in facts}
         for product_id, entry in catalog.items():
             if product_id not in known:
-                facts.append(
-                    ProductFacts(product_id, entry.unit_price, entry.category, entry.in_stock)
-                )
+                facts.append(facts_of_entry(product_id, entry))
         index = cls(
             facts,
             neighbours_k=neighbours_k,
@@ -280,6 +346,16 @@ class ProductIndex:
 
     def __len__(self) -> int:
         return len(self.product_ids)
+
+    def same_products(self, product_ids: Iterable[str]) -> bool:
+        """Whether `product_ids` (each once) are exactly this index's products."""
+        count = 0
+        code_of = self.code_of
+        for product_id in product_ids:
+            if product_id not in code_of:
+                return False
+            count += 1
+        return count == len(code_of)
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self.code_of
