@@ -116,9 +116,10 @@ def run_size(products: int, args: argparse.Namespace) -> dict[str, Any]:
         seconds, result = timed(lambda: maintainer.refresh(states, catalog))  # noqa: B023
         assert result.kind == "full"
         full_s.append(seconds)
+        current = states
         for count in args.changes:
-            new_states = changed(states, count, rng)
-            seconds, result = timed(lambda: maintainer.refresh(new_states, catalog))  # noqa: B023
+            current = changed(current, count, rng)
+            seconds, result = timed(lambda: maintainer.refresh(current, catalog))  # noqa: B023
             assert result.kind == "incremental", result.kind
             refresh_s[count].append(seconds)
             indexed[count] = result.changed
