@@ -104,9 +104,7 @@ def run_size(products: int, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     states, catalog = synthetic_graph(products, args.k, args.categories, args.seed)
     generated_s = time.perf_counter() - started
-    config = SnapshotConfig(
-        half_life_days=90.0, neighbours_k=args.k, full_build_every_ms=3_600_000
-    )
+    config = SnapshotConfig(half_life_days=90.0, neighbours_k=args.k, full_build_every_ms=3_600_000)
     rng = np.random.default_rng(args.seed + 1)
     full_s: list[float] = []
     refresh_s: dict[int, list[float]] = {c: [] for c in args.changes}

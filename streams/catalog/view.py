@@ -1,15 +1,18 @@
-"""The catalog as a global in-memory view of `shop.catalog`, started with the worker."""
+"""The catalog as a global in-memory view of `shop.catalog`, started with the worker: each
+product's ``CatalogFacts`` (the validated event, compacted)."""
 
 from __future__ import annotations
 
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
 from streams.app import app, kafka, settings
+from streams.catalog.facts import CatalogFacts
 from streams.kafka.replicated import ReplicatedTopicView
 
 
-def decode_catalog(value: bytes) -> CatalogEvent | None:
-    """A valid catalog event, or None (the ingest agent dead-letters invalid ones).
+def decode_catalog(value: bytes) -> CatalogFacts | None:
+    """The facts of a valid catalog event, or None (the ingest agent dead-letters invalid
+    ones).
 
     Like the boundary, the view refuses an event stamped more than the allowed skew ahead
     of the wall clock, so it does not serve a record the ingest agent dead-letters.
@@ -21,10 +24,10 @@ def decode_catalog(value: bytes) -> CatalogEvent | None:
         )
     except InvalidEvent:
         return None
-    return event
+    return CatalogFacts.of(event)
 
 
-catalog_view: ReplicatedTopicView[CatalogEvent] = ReplicatedTopicView(
+catalog_view: ReplicatedTopicView[CatalogFacts] = ReplicatedTopicView(
     settings.topic_catalog, kafka, decode_catalog
 )
 

@@ -15,8 +15,8 @@ import logging
 import threading
 import time
 
-from schemas import CatalogEvent
 from streams.app import configs
+from streams.catalog.facts import CatalogFacts
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
@@ -41,14 +41,12 @@ class LiveSnapshot:
         return (products_view.records_read, catalog_view.records_read)
 
     def _build(
-        self, states: list[ProductState], catalog: dict[str, CatalogEvent]
+        self, states: list[ProductState], catalog: dict[str, CatalogFacts]
     ) -> RankingSnapshot:
         started = time.perf_counter()
         with self._maintainer_lock:  # the inline first build may meet a refresh's thread
             refresh = self._maintainer.refresh(states, catalog)
-        metrics.INDEX_BUILD_SECONDS.labels(kind=refresh.kind).observe(
-            time.perf_counter() - started
-        )
+        metrics.INDEX_BUILD_SECONDS.labels(kind=refresh.kind).observe(time.perf_counter() - started)
         metrics.INDEX_PRODUCTS_INDEXED.labels(kind=refresh.kind).inc(refresh.changed)
         return refresh.snapshot
 

@@ -214,9 +214,9 @@ class ProductIndex:
         ).astype(np.float64)
         self.category_spend_share: FloatArray = spend / max(float(spend.sum()), EPS)
         """Each category's share of all spend (purchases x price; last: no category)."""
-        by_popularity = np.lexsort(
-            (np.arange(len(self.product_ids)), -self.purchases)
-        ).astype(np.int64)
+        by_popularity = np.lexsort((np.arange(len(self.product_ids)), -self.purchases)).astype(
+            np.int64
+        )
         self.popular_codes: IntArray = by_popularity[:popular_per_category]
         """Codes of the most purchased products, most first (the last fallback)."""
         self.popular_codes_in: dict[int, IntArray] = {}

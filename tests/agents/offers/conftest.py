@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from schemas import CatalogEvent
+from streams.catalog.facts import CatalogFacts
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
 from streams.copurchase.view import products_view
@@ -44,7 +45,7 @@ def views() -> Iterator[None]:
         ]
     }
     products_view.data.update(products)
-    catalog_view.data.update(catalog)
+    catalog_view.data.update({pid: CatalogFacts.of(event) for pid, event in catalog.items()})
     live.live_snapshot.snapshot = None
     yield
     for key in products:

@@ -17,8 +17,8 @@ def catalog_at(examples: dict[str, Any], ts: int) -> bytes:
 def test_a_catalog_event_from_the_future_is_not_served(examples) -> None:
     # The ingest agent dead-letters it (ts_in_future); the view must not show its price.
     assert decode_catalog(catalog_at(examples, YEAR_2984_MS)) is None
-    event = decode_catalog(catalog_at(examples, examples["catalog"]["ts"]))
-    assert event is not None and event.product_id == examples["catalog"]["product_id"]
+    facts = decode_catalog(catalog_at(examples, examples["catalog"]["ts"]))
+    assert facts is not None and facts.unit_price == examples["catalog"]["unit_price"]
 
 
 def test_a_catalog_event_in_epoch_seconds_is_not_served(examples) -> None:
