@@ -64,7 +64,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+import sys
+from array import array
+from collections.abc import ItemsView, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
@@ -75,6 +77,7 @@ from streams.units import DAY_MS
 __all__ = [
     "NO_PRICE_TS",
     "CopurchaseConfig",
+    "FrozenNeighbours",
     "OrderFacts",
     "OrderLine",
     "OrderedProduct",
@@ -92,6 +95,51 @@ __all__ = [
 NO_PRICE_TS: Final = -1
 # Whole numbers below this are written as JSON integers without losing anything.
 _EXACT_INT_LIMIT: Final = 2.0**53
+
+
+class FrozenNeighbours(Mapping[str, float]):
+    """Neighbour weights, read-only and compact, for states kept long and in bulk (the
+    replicated product view, which every worker holds for the whole catalog).
+
+    Product ids are interned (one string per product, however many lists name it) and kept
+    in a tuple, the weights as doubles in an ``array``, both in the order given: about 16
+    bytes per neighbour, against about 100 in a dict whose keys were decoded from JSON (a
+    key string and a float object each, and the hash table). A lookup scans the ids (these
+    states are read by iteration; a list holds at most K ids). It equals any mapping with
+    the same items.
+    """
+
+    __slots__ = ("_ids", "_weights")
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self._ids: tuple[str, ...] = tuple(map(sys.intern, weights))
+        self._weights = array("d", list(weights.values()))
+
+    def __getitem__(self, product_id: str) -> float:
+        try:
+            return self._weights[self._ids.index(product_id)]
+        except ValueError:
+            raise KeyError(product_id) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def items(self) -> ItemsView[str, float]:
+        """(product id, weight) pairs, in the order given, without a lookup each."""
+        return _FrozenItems(self)
+
+    def __repr__(self) -> str:
+        return f"FrozenNeighbours({dict(self.items())!r})"
+
+
+class _FrozenItems(ItemsView[str, float]):
+    _mapping: FrozenNeighbours
+
+    def __iter__(self) -> Iterator[tuple[str, float]]:
+        return zip(self._mapping._ids, self._mapping._weights, strict=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +357,8 @@ def _encode(
 
 
 def _decode(
-    kind: str, data: Mapping[str, Any]
-) -> tuple[str, int, float, dict[str, float], _PriceFacts]:
+    kind: str, data: Mapping[str, Any], frozen: bool = False
+) -> tuple[str, int, float, Mapping[str, float], _PriceFacts]:
     try:
         product_id = data["p"]
         if not isinstance(product_id, str):
@@ -323,7 +371,9 @@ def _decode(
             product_id,
             int(data["t"]),
             float(data.get("n", 0.0)),
-            {str(other): float(weight) for other, weight in data.get("w", {}).items()},
+            FrozenNeighbours(data.get("w", {}))
+            if frozen
+            else {str(other): float(weight) for other, weight in data.get("w", {}).items()},
             (
                 None if last_price is None else float(last_price),
                 int(data.get("lt", NO_PRICE_TS)) if last_price is not None else NO_PRICE_TS,
@@ -372,7 +422,7 @@ class ProductDelta:
     def from_dict(cls, data: Mapping[str, Any]) -> ProductDelta:
         """The delta `to_dict` wrote; ValueError when `data` is not one."""
         product_id, as_of_ts, purchases, neighbours, price = _decode("ProductDelta", data)
-        return cls(product_id, as_of_ts, purchases, neighbours, *price)
+        return cls(product_id, as_of_ts, purchases, dict(neighbours), *price)
 
     def _absorb(self, other: ProductDelta, half_life_days: float) -> None:
         """Add `other` into this delta in place (only for deltas this module owns)."""
@@ -608,9 +658,12 @@ class ProductState:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProductState:
-        """The state `to_dict` wrote; ValueError when `data` is not one."""
-        product_id, as_of_ts, purchases, neighbours, price = _decode("ProductState", data)
+    def from_dict(cls, data: Mapping[str, Any], *, frozen: bool = False) -> ProductState:
+        """The state `to_dict` wrote; ValueError when `data` is not one. `frozen`: its
+        neighbours in a `FrozenNeighbours` (decoded straight from `data`)."""
+        product_id, as_of_ts, purchases, neighbours, price = _decode(
+            "ProductState", data, frozen
+        )
         applied = data.get("at")
         try:
             through = None if applied is None else (int(applied[0]), int(applied[1]))

@@ -11,9 +11,10 @@ from streams.kafka.replicated import ReplicatedTopicView
 
 
 def decode_product(value: bytes) -> ProductState | None:
-    """A product state from its changelog record."""
+    """A product state from its changelog record, its neighbours frozen (compact: the view
+    holds every product's state on every worker)."""
     try:
-        return ProductState.from_dict(orjson.loads(value))
+        return ProductState.from_dict(orjson.loads(value), frozen=True)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
 
