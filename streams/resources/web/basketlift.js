@@ -172,6 +172,7 @@
     var title = this.title(offer.product_id);
     var li = el("li", "basketlift-offer basketlift-offer--" + offer.kind);
     li.setAttribute("data-offer-id", offer.offer_id);
+    li.setAttribute("data-product-id", offer.product_id);
     li.appendChild(el("h3", "basketlift-offer__title", title));
     var price = el("p", "basketlift-offer__price", money(offer.offer_price, this.currency));
     if (offer.discount_pct > 0) price.appendChild(el("s", "basketlift-offer__was", money(offer.unit_price, this.currency)));

@@ -115,7 +115,7 @@
     Object.keys(c.titles).forEach(function (id) { titles[id] = c.titles[id]; });
     showCatalog(c.products);
     document.body.setAttribute("data-demo-ready", "true");
+    poll(); // after the titles: the panel names the products offered
   });
-  poll();
   window.basketliftDemo = { widget: widget, shopper: shopper, cart: function () { return cart; }, add: add };
 })();
