@@ -532,9 +532,14 @@ def replay(
     help="Start from an empty broker and a new app id.",
 )
 @click.option("--limit-orders", type=int, default=None)
-@click.option("--keep-running", is_flag=True, help="Leave the worker running afterwards.")
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Leave the worker and the gateway (the demo storefront) running afterwards.",
+)
 def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
-    """The main job end to end: local broker, a worker, a replay of real orders, a summary."""
+    """The main job end to end: local broker, a worker, a gateway serving the demo storefront
+    at /demo/, a replay of real orders, a summary."""
     from streams.tools.replay.demo import run_demo
 
     if not run_demo(fresh=fresh, limit_orders=limit_orders, keep_running=keep_running):

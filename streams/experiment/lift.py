@@ -52,6 +52,17 @@ class LiftResult:
         """True when the interval excludes zero lift."""
         return self.ci_low > 0 or self.ci_high < 0
 
+    def interval(self) -> dict[str, float | bool | str]:
+        """The lift and its interval as a JSON-able row (the lift report, the store summary)."""
+        return {
+            "lift": self.lift,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "confidence": self.confidence,
+            "method": self.method,
+            "significant": self.significant,
+        }
+
 
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the incomplete beta function (modified Lentz)."""

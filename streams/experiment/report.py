@@ -135,14 +135,7 @@ def build_report(
             seed=config.seed,
             resamples=config.resamples,
         )
-        lift = {
-            "lift": result.lift,
-            "ci_low": result.ci_low,
-            "ci_high": result.ci_high,
-            "confidence": result.confidence,
-            "method": result.method,
-            "significant": result.significant,
-        }
+        lift = result.interval()
     placements: dict[str, Row] = {}
     for placement in sorted(set(shown) | set(accepted)):
         n = shown.get(placement, 0)

@@ -62,6 +62,12 @@ DECISIONS_INVALID = Counter(
     "Records of the offers topic that are not valid decisions (logged and skipped).",
     registry=REGISTRY,
 )
+ORDERS_READ = Counter(
+    "basketlift_gateway_orders_read",
+    "Records of the orders topic read for the store summary, by outcome (counted, invalid).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 INDEX_SIZE = Gauge(
     "basketlift_gateway_index_decisions",
     "Decisions held in the gateway's index (bounded by BASKETLIFT_GATEWAY_INDEX_SIZE).",

@@ -39,15 +39,19 @@ from schemas import CartEvent, ClickEvent, InvalidEvent, OfferDecision, OrderEve
 from schemas.decode import check_not_in_future
 from schemas.limits import MAX_EVENT_BYTES, MAX_KAFKA_MESSAGE_BYTES
 from streams.gateway import metrics
+from streams.gateway.assets import Asset, demo_assets, demo_catalog, widget_asset
 from streams.gateway.auth import SHOPPER_TOKEN_HEADER, GatewayAuth, Grant, Refusal, forbidden_for
 from streams.gateway.index import DecisionIndex, IndexedDecision
+from streams.gateway.store import StoreLedger
 from streams.kafka.faustcompat import force_metadata_update
 from streams.kafka.producer import make_producer
 from streams.kafka.security import KafkaAccess
 from streams.ops.access import id_problem
+from streams.resources import SAMPLE_ORDERS
 from streams.settings import Settings
+from streams.tools.replay.orderlog import read_orders_file
 
-__all__ = ["EVENT_MODELS", "MAX_WAIT_MS", "Gateway", "OffersFollower"]
+__all__ = ["EVENT_MODELS", "MAX_WAIT_MS", "Gateway", "OffersFollower", "OrdersFollower"]
 
 log = logging.getLogger("basketlift.gateway")
 
@@ -60,7 +64,10 @@ EVENT_MODELS: Final[dict[str, type[ShopperEvent]]] = {
 """The logical topics the gateway accepts events for, and the model each is validated with."""
 MAX_WAIT_MS: Final = 2000
 """Longest long-poll a client may ask for (`wait_ms`)."""
-OPEN_PATHS: Final = frozenset({"/health", "/metrics"})
+OPEN_PATHS: Final = frozenset({"/health", "/metrics", "/basketlift.js", "/demo"})
+OPEN_PREFIX: Final = "/demo/"
+"""Paths answered without a key: health, metrics, the widget and the demo page (which only
+an open gateway serves)."""
 STREAM_PATH_SUFFIX: Final = "/offers/stream"
 STREAM_KEY_PARAM: Final = "key"
 STREAM_TOKEN_PARAM: Final = "shopper_token"
@@ -110,14 +117,13 @@ def id_refusal(name: str, value: str, cors: dict[str, str]) -> web.Response | No
     return json_response({"error": "bad_request", "detail": f"{name} {problem}"}, 400, cors)
 
 
-class OffersFollower:
-    """Reads the offers topic (every partition, from its end at start-up, read_committed)
-    into the index; `ready` once its position on every partition is fixed."""
+class TopicFollower:
+    """Reads one topic (every partition, from its end at start-up, read_committed) and hands
+    each record's value to `add`; `ready` once its position on every partition is fixed."""
 
-    def __init__(self, access: KafkaAccess, topic: str, index: DecisionIndex) -> None:
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
         self.access = access
         self.topic = topic
-        self.index = index
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -142,7 +148,7 @@ class OffersFollower:
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_end(*tps)
-            for tp in tps:  # resolves the end offsets now: decisions from here on are seen
+            for tp in tps:  # resolves the end offsets now: records from here on are seen
                 await consumer.position(tp)
             self.ready.set()
             log.info("following %s (%d partitions)", self.topic, len(tps))
@@ -153,6 +159,21 @@ class OffersFollower:
                         self.add(message.value)
         finally:
             await consumer.stop()
+
+    def add(self, value: bytes | None) -> None:
+        """Take one record's value."""
+        raise NotImplementedError
+
+
+class OffersFollower(TopicFollower):
+    """Follows the offers topic into the decision index and the store ledger."""
+
+    def __init__(
+        self, access: KafkaAccess, topic: str, index: DecisionIndex, ledger: StoreLedger
+    ) -> None:
+        super().__init__(access, topic)
+        self.index = index
+        self.ledger = ledger
 
     def add(self, value: bytes | None) -> None:
         """Index one record of the offers topic (an invalid one is counted and logged)."""
@@ -168,9 +189,29 @@ class OffersFollower:
         )
         if self.index.add(indexed):
             metrics.DECISIONS_INDEXED.inc()
+            self.ledger.add_decision(decision)
         else:
             metrics.DECISIONS_DUPLICATE.inc()
         metrics.INDEX_SIZE.set(len(self.index))
+
+
+class OrdersFollower(TopicFollower):
+    """Follows the orders topic into the store ledger (AOV per cohort, the lift)."""
+
+    def __init__(self, access: KafkaAccess, topic: str, ledger: StoreLedger) -> None:
+        super().__init__(access, topic)
+        self.ledger = ledger
+
+    def add(self, value: bytes | None) -> None:
+        """Count one order (an invalid one is skipped and logged: the workers dead-letter it)."""
+        try:
+            order = decode_event(OrderEvent, value)
+        except InvalidEvent as error:
+            metrics.ORDERS_READ.labels(outcome="invalid").inc()
+            log.warning("skipping a record of %s that is not an order: %s", self.topic, error)
+            return
+        metrics.ORDERS_READ.labels(outcome="counted").inc()
+        self.ledger.add_order(order)
 
 
 class Gateway:
@@ -189,7 +230,12 @@ class Gateway:
         self.auth = auth
         self.clock = clock
         self.index = DecisionIndex(settings.gateway_index_size)
-        self.follower = OffersFollower(access, settings.topic_offers, self.index)
+        self.ledger = StoreLedger()
+        self.follower = OffersFollower(access, settings.topic_offers, self.index, self.ledger)
+        self.orders_follower = OrdersFollower(access, settings.topic_orders, self.ledger)
+        self.widget = widget_asset()
+        self.demo = demo_assets()
+        self.catalog: Asset | None = None
         self.producer: AIOKafkaProducer | None = None
         self.follower_task: asyncio.Task[None] | None = None
         self.topics = {logical: settings.inbound_topics[logical] for logical in EVENT_MODELS}
@@ -205,8 +251,13 @@ class Gateway:
         app.router.add_post(f"/v1/events/{{topic:{topics}}}", self.post_event)
         app.router.add_get("/v1/decisions/{trigger_event_id}", self.get_decision)
         app.router.add_get("/v1/shoppers/{shopper_id}/offers/stream", self.stream_offers)
+        app.router.add_get("/v1/store/summary", self.store_summary)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/basketlift.js", self.serve_widget)
+        app.router.add_get("/demo", self.demo_redirect)
+        app.router.add_get("/demo/catalog.json", self.demo_catalog)
+        app.router.add_get("/demo/{name:(?:demo\\.js|demo\\.css)?}", self.demo_file)
         app.cleanup_ctx.append(self.kafka_clients)
         app.on_shutdown.append(self.end_streams)
         return app
@@ -219,16 +270,19 @@ class Gateway:
         follower = asyncio.create_task(self.follower.run(), name="offers-follower")
         follower.add_done_callback(log_follower_end)
         self.follower_task = follower
+        orders = asyncio.create_task(self.orders_follower.run(), name="orders-follower")
+        orders.add_done_callback(log_follower_end)
         try:
             yield
         finally:
-            follower.cancel()
-            try:
-                await follower
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # logged by log_follower_end when it happened
-                pass
+            for task in (follower, orders):
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # logged by log_follower_end when it happened
+                    pass
             self.producer = None
             await producer.stop()
 
@@ -259,7 +313,7 @@ class Gateway:
             if isinstance(preflight, Refusal):
                 return refusal_response(preflight, {})
             return web.Response(status=204, headers=preflight)
-        if request.path not in OPEN_PATHS:
+        if request.path not in OPEN_PATHS and not request.path.startswith(OPEN_PREFIX):
             # A browser on another origin never gets further (the open loopback gateway
             # excepted: the pages it serves itself send their own Origin).
             refused = (
@@ -424,6 +478,43 @@ class Gateway:
             metrics.SSE_CLIENTS.dec()
         return response
 
+    async def store_summary(self, request: web.Request) -> web.Response:
+        """Orders, AOV per cohort, the lift and the recent decisions the gateway has read
+        (`streams.gateway.store`): the whole store's, so for a secret key (or the open
+        loopback gateway) only, never for a shopper's token."""
+        cors = cors_of(request)
+        if grant_of(request).subject is not None:
+            refusal = Refusal(
+                403, "forbidden", "the store summary needs a secret key, not a shopper token"
+            )
+            return refusal_response(refusal, cors)
+        summary = {**self.ledger.summary(), "following_orders": self.orders_follower.ready.is_set()}
+        return json_response(summary, headers={**cors, "Cache-Control": "no-store"})
+
+    async def serve_widget(self, request: web.Request) -> web.Response:
+        """The storefront widget, public and cacheable (`streams.gateway.assets`)."""
+        return asset_response(request, self.widget)
+
+    async def demo_redirect(self, _request: web.Request) -> web.Response:
+        """/demo -> /demo/ (the page's relative links need the slash)."""
+        return web.Response(status=302, headers={"Location": "/demo/"})
+
+    async def demo_file(self, request: web.Request) -> web.Response:
+        """The demo page and its script and style, on an open gateway only."""
+        if not self.auth.is_open:
+            return demo_refusal()
+        return asset_response(request, self.demo[request.match_info["name"]])
+
+    async def demo_catalog(self, request: web.Request) -> web.Response:
+        """The demo's products (the shipped sample's most ordered), read once, on an open
+        gateway only."""
+        if not self.auth.is_open:
+            return demo_refusal()
+        if self.catalog is None:
+            catalog = await asyncio.to_thread(lambda: demo_catalog(read_orders_file(SAMPLE_ORDERS)))
+            self.catalog = Asset(orjson.dumps(catalog), "application/json", "no-cache")
+        return asset_response(request, self.catalog)
+
     async def health(self, _request: web.Request) -> web.Response:
         """200 once events can be produced and decisions are followed, else 503 saying why."""
         if self.producer is None:
@@ -445,9 +536,24 @@ class Gateway:
 
 
 def log_follower_end(task: asyncio.Task[None]) -> None:
-    """Log why the offers follower stopped, at once (/health then answers 503)."""
+    """Log why a follower stopped, at once (/health then answers 503 for the offers')."""
     if not task.cancelled() and task.exception() is not None:
-        log.error("the offers follower stopped", exc_info=task.exception())
+        log.error("the %s stopped", task.get_name(), exc_info=task.exception())
+
+
+def asset_response(request: web.Request, asset: Asset) -> web.Response:
+    """The asset, or 304 when the request's If-None-Match names its version."""
+    if asset.not_modified(request.headers.get("If-None-Match")):
+        return web.Response(status=304, headers={"ETag": asset.etag})
+    return web.Response(body=asset.body, headers=asset.headers())
+
+
+def demo_refusal() -> web.Response:
+    """404 for the demo on a gateway with keys (its page calls the gateway without any)."""
+    return json_response(
+        {"error": "not_found", "detail": "the demo is served by a gateway without keys only"},
+        404,
+    )
 
 
 def sse_message(decision: IndexedDecision) -> bytes:

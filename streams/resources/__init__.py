@@ -7,7 +7,9 @@ wheel), so an installed `basketlift` finds them wherever it runs, not only in a 
   (`basketlift kafka start`, streams.devbroker);
 - ``sample/online_retail_sample.parquet``: real orders, the default input of `basketlift
   replay` and `basketlift demo` (``sample/README.md`` says how it was made and its licence);
-- ``rules.example.toml``: the offer rules file format, commented (`basketlift rules example`).
+- ``rules.example.toml``: the offer rules file format, commented (`basketlift rules example`);
+- ``web/basketlift.js``: the storefront widget the gateway serves at `/basketlift.js`;
+- ``web/demo/``: the demo storefront page the open gateway serves at `/demo/`.
 
 The JSON Schemas of the contract ship with the ``schemas`` package (``schemas/json``).
 """
@@ -27,3 +29,9 @@ SAMPLE_ORDERS: Final = RESOURCES_DIR / "sample" / "online_retail_sample.parquet"
 
 RULES_EXAMPLE: Final = RESOURCES_DIR / "rules.example.toml"
 """A commented example of BASKETLIFT_RULES_FILE."""
+
+WIDGET_JS: Final = RESOURCES_DIR / "web" / "basketlift.js"
+"""The storefront widget (no build step, no dependencies; under 10 KB)."""
+
+DEMO_DIR: Final = RESOURCES_DIR / "web" / "demo"
+"""The demo storefront page: index.html, demo.js, demo.css."""

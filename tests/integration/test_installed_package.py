@@ -21,17 +21,23 @@ The commands run from an empty temporary directory, with no PYTHONPATH, against 
 the test's own (own ports and data dir, jars linked from the shared broker's cache) that the
 installed `basketlift kafka start` starts and the fixture stops afterwards. The demo runs
 `--no-fresh` (the broker was just started empty; `--fresh` would only restart it) on the
-first 30 orders of the sample.
+first 30 orders of the sample, `--keep-running`, so that its gateway's demo page, widget
+and catalog (package data) are fetched from the installed copy before the test stops it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import tomllib
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -41,7 +47,13 @@ import pytest
 
 from streams import devbroker
 from streams.settings import Settings
-from tests.support.kafka import Deployment, WorkerProcess, free_port_run, new_deployment
+from tests.support.kafka import (
+    Deployment,
+    WorkerProcess,
+    free_port,
+    free_port_run,
+    new_deployment,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -254,13 +266,75 @@ def test_kafka_start_worker_and_demo_run_from_the_installed_wheel(
         assert worker.stop() == 0, worker.log_tail()
 
     # COLUMNS: rich would wrap the summary lines at 80 columns on a pipe.
-    demo_env = dict(env, BASKETLIFT_DATA_DIR=str(tmp_path / "demo-data"), COLUMNS="400")
+    gateway_port = free_port()
+    demo_env = dict(
+        env,
+        BASKETLIFT_DATA_DIR=str(tmp_path / "demo-data"),
+        BASKETLIFT_GATEWAY_PORT=str(gateway_port),
+        COLUMNS="400",
+    )
     out = check(
         installed.run(
-            installed.basketlift, "demo", "--no-fresh", "--limit-orders", "30", env=demo_env
+            installed.basketlift,
+            "demo",
+            "--no-fresh",
+            "--limit-orders",
+            "30",
+            "--keep-running",
+            env=demo_env,
         ),
         "demo",
     )
-    decisions = re.search(rf"Decisions on {re.escape(own_broker.topic('offers'))}: (.+)", out)
-    assert decisions is not None, out
-    assert decisions.group(1) != "none", out
+    kept = re.search(r"Stop them with kill (\d+) (\d+)\.", out)
+    assert kept is not None, out
+    try:
+        decisions = re.search(rf"Decisions on {re.escape(own_broker.topic('offers'))}: (.+)", out)
+        assert decisions is not None, out
+        assert decisions.group(1) != "none", out
+        demo_url = f"http://127.0.0.1:{gateway_port}/demo/"
+        assert f"Demo storefront: {demo_url}" in out
+        assert_demo_served(demo_url, expected_orders=30)
+    finally:
+        for pid in kept.groups():  # the worker, then the gateway
+            stop_kept_process(int(pid))
+
+
+def stop_kept_process(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM a process `--keep-running` left (a group leader, not our child), SIGKILL its
+    group if it is still there after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def assert_demo_served(demo_url: str, expected_orders: int) -> None:
+    """The installed gateway serves the demo page, the widget and the sample's catalog (all
+    package data), and its store summary counts the replayed orders in both cohorts."""
+    base = demo_url.removesuffix("/demo/")
+    with urllib.request.urlopen(demo_url, timeout=30) as response:
+        assert b'<script src="/basketlift.js">' in response.read()
+    with urllib.request.urlopen(base + "/basketlift.js", timeout=30) as response:
+        assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        assert b"Basketlift" in response.read()
+    with urllib.request.urlopen(demo_url + "catalog.json", timeout=60) as response:
+        catalog = json.loads(response.read())
+    assert catalog["products"] and all(product["title"] for product in catalog["products"])
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen(base + "/v1/store/summary", timeout=30) as response:
+            summary = json.loads(response.read())
+        cohorts = summary["cohorts"]
+        paired = cohorts["treatment"]["orders"] + cohorts["holdout"]["orders"]
+        if paired == expected_orders or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert summary["orders"] == expected_orders, summary
+    assert paired == expected_orders, summary

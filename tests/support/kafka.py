@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ __all__ = [
     "read_topic",
     "start_gateway",
     "start_worker",
+    "stop_and_delete",
     "stoppable_broker",
 ]
 
@@ -156,3 +158,14 @@ def stoppable_broker(home: Path, *, secured: bool = False) -> StoppableBroker:
         kafka_heap="512m",
     )
     return StoppableBroker(settings, secured=secured)
+
+
+def stop_and_delete(deployment: Deployment, *processes: WorkerProcess | GatewayProcess) -> None:
+    """Stop a module's processes (in the order given), then delete its deployment's topics
+    (a failure to delete is only warned about: it is cleanup)."""
+    for process in processes:
+        process.stop()
+    try:
+        asyncio.run(deployment.delete_topics())
+    except Exception as error:  # cleanup only
+        warnings.warn(f"could not delete {deployment.prefix}: {error!r}", stacklevel=2)

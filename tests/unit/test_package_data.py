@@ -43,7 +43,9 @@ def test_every_json_schema_file_is_package_data() -> None:
 
 
 def test_the_named_resources_exist() -> None:
-    for path in (resources.KAFKA_POM, resources.SAMPLE_ORDERS, resources.RULES_EXAMPLE):
+    demo_files = [resources.DEMO_DIR / name for name in ("index.html", "demo.js", "demo.css")]
+    named = [resources.KAFKA_POM, resources.SAMPLE_ORDERS, resources.RULES_EXAMPLE]
+    for path in [*named, resources.WIDGET_JS, *demo_files]:
         assert path.is_file(), path
 
 

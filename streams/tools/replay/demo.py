@@ -1,4 +1,10 @@
-"""`basketlift demo`: the main job end to end on this machine, with a summary at the end."""
+"""`basketlift demo`: the main job end to end on this machine, with a summary at the end.
+
+A local broker, a worker, a gateway without keys on loopback serving the demo storefront
+at `/demo/` (the widget on a cart of the sample's products, and a side panel of the store's
+decisions, orders, AOV per cohort and the lift as the replay runs), then a replay of the
+shipped sample of real orders.
+"""
 
 from __future__ import annotations
 
@@ -30,14 +36,12 @@ from streams.tools.replay.worker_metrics import (
 )
 
 
-def start_worker(
-    settings: Settings, log_path: Path, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """Start `basketlift worker` in the background, logging to `log_path`."""
+def start_command(command: str, log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `basketlift <command>` (worker, gateway) in the background, logging to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", command],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -46,12 +50,11 @@ def start_worker(
         )
 
 
-def wait_healthy(settings: Settings, worker: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Wait until the worker's /health answers 200; False if it exits or time runs out."""
-    url = f"http://127.0.0.1:{settings.web_port}/health"
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until `url` (a /health) answers 200; False if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if worker.poll() is not None:
+        if process.poll() is not None:
             return False
         if health_status(url) == 200:
             return True
@@ -59,16 +62,31 @@ def wait_healthy(settings: Settings, worker: subprocess.Popen[bytes], timeout: f
     return False
 
 
-def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM the worker (it commits and closes cleanly), SIGKILL if it hangs."""
-    if worker.poll() is not None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM the process group (a worker commits and closes cleanly), SIGKILL if it hangs."""
+    if process.poll() is not None:
         return
-    os.killpg(worker.pid, signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     try:
-        worker.wait(timeout)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+DEMO_GATEWAY_HOST = "127.0.0.1"
+"""The demo's gateway binds loopback only: it runs without keys, which only loopback allows."""
+
+
+def gateway_env(env: dict[str, str]) -> dict[str, str]:
+    """The demo gateway's environment: `env` without gateway keys, on loopback. Its page
+    calls it without keys, so a gateway with keys would refuse to serve it."""
+    keyless = {
+        name: value
+        for name, value in env.items()
+        if name not in {"BASKETLIFT_GATEWAY_SECRET_KEYS", "BASKETLIFT_GATEWAY_PUBLIC_KEYS"}
+    }
+    return {**keyless, "BASKETLIFT_GATEWAY_HOST": DEMO_GATEWAY_HOST}
 
 
 DEMO_CART_STEPS = 2
@@ -120,7 +138,7 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
     except (devbroker.BrokerError, KafkaAccessDenied, KafkaUnreachable) as error:
         console.print(f"[red]{error}[/red]")
         return False
-    console.rule("2/3 Worker")
+    console.rule("2/3 Worker and gateway")
     log_path = settings.kafka_home.parent / "demo-worker.log"
     env = dict(os.environ)
     if fresh:
@@ -129,13 +147,26 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
         import shutil
 
         shutil.rmtree(env["BASKETLIFT_DATA_DIR"], ignore_errors=True)
-    worker = start_worker(settings, log_path, env)
+    worker = start_command("worker", log_path, env)
     console.print(f"Worker pid {worker.pid}, log {log_path}; waiting for /health ...")
-    if not wait_healthy(settings, worker, timeout=180):
+    if not wait_healthy(f"http://127.0.0.1:{settings.web_port}/health", worker, timeout=180):
         console.print(f"[red]The worker did not become healthy; see {log_path}[/red]")
-        stop_worker(worker)
+        stop_process(worker)
         return False
     console.print(f"Worker healthy: http://127.0.0.1:{settings.web_port}/health")
+    gateway_log = settings.kafka_home.parent / "demo-gateway.log"
+    gateway = start_command("gateway", gateway_log, gateway_env(env))
+    gateway_url = f"http://{DEMO_GATEWAY_HOST}:{settings.gateway_port}"
+    if not wait_healthy(f"{gateway_url}/health", gateway, timeout=60):
+        console.print(f"[red]The gateway did not become healthy; see {gateway_log}[/red]")
+        stop_process(gateway)
+        stop_process(worker)
+        return False
+    console.print(
+        f"Gateway pid {gateway.pid}, log {gateway_log}.\n"
+        f"[bold]Demo storefront: {gateway_url}/demo/[/bold] (open it now: the side panel"
+        " follows the replay)"
+    )
     console.rule("3/3 Replay of real orders")
     try:
         ok = run_replay(
@@ -155,13 +186,21 @@ def run_demo(*, fresh: bool, limit_orders: int | None, keep_running: bool) -> bo
         show_decisions(settings, console)
     finally:
         if not keep_running:
-            stop_worker(worker)
+            stop_process(gateway)
+            stop_process(worker)
     console.print(
         f"Metrics: http://127.0.0.1:{settings.web_port}/metrics  "
         f"dead letters: topic {settings.topic_deadletter}"
     )
     if keep_running:
-        console.print(f"Worker still running (pid {worker.pid}); stop it with kill {worker.pid}.")
+        console.print(
+            f"Worker (pid {worker.pid}) and gateway (pid {gateway.pid}) still running; the demo"
+            f" storefront stays at {gateway_url}/demo/. Stop them with"
+            f" kill {worker.pid} {gateway.pid}."
+        )
     else:
-        console.print("Worker stopped. The broker keeps running: `basketlift kafka stop` stops it.")
+        console.print(
+            "Worker and gateway stopped. The broker keeps running: `basketlift kafka stop`"
+            " stops it."
+        )
     return ok

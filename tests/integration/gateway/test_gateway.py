@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.support.kafka import (
     new_deployment,
     start_gateway,
     start_worker,
+    stop_and_delete,
 )
 
 pytestmark = pytest.mark.integration
@@ -72,12 +72,7 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         gateway.wait_healthy()
         yield Stack(deployment, worker, gateway)
     finally:
-        gateway.stop()
-        worker.stop()
-        try:
-            asyncio.run(deployment.delete_topics())
-        except Exception as error:  # cleanup only
-            warnings.warn(f"could not delete {deployment.prefix}: {error!r}", stacklevel=1)
+        stop_and_delete(deployment, gateway, worker)
 
 
 @pytest.fixture
