@@ -26,6 +26,20 @@ from streams.runtime.gate import CommitGate
 from streams.settings import Settings, get_settings
 
 
+def table_store_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of every table partition's database: bounded memtables and read
+    cache, so that a worker's memory does not grow with the shoppers and products its
+    tables hold (Faust's defaults are 3 x 64 MiB memtables and a 2 GiB cache per database,
+    and a worker opens one database per table and partition). The memory store ignores
+    them."""
+    mib = 1024 * 1024
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mib * mib,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mib * mib,
+    }
+
+
 def raw_table(name: str, partitions: int) -> TableT:
     """A table keyed by the UTF-8 id itself, holding bytes the domain code encodes (orjson).
 
@@ -33,7 +47,14 @@ def raw_table(name: str, partitions: int) -> TableT:
     routed its events. Faust derives table serializers from the types (JSON by default),
     so they are set here, before the changelog topic is first created.
     """
-    table = app.Table(name, key_type=str, value_type=bytes, partitions=partitions, default=None)
+    table = app.Table(
+        name,
+        key_type=str,
+        value_type=bytes,
+        partitions=partitions,
+        default=None,
+        options=table_store_options(settings),
+    )
     table.key_serializer = "raw"  # type: ignore[attr-defined]
     table.value_serializer = "raw"  # type: ignore[attr-defined]
     # app.Table already built the changelog topic (TableManager.add reads it) with the

@@ -106,6 +106,20 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
     store: str = Field("rocksdb://", description="Faust table store URL (rocksdb:// or memory://).")
+    rocksdb_write_buffer_mib: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="Memtable of each table partition's RocksDB, flushed to disk when full"
+        " (at most two per partition).",
+    )
+    rocksdb_block_cache_mib: int = Field(
+        8,
+        ge=1,
+        le=65536,
+        description="Read cache of each table partition's RocksDB (its bound on memory for"
+        " reads; misses read the disk).",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
     create_topics: bool = Field(
         True,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from streams.app import create_app
+import pytest
+from faust.stores.rocksdb import RocksDBOptions
+
+from streams.app import create_app, table_store_options
 from streams.runtime.gate import CommitGate
 from streams.settings import Settings
 
@@ -23,3 +26,31 @@ def test_the_commit_interval_follows_the_setting(clean_env: pytest.MonkeyPatch) 
     assert Settings().commit_interval_seconds == 2.8  # Faust's default
     app = create_app(Settings(app_id="unit-app-commit", commit_interval_seconds=0.25), CommitGate())
     assert app.conf.broker_commit_interval == 0.25
+
+
+def test_table_stores_get_bounded_rocksdb_memtables_and_cache(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    options = table_store_options(Settings(rocksdb_write_buffer_mib=2, rocksdb_block_cache_mib=3))
+    assert options == {
+        "write_buffer_size": 2 * 1024 * 1024,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 3 * 1024 * 1024,
+    }
+    # Faust's RocksDB driver takes them as they are: a database opens with them and works.
+    db = RocksDBOptions(**options, use_rocksdict=True).open(tmp_path / "table-0.db")
+    db[b"shopper-1"] = b"{}"
+    assert db[b"shopper-1"] == b"{}"
+    db.close()
+
+
+def test_every_table_of_the_worker_carries_the_store_options() -> None:
+    from streams import topology  # noqa: F401  (registers the tables)
+    from streams.app import app, settings
+
+    assert app.tables
+    for table in app.tables.values():
+        assert table.options is not None
+        assert table.options["block_cache_size"] == table_store_options(settings)[
+            "block_cache_size"
+        ], table.name
