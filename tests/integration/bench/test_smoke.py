@@ -75,6 +75,25 @@ SMOKE_RUNS = {
         ],
         "scale.json",
     ),
+    "shoppers": (
+        [
+            "--shoppers",
+            "50,400",
+            "--soak-seconds",
+            "3",
+            "--rate",
+            "5",
+            "--sample-seconds",
+            "1",
+            "--history-orders",
+            "150",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "shoppers.json",
+    ),
     "state_replay": (
         [
             "--no-carts",
