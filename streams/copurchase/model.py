@@ -661,9 +661,7 @@ class ProductState:
     def from_dict(cls, data: Mapping[str, Any], *, frozen: bool = False) -> ProductState:
         """The state `to_dict` wrote; ValueError when `data` is not one. `frozen`: its
         neighbours in a `FrozenNeighbours` (decoded straight from `data`)."""
-        product_id, as_of_ts, purchases, neighbours, price = _decode(
-            "ProductState", data, frozen
-        )
+        product_id, as_of_ts, purchases, neighbours, price = _decode("ProductState", data, frozen)
         applied = data.get("at")
         try:
             through = None if applied is None else (int(applied[0]), int(applied[1]))

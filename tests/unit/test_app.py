@@ -51,6 +51,6 @@ def test_every_table_of_the_worker_carries_the_store_options() -> None:
     assert app.tables
     for table in app.tables.values():
         assert table.options is not None
-        assert table.options["block_cache_size"] == table_store_options(settings)[
-            "block_cache_size"
-        ], table.name
+        assert (
+            table.options["block_cache_size"] == table_store_options(settings)["block_cache_size"]
+        ), table.name
