@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.decision_latency import loadavg
 from bench.harness import machine, save_named_result
 from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
 from streams.offers.snapshot import SnapshotConfig, SnapshotMaintainer
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.changes = [int(c) for c in args.changes.split(",")]
     sizes = [int(p) for p in args.products.split(",")]
+    load_at_start = loadavg()
     results = []
     for products in sizes:
         size = run_size(products, args)
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python -m bench.index_refresh " + " ".join(argv or []),
         "sizes": results,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "loadavg_start": load_at_start,
+        "loadavg_end": loadavg(),
         "machine": machine(),
     }
     path = save_named_result(RESULTS_FILE, args.name, result)
