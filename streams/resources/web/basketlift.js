@@ -8,7 +8,7 @@
     ".basketlift ul{list-style:none;margin:0 0 var(--basketlift-gap);padding:0;display:grid;gap:var(--basketlift-gap)}",
     ".basketlift-nudge,.basketlift-offer{background:var(--basketlift-bg);border-radius:var(--basketlift-radius);padding:.5rem .75rem}",
     ".basketlift-nudge{border-left:4px solid var(--basketlift-accent)}.basketlift-nudge progress{display:block;width:100%;accent-color:var(--basketlift-accent)}",
-    ".basketlift-offers{grid-template-columns:repeat(auto-fill,minmax(12rem,1fr))}",
+    ".basketlift-offers{grid-template-columns:repeat(auto-fit,minmax(12rem,1fr))}",
     ".basketlift-offer{border:1px solid #d0d4d9;display:flex;flex-direction:column;gap:.35rem;position:relative}",
     ".basketlift-offer h3{font-size:1rem;margin:0 1.5rem 0 0}.basketlift-offer p{margin:0}",
     ".basketlift-offer__price{font-weight:700}.basketlift-offer s{margin-left:.4rem}.basketlift-offer s,.basketlift-offer__reason{color:var(--basketlift-muted);font-weight:400}",
@@ -177,7 +177,8 @@
     var price = el("p", "basketlift-offer__price", money(offer.offer_price, this.currency));
     if (offer.discount_pct > 0) price.appendChild(el("s", "basketlift-offer__was", money(offer.unit_price, this.currency)));
     li.appendChild(price);
-    li.appendChild(el("p", "basketlift-offer__reason", offer.reason));
+    var reason = offer.reason.replace(/'([^']+)'/g, function (q, id) { return "'" + self.title(id) + "'"; });
+    li.appendChild(el("p", "basketlift-offer__reason", reason)); // products named by title
     var add = el("button", "basketlift-offer__add", this.o.addLabel || "Add to basket");
     add.type = "button";
     add.setAttribute("aria-label", "Add " + title + " to basket");
