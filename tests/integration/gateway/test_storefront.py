@@ -273,12 +273,15 @@ async def test_two_products_in_the_basket_show_offers_within_a_second_and_a_clic
     )
     after_click = await decision_shown(page, [first, second, offered_product])
     dismissed = after_click["offers"][0]["offer_id"]
-    remaining = await page.evaluate(
-        f"(() => {{ document.querySelector('[data-offer-id={json.dumps(dismissed)}]"
-        " .basketlift-offer__dismiss').click();"
-        " return document.querySelectorAll('#offers .basketlift-offer').length; })()"
+    remaining, focused = await page.evaluate(
+        f"(() => {{ const dismiss = document.querySelector('[data-offer-id={json.dumps(dismissed)}]"
+        " .basketlift-offer__dismiss'); dismiss.focus(); dismiss.click();"
+        " return [document.querySelectorAll('#offers .basketlift-offer').length,"
+        " document.activeElement.closest('.basketlift-offer') !== null]; })()"
     )
     assert remaining == len(after_click["offers"]) - 1
+    if remaining:  # the keyboard focus moves to a neighbouring offer, not back to the page
+        assert focused
     clicks = await clicks_of(
         storefront, shopper, {"offer_impression", "offer_click", "offer_dismiss"}
     )

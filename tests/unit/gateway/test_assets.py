@@ -54,7 +54,7 @@ def test_every_option_and_call_of_the_readme_embedding_exists_in_the_widget() ->
         f"options the README names that basketlift.js never reads: {options - read}"
     )
     assert "root.Basketlift = {" in source and "mount: function (container, options)" in source
-    assert "Widget.prototype.setCart = function (items)" in source
+    assert "var W = Widget.prototype;" in source and "W.setCart = function (items)" in source
     assert 'src="https://gateway.shop.example/basketlift.js"' in snippet  # the served path
 
 
