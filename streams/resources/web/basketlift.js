@@ -129,8 +129,11 @@
 
   W.title = function (productId) {
     var t = this.o.productTitle;
-    var name = typeof t === "function" ? t(productId) : t && t[productId];
-    return name || productId;
+    try {
+      return (typeof t === "function" ? t(productId) : t && t[productId]) || productId;
+    } catch (e) {
+      return productId;
+    }
   };
 
   W.render = function (decision) {
