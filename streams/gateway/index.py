@@ -7,22 +7,27 @@ worker may publish one again after a crash) is ignored, and so is a second decis
 same trigger: the first one stays, as the storefront may already have shown it.
 
 `wait` answers a long-poll: the decision at once when it is there, else as soon as it is
-added, else None after the timeout. `subscribe` gives a shopper's live stream (Server-Sent
-Events): every decision added for that routing key from then on, in a bounded queue; a
-client too slow to drain it is dropped (`Subscription.overflowed`) rather than holding
-memory. Pure asyncio: no Kafka, no HTTP.
+added, else None after the timeout. `subscribe` gives a live stream (Server-Sent Events)
+of one shopper's decisions (a routing key) or of the whole store's (`STORE`): every
+decision added for it from then on, in a bounded queue; a client too slow to drain it is
+dropped (`Subscription.overflowed`, and its `on_overflow` called at once) rather than
+holding memory. Pure asyncio: no Kafka, no HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
-__all__ = ["DecisionIndex", "IndexedDecision", "Subscription"]
+__all__ = ["STORE", "DecisionIndex", "IndexedDecision", "Subscription"]
 
 SUBSCRIPTION_QUEUE = 256
 """Decisions a stream client may fall behind by before it is dropped."""
+STORE: Final = None
+"""The routing key of a store-wide stream: every shopper's decisions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +42,29 @@ class IndexedDecision:
 
 @dataclass(eq=False)
 class Subscription:
-    """One live stream's queue of decisions for one routing key (compared by identity)."""
+    """One live stream's queue of decisions for one routing key, or for every one
+    (`STORE`); compared by identity."""
 
-    routing_key: str
+    routing_key: str | None
     queue: asyncio.Queue[IndexedDecision] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIPTION_QUEUE)
     )
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a decision could not be queued: the stream ends (the client reconnects)."""
+    on_overflow: Callable[[], object] | None = None
+    """Called once, when the queue overflows: ends the stream at once, even while its
+    writer waits on a client that does not read."""
+
+    def offer(self, decision: IndexedDecision) -> None:
+        """Queue a decision, or mark the stream overflowed (and queue nothing more)."""
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(decision)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+            if self.on_overflow is not None:
+                self.on_overflow()
 
 
 class DecisionIndex:
@@ -57,7 +77,7 @@ class DecisionIndex:
         self._by_trigger: OrderedDict[str, IndexedDecision] = OrderedDict()
         self._decision_ids: OrderedDict[str, None] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[IndexedDecision]]] = {}
-        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._subscriptions: dict[str | None, set[Subscription]] = {}
 
     def __len__(self) -> int:
         return len(self._by_trigger)
@@ -88,11 +108,9 @@ class DecisionIndex:
         for waiter in self._waiters.pop(decision.trigger_event_id, []):
             if not waiter.done():
                 waiter.set_result(decision)
-        for subscription in self._subscriptions.get(decision.routing_key, ()):
-            try:
-                subscription.queue.put_nowait(decision)
-            except asyncio.QueueFull:
-                subscription.overflowed.set()
+        for key in (decision.routing_key, STORE):
+            for subscription in list(self._subscriptions.get(key, ())):
+                subscription.offer(decision)
         return True
 
     async def wait(self, trigger_event_id: str, timeout: float) -> IndexedDecision | None:
@@ -114,8 +132,9 @@ class DecisionIndex:
             if not waiters and self._waiters.get(trigger_event_id) is waiters:
                 del self._waiters[trigger_event_id]
 
-    def subscribe(self, routing_key: str) -> Subscription:
-        """A live stream of the decisions added for `routing_key` from now on."""
+    def subscribe(self, routing_key: str | None) -> Subscription:
+        """A live stream of the decisions added for `routing_key` (every one's for
+        `STORE`) from now on."""
         subscription = Subscription(routing_key)
         self._subscriptions.setdefault(routing_key, set()).add(subscription)
         return subscription

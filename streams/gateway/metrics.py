@@ -75,6 +75,15 @@ INDEX_SIZE = Gauge(
 )
 SSE_CLIENTS = Gauge(
     "basketlift_gateway_sse_clients",
-    "Server-Sent Events streams open now.",
+    "Server-Sent Events streams open now, by stream (shopper: one shopper's decisions;"
+    " store: every decision and the store summary).",
+    ["stream"],
+    registry=REGISTRY,
+)
+SSE_DROPPED = Counter(
+    "basketlift_gateway_sse_dropped",
+    "Server-Sent Events clients disconnected for falling more than 256 decisions behind,"
+    " by stream.",
+    ["stream"],
     registry=REGISTRY,
 )

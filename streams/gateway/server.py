@@ -12,6 +12,10 @@ Endpoints (README, "The gateway"):
   decision as `data`, its decision_id as `id`) of that shopper's decisions from now on; a
   browser's EventSource, which cannot send headers, passes its publishable key and shopper
   token as `?key=...&shopper_token=...`.
+- `GET /v1/store/decisions/stream`: Server-Sent Events of every shopper's decisions
+  (`event: decision`, as above) and, at most once a second when it changed, the store
+  summary without its recent decisions (`event: summary`); a secret key (or the open
+  loopback gateway: the demo's side panel) only, as `GET /v1/store/summary`.
 - `/health` (200 once the producer runs and the offers topic is followed, else 503) and
   `/metrics` (its own registry): both open, without a key.
 
@@ -41,7 +45,7 @@ from schemas.limits import MAX_EVENT_BYTES, MAX_KAFKA_MESSAGE_BYTES
 from streams.gateway import metrics
 from streams.gateway.assets import Asset, demo_assets, demo_catalog, widget_asset
 from streams.gateway.auth import SHOPPER_TOKEN_HEADER, GatewayAuth, Grant, Refusal, forbidden_for
-from streams.gateway.index import DecisionIndex, IndexedDecision
+from streams.gateway.index import STORE, DecisionIndex, IndexedDecision, Subscription
 from streams.gateway.store import StoreLedger
 from streams.kafka.faustcompat import force_metadata_update
 from streams.kafka.producer import make_producer
@@ -74,6 +78,11 @@ STREAM_TOKEN_PARAM: Final = "shopper_token"
 """The query parameters an EventSource (which cannot send headers) passes its publishable
 key and shopper token in, on the event stream only."""
 TOPIC_RETRY_SECONDS: Final = 1.0
+SUMMARY_INTERVAL_SECONDS: Final = 1.0
+"""Least time between two `summary` events of the store's stream."""
+FOLLOWER_YIELD_EVERY: Final = 64
+"""Records a follower hands on before letting the streams run: their queues (256) are
+drained between, so a batch of the offers topic never overflows a client that reads."""
 FOLLOWER_FETCH_MAX_WAIT_MS: Final = 100
 """Longest a fetch of the offers follower waits at the broker without data (aiokafka's
 default is 500 ms), as bench.decision_latency's measuring consumers."""
@@ -155,8 +164,10 @@ class TopicFollower:
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for messages in batch.values():
-                    for message in messages:
+                    for position, message in enumerate(messages, 1):
                         self.add(message.value)
+                        if position % FOLLOWER_YIELD_EVERY == 0:
+                            await asyncio.sleep(0)
         finally:
             await consumer.stop()
 
@@ -252,6 +263,7 @@ class Gateway:
         app.router.add_get("/v1/decisions/{trigger_event_id}", self.get_decision)
         app.router.add_get("/v1/shoppers/{shopper_id}/offers/stream", self.stream_offers)
         app.router.add_get("/v1/store/summary", self.store_summary)
+        app.router.add_get("/v1/store/decisions/stream", self.stream_store)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/basketlift.js", self.serve_widget)
@@ -445,38 +457,104 @@ class Gateway:
             return unusable
         if not grant_of(request).allows(shopper_id):
             return refusal_response(forbidden_for(shopper_id), cors)
+        return await self.serve_stream(request, shopper_id, "shopper")
+
+    async def stream_store(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events of every decision and of the store summary: the whole store's,
+        so for a secret key (or the open loopback gateway) only."""
+        if grant_of(request).subject is not None:
+            return refusal_response(whole_store_refusal("stream"), cors_of(request))
+        return await self.serve_stream(request, STORE, "store")
+
+    async def serve_stream(
+        self, request: web.Request, routing_key: str | None, stream: str
+    ) -> web.StreamResponse:
+        """An event stream of the decisions for `routing_key` (`STORE`: every decision, and
+        the summary), until the client goes away, falls too far behind (dropped: its
+        connection is aborted) or the gateway shuts down."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
-                **cors,
+                **cors_of(request),
             }
         )
-        subscription = self.index.subscribe(shopper_id)
-        metrics.SSE_CLIENTS.inc()
         task = asyncio.current_task()
         assert task is not None  # aiohttp runs each handler in a task
+        subscription = self.index.subscribe(routing_key)
+        subscription.on_overflow = task.cancel  # even a write waiting on the client ends
+        clients = metrics.SSE_CLIENTS.labels(stream=stream)
+        clients.inc()
         self.streams.add(task)
         try:
             await response.prepare(request)
             # The comment tells the client it is subscribed: decisions from now on reach it.
             await response.write(b": subscribed\nretry: 2000\n\n")
-            heartbeat = self.settings.gateway_sse_heartbeat_seconds
-            while not subscription.overflowed.is_set():
-                try:
-                    decision = await asyncio.wait_for(subscription.queue.get(), heartbeat)
-                except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                await response.write(sse_message(decision))
+            await self.pump(response, subscription, summaries=routing_key is STORE)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             self.streams.discard(task)
             self.index.unsubscribe(subscription)
-            metrics.SSE_CLIENTS.dec()
+            clients.dec()
+        if subscription.overflowed.is_set():
+            task.uncancel()
+            metrics.SSE_DROPPED.labels(stream=stream).inc()
+            log.info(
+                "dropped a %s stream client more than %d decisions behind",
+                stream,
+                subscription.queue.maxsize,
+            )
+            if request.transport is not None:
+                request.transport.abort()  # nothing more is written to a client that lags
         return response
+
+    async def pump(
+        self, response: web.StreamResponse, subscription: Subscription, *, summaries: bool
+    ) -> None:
+        """Write the subscription's decisions as they come, the store summary when it
+        changed (at most every `SUMMARY_INTERVAL_SECONDS`, with `summaries`), and a comment
+        after `gateway_sse_heartbeat_seconds` without anything. Returns when the
+        subscription overflowed; a client gone raises ConnectionResetError."""
+        heartbeat = self.settings.gateway_sse_heartbeat_seconds
+        last_write = next_summary = time.monotonic()
+        summary_sent: int | None = None
+        while not subscription.overflowed.is_set():
+            now = time.monotonic()
+            if summaries and now >= next_summary:
+                next_summary = now + SUMMARY_INTERVAL_SECONDS
+                if self.ledger.changes != summary_sent:
+                    summary_sent = self.ledger.changes
+                    figures = orjson.dumps(self.store_state(recent=False))
+                    await response.write(sse_event("summary", figures))
+                    last_write = now
+            wake = (
+                min(next_summary, last_write + heartbeat) if summaries else last_write + heartbeat
+            )
+            try:
+                # asyncio.timeout, not wait_for: no task per wait, so the stream runs as soon
+                # as a decision is queued (the follower yields every FOLLOWER_YIELD_EVERY).
+                async with asyncio.timeout(max(0.0, wake - now)):
+                    first = await subscription.queue.get()
+            except TimeoutError:
+                if time.monotonic() - last_write >= heartbeat:
+                    await response.write(b": keep-alive\n\n")
+                    last_write = time.monotonic()
+                continue
+            queued = [first]
+            while not subscription.queue.empty():  # all that is queued, in one write
+                queued.append(subscription.queue.get_nowait())
+            await response.write(b"".join(sse_message(decision) for decision in queued))
+            last_write = time.monotonic()
+
+    def store_state(self, *, recent: bool) -> dict[str, Any]:
+        """The store summary (`streams.gateway.store`), with its recent decisions or not,
+        and whether the orders topic is followed yet."""
+        summary = self.ledger.summary()
+        if not recent:
+            summary = {name: value for name, value in summary.items() if name != "recent_decisions"}
+        return {**summary, "following_orders": self.orders_follower.ready.is_set()}
 
     async def store_summary(self, request: web.Request) -> web.Response:
         """Orders, AOV per cohort, the lift and the recent decisions the gateway has read
@@ -484,12 +562,10 @@ class Gateway:
         loopback gateway) only, never for a shopper's token."""
         cors = cors_of(request)
         if grant_of(request).subject is not None:
-            refusal = Refusal(
-                403, "forbidden", "the store summary needs a secret key, not a shopper token"
-            )
-            return refusal_response(refusal, cors)
-        summary = {**self.ledger.summary(), "following_orders": self.orders_follower.ready.is_set()}
-        return json_response(summary, headers={**cors, "Cache-Control": "no-store"})
+            return refusal_response(whole_store_refusal("summary"), cors)
+        return json_response(
+            self.store_state(recent=True), headers={**cors, "Cache-Control": "no-store"}
+        )
 
     async def serve_widget(self, request: web.Request) -> web.Response:
         """The storefront widget, public and cacheable (`streams.gateway.assets`)."""
@@ -556,16 +632,24 @@ def demo_refusal() -> web.Response:
     )
 
 
+def whole_store_refusal(what: str) -> Refusal:
+    """403 for a shopper token asking for the whole store's summary or stream."""
+    return Refusal(403, "forbidden", f"the store {what} needs a secret key, not a shopper token")
+
+
+def sse_event(event: str, data: bytes, event_id: str | None = None) -> bytes:
+    """One Server-Sent Events message: `event`, one line of `data` (line breaks dropped:
+    orjson's JSON has none), and `event_id` (line breaks made spaces) when given."""
+    head = b""
+    if event_id is not None:
+        head = b"id: " + event_id.replace("\r", " ").replace("\n", " ").encode("utf-8") + b"\n"
+    clean = data.replace(b"\r", b"").replace(b"\n", b"")
+    return head + b"event: " + event.encode("ascii") + b"\ndata: " + clean + b"\n\n"
+
+
 def sse_message(decision: IndexedDecision) -> bytes:
-    """One decision as a Server-Sent Events message (the JSON is one line: orjson's)."""
-    decision_id = decision.decision_id.replace("\r", " ").replace("\n", " ")
-    return (
-        b"id: "
-        + decision_id.encode("utf-8")
-        + b"\nevent: decision\ndata: "
-        + decision.json.replace(b"\n", b"")
-        + b"\n\n"
-    )
+    """One decision as a Server-Sent Events message, its decision_id as the event id."""
+    return sse_event("decision", decision.json, decision.decision_id)
 
 
 def run_gateway(settings: Settings, access: KafkaAccess, auth: GatewayAuth) -> None:

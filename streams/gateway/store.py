@@ -1,7 +1,8 @@
 """The store's live experiment as the gateway sees it: orders, AOV per cohort, the lift.
 
 `StoreLedger` is fed every decision and every order the gateway reads from its start on and
-answers `GET /v1/store/summary` (the demo page's side panel). An order's cohort is that of
+answers `GET /v1/store/summary` and the `summary` events of the store's decision stream
+(the demo page's side panel). An order's cohort is that of
 its confirmation decision (`trigger_event_id` is the order's `event_id`), as in the lift
 report (`streams.experiment.report`); the two arrive on different topics in either order,
 so each waits, in a bounded map, for the other. The lift and its interval come from
@@ -44,10 +45,13 @@ class StoreLedger:
         self._cohorts: OrderedDict[str, str] = OrderedDict()
         """Confirmation decisions waiting for their order: trigger_event_id -> cohort."""
         self._summary: dict[str, Any] | None = None
+        self.changes = 0
+        """Decisions and orders taken so far: a stream sends a new summary when it moved."""
 
     def add_decision(self, decision: OfferDecision) -> None:
         """Count a decision, keep it among the recent ones, pair a confirmation with its order."""
         self._summary = None
+        self.changes += 1
         self.decisions[(decision.placement, decision.cohort)] += 1
         self.recent.appendleft(
             {
@@ -71,6 +75,7 @@ class StoreLedger:
     def add_order(self, order: OrderEvent) -> None:
         """Count an order and pair it with its confirmation decision (now or when it comes)."""
         self._summary = None
+        self.changes += 1
         self.orders_seen += 1
         value = order_value(order.items)
         cohort = self._cohorts.pop(order.event_id, None)

@@ -317,7 +317,8 @@ def stop_kept_process(pid: int, timeout: float = 30.0) -> None:
 
 def assert_demo_served(demo_url: str, expected_orders: int) -> None:
     """The installed gateway serves the demo page, the widget and the sample's catalog (all
-    package data), and its store summary counts the replayed orders in both cohorts."""
+    package data), and its store summary counts the replayed orders in both cohorts, as
+    does the first summary its store stream pushes."""
     base = demo_url.removesuffix("/demo/")
     with urllib.request.urlopen(demo_url, timeout=30) as response:
         assert b'<script src="/basketlift.js">' in response.read()
@@ -338,3 +339,10 @@ def assert_demo_served(demo_url: str, expected_orders: int) -> None:
         time.sleep(0.5)
     assert summary["orders"] == expected_orders, summary
     assert paired == expected_orders, summary
+    # The side panel's stream opens with the same summary (and then pushes decisions).
+    with urllib.request.urlopen(base + "/v1/store/decisions/stream", timeout=30) as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        while stream.readline() != b"event: summary\n":
+            pass
+        pushed = json.loads(stream.readline().removeprefix(b"data: "))
+    assert pushed["orders"] == expected_orders, pushed

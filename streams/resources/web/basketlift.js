@@ -8,7 +8,7 @@
     ".basketlift ul{list-style:none;margin:0 0 var(--basketlift-gap);padding:0;display:grid;gap:var(--basketlift-gap)}",
     ".basketlift-nudge,.basketlift-offer{background:var(--basketlift-bg);border-radius:var(--basketlift-radius);padding:.5rem .75rem}",
     ".basketlift-nudge{border-left:4px solid var(--basketlift-accent)}.basketlift-nudge progress{display:block;width:100%;accent-color:var(--basketlift-accent)}",
-    ".basketlift-offers{grid-template-columns:repeat(auto-fill,minmax(12rem,1fr))}",
+    ".basketlift-offers{grid-template-columns:repeat(auto-fit,minmax(12rem,1fr))}",
     ".basketlift-offer{border:1px solid #d0d4d9;display:flex;flex-direction:column;gap:.35rem;position:relative}",
     ".basketlift-offer h3{font-size:1rem;margin:0 1.5rem 0 0}.basketlift-offer p{margin:0}",
     ".basketlift-offer__price{font-weight:700}.basketlift-offer s{margin-left:.4rem}.basketlift-offer s,.basketlift-offer__reason{color:var(--basketlift-muted);font-weight:400}",
@@ -56,20 +56,22 @@
     container.setAttribute("data-basketlift-state", "idle");
   }
 
-  Widget.prototype.headers = function () {
+  var W = Widget.prototype;
+
+  W.headers = function () {
     var h = { "Content-Type": "application/json" };
     if (this.o.key) h.Authorization = "Bearer " + this.o.key;
     if (this.o.shopperToken) h["X-Basketlift-Shopper-Token"] = this.o.shopperToken;
     return h;
   };
 
-  Widget.prototype.ids = function (event) {
+  W.ids = function (event) {
     if (this.o.shopperId) event.shopper_id = this.o.shopperId;
     event.session_id = this.o.sessionId || (this.o.sessionId = uid("w-"));
     return event;
   };
 
-  Widget.prototype.post = function (logical, event) {
+  W.post = function (logical, event) {
     return fetch(this.gateway + "/v1/events/" + logical, {
       method: "POST",
       headers: this.headers(),
@@ -81,7 +83,7 @@
   };
 
   /* items: the whole cart. Resolves with the decision rendered, or null (overtaken, none). */
-  Widget.prototype.setCart = function (items) {
+  W.setCart = function (items) {
     var self = this;
     var seq = ++this.seq;
     var started = performance.now();
@@ -114,7 +116,7 @@
     });
   };
 
-  Widget.prototype.wait = function (eventId, seq, deadline) {
+  W.wait = function (eventId, seq, deadline) {
     var self = this;
     var url = this.gateway + "/v1/decisions/" + encodeURIComponent(eventId) + "?wait_ms=" + (this.o.waitMs || 2000);
     return fetch(url, { headers: this.headers() }).then(function (r) {
@@ -125,13 +127,16 @@
     });
   };
 
-  Widget.prototype.title = function (productId) {
+  W.title = function (productId) {
     var t = this.o.productTitle;
-    var name = typeof t === "function" ? t(productId) : t && t[productId];
-    return name || productId;
+    try {
+      return (typeof t === "function" ? t(productId) : t && t[productId]) || productId;
+    } catch (e) {
+      return productId;
+    }
   };
 
-  Widget.prototype.render = function (decision) {
+  W.render = function (decision) {
     var self = this;
     var box = this.container;
     this.decision = decision;
@@ -167,7 +172,7 @@
     }
   };
 
-  Widget.prototype.offerItem = function (offer) {
+  W.offerItem = function (offer) {
     var self = this;
     var title = this.title(offer.product_id);
     var li = el("li", "basketlift-offer basketlift-offer--" + offer.kind);
@@ -177,7 +182,8 @@
     var price = el("p", "basketlift-offer__price", money(offer.offer_price, this.currency));
     if (offer.discount_pct > 0) price.appendChild(el("s", "basketlift-offer__was", money(offer.unit_price, this.currency)));
     li.appendChild(price);
-    li.appendChild(el("p", "basketlift-offer__reason", offer.reason));
+    var reason = offer.reason.replace(/'([^']+)'/g, function (q, id) { return "'" + self.title(id) + "'"; });
+    li.appendChild(el("p", "basketlift-offer__reason", reason));
     var add = el("button", "basketlift-offer__add", this.o.addLabel || "Add to basket");
     add.type = "button";
     add.setAttribute("aria-label", "Add " + title + " to basket");
@@ -191,7 +197,9 @@
     dismiss.setAttribute("aria-label", "Dismiss " + title);
     dismiss.addEventListener("click", function () {
       self.track("offer_dismiss", offer);
+      var next = li.nextSibling || li.previousSibling; // keeps the keyboard focus in the list
       li.remove();
+      if (next) next.querySelector("button").focus();
     });
     li.appendChild(dismiss);
     if (!this.seen[offer.offer_id]) {
@@ -201,7 +209,7 @@
     return li;
   };
 
-  Widget.prototype.track = function (action, offer) {
+  W.track = function (action, offer) {
     var self = this;
     var event = this.ids({
       event_id: uid("click-"),

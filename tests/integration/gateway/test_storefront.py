@@ -3,7 +3,8 @@ DevTools Protocol, `tests.support.browser`) on the demo page an open gateway ser
 real worker and the real broker behind it.
 
 A shopper adds two products and the widget shows offers, timed by the page itself (the
-widget's `data-basketlift-latency-ms`: cart sent to decision rendered); a cart just below
+widget's `data-basketlift-latency-ms`: cart sent to decision rendered), and the side panel
+shows that decision, pushed by the store's event stream; a cart just below
 the free-shipping threshold shows the nudge; a click on an offer reaches `shop.clicks` as an
 `offer_click` (read back by a consumer), after its `offer_impression`. From a page on
 another origin, a gateway with keys is refused by the browser (CORS), and the widget with a
@@ -32,7 +33,14 @@ import pytest
 from streams.experiment.cohort import cohort_for
 from streams.gateway.tokens import mint_token
 from tests.integration.gateway.test_gateway import cart, long_poll
-from tests.integration.replay_support import sample_slice, send_replay, wait_for_index
+from tests.integration.replay_support import (
+    STATE_ENV,
+    offline_state,
+    sample_slice,
+    send_replay,
+    wait_for_index,
+    wait_for_products,
+)
 from tests.support.browser import Page, chromium, chromium_path
 from tests.support.kafka import (
     Deployment,
@@ -70,6 +78,8 @@ class Storefront:
     free_shipping_base: float
     holdout_salt: str
     holdout_fraction: float
+    purchases: dict[str, float]
+    """Orders per product in the replayed slice (the worker's co-purchase state holds them)."""
 
     @property
     def demo_url(self) -> str:
@@ -100,7 +110,7 @@ def storefront(
     workdir = tmp_path_factory.mktemp("storefront")
     deployment = new_deployment(bootstrap)
     asyncio.run(deployment.create_topics())
-    worker = start_worker(deployment, workdir)
+    worker = start_worker(deployment, workdir, **STATE_ENV)  # undecayed: checked exactly
     gateway = start_gateway(deployment, workdir)  # no keys: the demo's open loopback gateway
     keyed = start_gateway(
         deployment,
@@ -114,9 +124,14 @@ def storefront(
         worker.wait_healthy()
         gateway.wait_healthy()
         keyed.wait_healthy()
-        replayed_after = time.time()
-        send_replay(deployment, sample_slice(REPLAYED_ORDERS))
-        wait_for_index(worker, replayed_after, timeout=120)
+        replayed = sample_slice(REPLAYED_ORDERS)
+        send_replay(deployment, replayed)
+        purchases, weights, _shoppers = offline_state(replayed)
+        # Every co-purchase applied, then a ranker index holding them: offers are then
+        # "bought with" ones, not the popularity fallback of a worker still catching up.
+        mismatches = wait_for_products(worker, purchases, weights)
+        assert not mismatches, mismatches[:5]
+        wait_for_index(worker, time.time(), timeout=120)
         asyncio.run(warm_up(gateway))
         settings = deployment.settings(workdir / "settings")
         yield Storefront(
@@ -127,6 +142,7 @@ def storefront(
             settings.free_shipping_base,
             settings.holdout_salt,
             settings.holdout_fraction,
+            dict(purchases),
         )
     finally:
         stop_and_delete(deployment, keyed, gateway, worker)
@@ -197,6 +213,7 @@ async def decision_shown(page: Page, product_ids: list[str]) -> dict[str, Any]:
             nudges: text(box, '.basketlift-nudge__message'),
             region: box.getAttribute('role') + ':' + box.getAttribute('aria-label'),
             min_height: getComputedStyle(box).minHeight,
+            height: box.getBoundingClientRect().height,
           };
         })()"""
     )
@@ -210,7 +227,12 @@ async def test_two_products_in_the_basket_show_offers_within_a_second_and_a_clic
     catalog = await open_demo(page, storefront, shopper)
     shelf = catalog["products"]
     assert len(shelf) >= 3 and all(product["title"] for product in shelf)
-    first, second = shelf[0]["product_id"], shelf[2]["product_id"]
+    # The two shelf products the replay ordered most: the worker knows what goes with them.
+    by_orders = sorted(
+        shelf, key=lambda p: (-storefront.purchases.get(p["product_id"], 0), p["product_id"])
+    )
+    first, second = by_orders[0]["product_id"], by_orders[1]["product_id"]
+    assert storefront.purchases.get(second, 0) > 0
     await add_to_basket(page, first)
     await add_to_basket(page, second)
 
@@ -229,9 +251,19 @@ async def test_two_products_in_the_basket_show_offers_within_a_second_and_a_clic
     offered_product = offer["product_id"]
     assert offer["title"] == titles.get(offered_product, offered_product)
     assert offer["price"].endswith(" GBP") and offer["reason"]
+    # A co-purchase reason, naming the basket's product by its title, not its id.
+    assert offer["reason"].startswith("bought with '"), offer["reason"]
+    assert any(
+        offer["reason"].startswith(f"bought with '{titles[product]}'")
+        for product in (first, second)
+    ), offer["reason"]
     assert offer["buttons"] == ["Add to basket", "\u00d7"]
     assert shown["region"] == "region:Suggestions for your basket"
-    assert shown["min_height"] == "224px"  # 14rem reserved by the demo's CSS hook: no shift
+    # No layout shift: the box keeps the height the demo's CSS hook reserves (22rem) from
+    # mounting, with three offers and their reasons in it.
+    assert shown["min_height"] == "352px"
+    assert shown["height"] == 352, f"the widget grew to {shown['height']} px with its offers"
+    await panel_streams(page, storefront, "cart", "treatment")
     screenshot = await page.screenshot(tmp_path / "storefront-offers.png")
     assert screenshot.stat().st_size > 10_000
 
@@ -241,18 +273,51 @@ async def test_two_products_in_the_basket_show_offers_within_a_second_and_a_clic
     )
     after_click = await decision_shown(page, [first, second, offered_product])
     dismissed = after_click["offers"][0]["offer_id"]
-    remaining = await page.evaluate(
-        f"(() => {{ document.querySelector('[data-offer-id={json.dumps(dismissed)}]"
-        " .basketlift-offer__dismiss').click();"
-        " return document.querySelectorAll('#offers .basketlift-offer').length; })()"
+    remaining, focused = await page.evaluate(
+        f"(() => {{ const dismiss = document.querySelector('[data-offer-id={json.dumps(dismissed)}]"
+        " .basketlift-offer__dismiss'); dismiss.focus(); dismiss.click();"
+        " return [document.querySelectorAll('#offers .basketlift-offer').length,"
+        " document.activeElement.closest('.basketlift-offer') !== null]; })()"
     )
     assert remaining == len(after_click["offers"]) - 1
+    if remaining:  # the keyboard focus moves to a neighbouring offer, not back to the page
+        assert focused
     clicks = await clicks_of(
         storefront, shopper, {"offer_impression", "offer_click", "offer_dismiss"}
     )
     assert {"action": "offer_impression", "offer_id": offer["offer_id"]} in clicks
     assert {"action": "offer_click", "offer_id": offer["offer_id"]} in clicks
     assert {"action": "offer_dismiss", "offer_id": dismissed} in clicks
+
+
+async def panel_streams(page: Page, storefront: Storefront, placement: str, cohort: str) -> None:
+    """The side panel shows the decision the widget just rendered, pushed to it by the
+    store's event stream (open on the gateway; the page never polls the summary), and the
+    summary's count of that decision's placement and cohort."""
+    decision_id = await page.evaluate("basketliftDemo.widget.decision.decision_id")
+    row = json.dumps(f'#decisions li[data-decision-id="{decision_id}"]')
+    await page.wait_for(f"document.querySelector({row}) !== null", PAGE_WAIT_SECONDS)
+    await page.wait_for(
+        f"document.querySelector('#decision-counts').textContent.includes('{placement}/{cohort}')",
+        PAGE_WAIT_SECONDS,
+    )
+    assert await page.evaluate("document.querySelector('#stream-status').textContent") == "live"
+    polled = await page.evaluate(
+        "performance.getEntriesByType('resource').map(entry => entry.name)"
+        ".filter(name => name.includes('/v1/store/summary')).length"
+    )
+    assert polled == 0
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.get(storefront.gateway.base_url + "/metrics") as response,
+    ):
+        exposition = await response.text()
+    store_clients = [
+        float(line.rpartition(" ")[2])
+        for line in exposition.splitlines()
+        if line.startswith('basketlift_gateway_sse_clients{stream="store"} ')
+    ]
+    assert store_clients and store_clients[0] >= 1, exposition  # this page's, at least
 
 
 async def clicks_of(
@@ -294,6 +359,7 @@ async def test_a_basket_just_below_the_threshold_shows_the_free_shipping_nudge(
     shown = await decision_shown(page, [product["product_id"]])
     gap = round(threshold - quantity * product["unit_price"], 2)
     assert f"Add {gap:.2f} GBP more for free shipping" in shown["nudges"], shown
+    assert shown["height"] == 352, f"the widget grew to {shown['height']} px (nudge, offers)"
     progress = await page.evaluate(
         "[...document.querySelectorAll('.basketlift-nudge--free_shipping progress')]"
         ".map(bar => [bar.value, bar.max])"
@@ -327,9 +393,12 @@ async def test_a_gateway_with_keys_refuses_other_origins_missing_keys_and_other_
         result: str = await page.evaluate(f"({call})({options})")
         return result
 
+    # README's embedding, productTitle included: `catalog[id].title` throws for a product
+    # the page's catalog lacks (every one here); the widget shows the id instead.
     assert (
         await run(
-            f"{{gateway: {keyed}, key: {json.dumps(PUBLIC)}, shopperToken: {json.dumps(own)}}}"
+            f"{{gateway: {keyed}, key: {json.dumps(PUBLIC)}, shopperToken: {json.dumps(own)},"
+            " productTitle: id => ({})[id].title}"
         )
         == "decision: treatment"
     )

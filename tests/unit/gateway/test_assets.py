@@ -1,7 +1,11 @@
 """The files the gateway serves: the widget under 10 KB, typed and cacheable with a strong
-ETag; the demo catalog is the sample's most ordered products with their real titles."""
+ETag, taking every option its README section names; the demo catalog is the sample's most
+ordered products with their real titles."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from streams.gateway.assets import Asset, demo_assets, demo_catalog, widget_asset
 from streams.resources import WIDGET_JS
@@ -24,6 +28,52 @@ def test_the_widget_has_no_dependencies_and_no_module_syntax() -> None:
     source = WIDGET_JS.read_text()
     assert "import " not in source and "require(" not in source
     assert "window.Basketlift" in source or "root.Basketlift" in source
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def widget_section() -> str:
+    """README's "The storefront widget" section, up to the demo storefront."""
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## The storefront widget") : text.index("**The demo storefront.**")]
+
+
+def test_every_option_and_call_of_the_readme_embedding_exists_in_the_widget() -> None:
+    section = widget_section()
+    snippet = section[section.index("```html") : section.index("```", section.index("```html") + 3)]
+    mounted = snippet[snippet.index("Basketlift.mount(") :]
+    code = re.sub(r"//[^\n]*", "", mounted.split("});")[0])  # without its comments
+    options = set(re.findall(r"(\w+): ", code))
+    others = section[section.index("Other options:") : section.index("`setCart` resolves")]
+    options |= set(re.findall(r"`(\w+)[^`]*`", others))  # `waitMs`, `onError(error)`, ...
+    assert {"key", "shopperToken", "shopperId", "productTitle", "onAdd", "styles"} <= options
+    source = WIDGET_JS.read_text()
+    read = set(re.findall(r"\b(?:this\.o|self\.o|options)\.(\w+)", source))
+    assert options <= read, (
+        f"options the README names that basketlift.js never reads: {options - read}"
+    )
+    assert "root.Basketlift = {" in source and "mount: function (container, options)" in source
+    assert "var W = Widget.prototype;" in source and "W.setCart = function (items)" in source
+    assert 'src="https://gateway.shop.example/basketlift.js"' in snippet  # the served path
+
+
+def test_every_css_hook_the_readme_names_is_in_the_widget() -> None:
+    section = widget_section()
+    theming = section[section.index("**Theming.**") :]
+    source = WIDGET_JS.read_text()
+    for prop in set(re.findall(r"`(--basketlift-[\w-]+)", theming)):
+        assert f"var({prop})" in source, prop
+    classes = set(re.findall(r"`\.(basketlift[\w-]*)`", theming))
+    suffixes = set(re.findall(r"`(__\w+)`", theming))
+    assert len(classes) >= 10 and suffixes
+    for name in classes:  # a modifier (`--free_shipping`, `--<kind>`) is the kind appended
+        block, modifier, _kind = name.partition("--")
+        assert block + modifier in source, name
+    for suffix in suffixes:
+        assert f"basketlift-offer{suffix}" in source, suffix
+    for attribute in re.findall(r"`(data-basketlift-[\w-]+)`", theming):
+        assert attribute in source, attribute
 
 
 def test_the_etag_names_the_bytes_and_answers_if_none_match() -> None:

@@ -1,10 +1,11 @@
-"""The gateway's decision index: bounded, first decision kept, long-polls and live streams."""
+"""The gateway's decision index: bounded, first decision kept, long-polls and live streams
+(one shopper's, or the whole store's)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from streams.gateway.index import SUBSCRIPTION_QUEUE, DecisionIndex, IndexedDecision
+from streams.gateway.index import STORE, SUBSCRIPTION_QUEUE, DecisionIndex, IndexedDecision
 
 
 def decision(n: int, *, trigger: str | None = None, shopper: str = "c-1") -> IndexedDecision:
@@ -64,3 +65,28 @@ def test_a_stream_that_falls_too_far_behind_is_marked_overflowed() -> None:
     assert not stream.overflowed.is_set()
     index.add(decision(SUBSCRIPTION_QUEUE))
     assert stream.overflowed.is_set()
+
+
+def test_a_store_stream_receives_every_shoppers_decisions() -> None:
+    index = DecisionIndex(capacity=10)
+    store = index.subscribe(STORE)
+    shopper = index.subscribe("c-2")
+    index.add(decision(1, shopper="c-1"))
+    index.add(decision(2, shopper="c-2"))
+    assert [store.queue.get_nowait(), store.queue.get_nowait()] == [
+        decision(1, shopper="c-1"),
+        decision(2, shopper="c-2"),
+    ]
+    assert shopper.queue.get_nowait() == decision(2, shopper="c-2")
+    assert shopper.queue.empty()
+
+
+def test_an_overflowing_stream_is_told_once_and_fed_no_more() -> None:
+    index = DecisionIndex(capacity=SUBSCRIPTION_QUEUE * 2)
+    calls: list[str] = []
+    stream = index.subscribe(STORE)
+    stream.on_overflow = lambda: calls.append("overflowed")
+    for n in range(SUBSCRIPTION_QUEUE + 2):
+        index.add(decision(n, shopper=f"c-{n}"))
+    assert calls == ["overflowed"]
+    assert stream.queue.qsize() == SUBSCRIPTION_QUEUE

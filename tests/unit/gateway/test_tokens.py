@@ -1,9 +1,16 @@
-"""Shopper tokens: minted and verified with one key, refused when altered, foreign or expired."""
+"""Shopper tokens: minted and verified with one key, refused when altered, foreign or expired;
+the README's Python and Node recipes mint tokens the gateway accepts."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +74,42 @@ def test_a_malformed_token_is_refused(token: str) -> None:
 def test_no_token_is_minted_for_an_id_a_header_cannot_carry(subject: str) -> None:
     with pytest.raises(InvalidToken, match="printable ASCII"):
         mint_token(KEY, subject, now=NOW, ttl_seconds=60)
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_recipe(language: str) -> str:
+    """The token recipe README "The gateway" gives in `language` (its fenced block)."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("**Shopper tokens**") : text.index("## The storefront widget")]
+    found = re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    assert found is not None, f"README has no {language} token recipe"
+    return found.group(1)
+
+
+def test_the_readmes_python_recipe_mints_a_token_the_gateway_accepts() -> None:
+    scope = {"time": time, "hmac": hmac, "hashlib": hashlib, "signing_key": KEY}
+    scope["shopper_id"] = "c-17850"
+    exec(readme_recipe("python"), scope)  # the README's three lines, as written
+    verified = verify_token(KEY, str(scope["token"]), now=time.time())
+    assert verified.subject == "c-17850"
+    assert time.time() < verified.expires_at <= time.time() + 3601
+
+
+def test_the_readmes_node_recipe_mints_a_token_the_gateway_accepts() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = (
+        'const crypto = require("crypto");\n'
+        f'const signingKey = {json.dumps(KEY)}; const shopperId = "c-17850";\n'
+        + readme_recipe("js")
+        + "console.log(token);\n"
+    )
+    result = subprocess.run(
+        [node, "-e", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    verified = verify_token(KEY, result.stdout.strip(), now=time.time())
+    assert verified.subject == "c-17850"

@@ -7,6 +7,7 @@
   var currency = "GBP";
   var titles = {};
   var cart = [];
+  var PANEL_DECISIONS = 20;
   var $ = function (id) { return document.getElementById(id); };
   $("shopper").textContent = shopper;
 
@@ -91,31 +92,40 @@
     $("decision-counts").textContent = s.decisions.map(function (d) {
       return d.placement + "/" + d.cohort + ": " + d.count;
     }).join(", ");
-    var list = $("decisions");
-    list.textContent = "";
-    s.recent_decisions.forEach(function (d) {
-      var offered = d.offers.map(function (id) { return titles[id] || id; }).join(", ");
-      var text = d.shopper + " \u00b7 " + d.placement + " \u00b7 " + d.cohort +
-        (offered ? " \u00b7 offered " + offered : "") + (d.nudges.length ? " \u00b7 " + d.nudges.join("; ") : "");
-      var li = el("li", text, d.cohort);
-      li.setAttribute("data-decision-id", d.decision_id);
-      list.appendChild(li);
-    });
   }
 
-  function poll() {
-    fetch("/v1/store/summary").then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (s) { if (s) showSummary(s); })
-      .catch(function () {})
-      .then(function () { setTimeout(poll, 1000); });
+  /* One decision of the store's stream (the contract's JSON), newest first. */
+  function showDecision(d) {
+    var offered = d.offers.map(function (o) { return titles[o.product_id] || o.product_id; }).join(", ");
+    var nudges = d.nudges.map(function (n) { return n.message; });
+    var text = (d.shopper_id || d.session_id) + " \u00b7 " + d.placement + " \u00b7 " + d.cohort +
+      (offered ? " \u00b7 offered " + offered : "") + (nudges.length ? " \u00b7 " + nudges.join("; ") : "");
+    var li = el("li", text, d.cohort);
+    li.setAttribute("data-decision-id", d.decision_id);
+    var list = $("decisions");
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > PANEL_DECISIONS) list.removeChild(list.lastChild);
+  }
+
+  /* The side panel follows the store's event stream: every decision as it is read from the
+   * offers topic, and the summary (orders, AOV per cohort, lift) at most once a second. */
+  function follow() {
+    var stream = new EventSource("/v1/store/decisions/stream");
+    stream.addEventListener("decision", function (e) { showDecision(JSON.parse(e.data)); });
+    stream.addEventListener("summary", function (e) {
+      showSummary(JSON.parse(e.data));
+      document.body.setAttribute("data-demo-ready", "true"); // the catalog shown, the panel live
+    });
+    stream.onopen = function () { $("stream-status").textContent = "live"; };
+    stream.onerror = function () { $("stream-status").textContent = "reconnecting\u2026"; };
+    return stream;
   }
 
   fetch("catalog.json").then(function (r) { return r.json(); }).then(function (c) {
     currency = c.currency;
     Object.keys(c.titles).forEach(function (id) { titles[id] = c.titles[id]; });
     showCatalog(c.products);
-    document.body.setAttribute("data-demo-ready", "true");
-    poll(); // after the titles: the panel names the products offered
+    follow(); // after the titles: the panel names the products offered
   });
   window.basketliftDemo = { widget: widget, shopper: shopper, cart: function () { return cart; }, add: add };
 })();
