@@ -54,6 +54,7 @@ from bench.harness import (
     machine,
     metric_total,
     new_deployment,
+    py_spy_recording,
     save_named_result,
     send_events,
     start_worker,
@@ -582,6 +583,12 @@ def main() -> None:
     parser.add_argument("--rates", default="50,200,500", help="Cart events/s, comma separated.")
     parser.add_argument("--seconds", type=float, default=30.0, help="Sending time per rate.")
     parser.add_argument("--history-orders", type=int, default=3001, help="Orders for the state.")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        help="Record the worker during each rate into FILE with the rate before its suffix"
+        " (.txt: collapsed stacks; else speedscope).",
+    )
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="Wait for decisions.")
     parser.add_argument("--state-timeout", type=float, default=600.0)
@@ -624,17 +631,23 @@ def main() -> None:
             next_index = 0
             for rate in rates:
                 print(f"rate {rate:g}/s for {args.seconds:g}s ...", flush=True)
-                run = asyncio.run(
-                    run_rate(
-                        worker,
-                        rate,
-                        args.seconds,
-                        carts,
-                        next_index,
-                        args.drain_timeout,
-                        pids,
-                    )
+                profile = (
+                    args.py_spy.with_name(f"{args.py_spy.stem}-{rate:g}{args.py_spy.suffix}")
+                    if args.py_spy is not None
+                    else None
                 )
+                with py_spy_recording(worker.process.pid, profile):
+                    run = asyncio.run(
+                        run_rate(
+                            worker,
+                            rate,
+                            args.seconds,
+                            carts,
+                            next_index,
+                            args.drain_timeout,
+                            pids,
+                        )
+                    )
                 next_index += run["carts_sent"]
                 runs.append(run)
                 print(table([run]).splitlines()[-1], flush=True)
