@@ -217,3 +217,19 @@ def test_candidate_features_are_what_the_ranker_scores() -> None:
         for o in rank_offers(cart, index, 1000, config=RankerConfig(top_n=2))
     }
     assert [plain["b"], plain["c"]] == pytest.approx(hand_p.tolist())
+
+
+def test_observed_acceptance_moves_the_fitted_p_and_the_ranking() -> None:
+    index = store()
+    cart = [CartItem("a", unit_price=5.0, category="x")]
+    config = RankerConfig(top_n=2, acceptance=constant_model(0.2, 1.0))
+    # c (dear) wins on price until it has been shown 5,000 times and never accepted.
+    ranked = rank_offers(cart, index, 1000, config=config, observed={"c": (5000, 0)})
+    assert [o.product_id for o in ranked] == ["b", "c"]
+    shrunk = 0.2 * 50 / (50 + 5000)
+    assert ranked[1].p_accept == pytest.approx(shrunk)
+    assert ranked[1].expected_revenue == pytest.approx(shrunk * 50.0)
+    # An accepted-often product keeps its place, with its p moved up.
+    ranked = rank_offers(cart, index, 1000, config=config, observed={"c": (10, 10)})
+    assert ranked[0].product_id == "c"
+    assert ranked[0].p_accept == pytest.approx((0.2 * 50 + 10) / 60)
