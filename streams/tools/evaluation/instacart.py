@@ -100,6 +100,7 @@ def read_instacart(path: str | Path) -> OrderLog:
     order_id = table["order_id"].to_numpy().astype(np.int64)
     user = table["user_id"].to_numpy().astype(np.int64)
     number = table["order_number"].to_numpy().astype(np.int64)
+
     def filled(name: str, kind: pa.DataType) -> np.ndarray:
         # Cast first: a column that is all empty is read as type null.
         values = pc.fill_null(table[name].cast(kind), pa.scalar(0, kind))
