@@ -60,6 +60,13 @@ and scored by the same formula (mostly their base rate and price level, so a hig
 cart alone (pair evidence and the cart's price level). Candidates, filters and fallbacks
 are shared with the baselines: ``streams.offers.ranking.candidates``.
 
+FITTED MODEL. With ``config.acceptance`` (an ``acceptance.AcceptanceModel``, fitted on the
+store's history by ``basketlift train``), steps 1-4 still run, and their pieces, with a few
+more per-candidate features (``_Model.features``), become the inputs of a logistic
+regression: ``p`` is its calibrated probability and candidates are ranked by its fitted
+probability x ``price ** price_exponent`` (``acceptance`` module docstring). Explanations
+keep the evidence of steps 2-4.
+
 OBSERVED ACCEPTANCE. With ``observed`` counts (``streams.offers.ranking.calibration``), each
 candidate's ``p`` is updated by the times it was shown and accepted before choosing.
 
