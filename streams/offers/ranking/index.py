@@ -101,6 +101,8 @@ class ProductIndex:
         )
         self.price_or_zero: FloatArray = np.nan_to_num(self.price)
         """The price, 0 where unknown (what expected revenue multiplies by)."""
+        self.log_price: FloatArray = np.log(np.maximum(self.price_or_zero, EPS))
+        """log of the price (log EPS where unknown): a feature of the fitted acceptance model."""
         self.offerable: BoolArray = np.array(
             [f.in_stock is not False for f in ordered], np.bool_
         ) & ~np.isnan(self.price)

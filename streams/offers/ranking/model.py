@@ -236,6 +236,8 @@ class _Model:
         self.lifts: dict[EvidenceKind, FloatArray] = {}
         self.bought: FloatArray = EMPTY_FLOAT
         """Per candidate: 1 if the shopper bought it in the history window."""
+        self.logit_q: FloatArray = EMPTY_FLOAT
+        """Per candidate: logit of the base rate q_b."""
         self.ranking_p: FloatArray = EMPTY_FLOAT
         """Per candidate, with a fitted model: the probability the ranking uses."""
         self.calibrated_p: FloatArray = EMPTY_FLOAT
@@ -264,8 +266,8 @@ class _Model:
     def p_accept(self, decision: Decision) -> FloatArray:
         """p per candidate: the fitted model's (calibrated) when the config has one, else the
         hand-built one's (module docstring, steps 1-5); keeps what ``explain`` reads."""
-        p = self.hand_built_p(decision)
         fitted = self.config.acceptance
+        p = self.hand_built_p(decision, combine=fitted is None)
         if fitted is None:
             return p
         logit = fitted.logit(self.features(decision))
@@ -281,8 +283,7 @@ class _Model:
         size = len(codes)
         zero = np.zeros(size)
         lifts = self.lifts
-        price = index.price_or_zero[codes]
-        log_price = np.log(np.maximum(price, EPS))
+        log_price = index.log_price[codes]
         cart_mean = self.shopper.cart_mean_price
         ratio = log_price - math.log(cart_mean) if cart_mean > 0 else zero
         in_cart = np.zeros(len(index.categories) + 1, np.float64)
@@ -296,7 +297,7 @@ class _Model:
         )
         columns = (
             lifts.get("product", zero),
-            _logit(self.q),
+            self.logit_q,
             lifts.get("history", zero),
             lifts.get("price_level", zero),
             lifts.get("category_taste", zero),
@@ -314,8 +315,10 @@ class _Model:
             features[:, i] = column
         return features
 
-    def hand_built_p(self, decision: Decision) -> FloatArray:
-        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` reads."""
+    def hand_built_p(self, decision: Decision, *, combine: bool = True) -> FloatArray:
+        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` and
+        ``features`` read. ``combine=False``: only those pieces (the fitted model combines
+        them itself), and an empty array for p."""
         self.bought = EMPTY_FLOAT
         index = decision.index
         codes = decision.candidates
@@ -360,11 +363,13 @@ class _Model:
             lifts["price_level"] = np.log(shopper.price_lr[index.price_bin[codes]])
         if shopper.category_lr is not None:
             lifts["category_taste"] = np.log(shopper.category_lr[index.category[codes]])
+        self.q, self.logit_q, self.lifts = q, logit_q, lifts
+        if not combine:
+            return EMPTY_FLOAT
         for kind, lift in lifts.items():
             if kind != "product":
                 logit_p = logit_p + lift
         p: FloatArray = 1.0 / (1.0 + np.exp(-logit_p))
-        self.q, self.lifts = q, lifts
         return p
 
     def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
