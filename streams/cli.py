@@ -775,7 +775,8 @@ def train(
         f"from {summary['fit_cases']:,} orders, price exponent "
         f"{outcome.model.price_exponent:g} (validation on {summary['validation_cases']:,} "
         f"orders: hit@{config.top_n} {chosen['hit_at_k']:.4f}, revenue/impression "
-        f"{chosen['revenue_per_impression']:.4f}, ECE {chosen['ece']:.3f}; copurchase_plain "
+        f"{chosen['revenue_per_impression']:.4f}, calibrated ECE "
+        f"{summary['calibration']['validation_ece']:.3f}; copurchase_plain "
         f"{summary['validation_copurchase_plain']['hit_at_k']:.4f} / "
         f"{summary['validation_copurchase_plain']['revenue_per_impression']:.4f})"
     )
