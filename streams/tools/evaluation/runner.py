@@ -194,7 +194,14 @@ def run_evaluation(
             outcome = train_acceptance(
                 train,
                 split_at_ms,
-                lambda orders, into: fold(orders, into),
+                # orders_folded counts across both folds (one state): one progress bar.
+                lambda orders, into: fold(
+                    orders,
+                    into,
+                    progress=(lambda done: progress("fold", done, len(train)))
+                    if progress
+                    else None,
+                ),
                 config,
                 copurchase.half_life_days,
                 copurchase.neighbours_k,

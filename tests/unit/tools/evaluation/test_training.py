@@ -133,8 +133,13 @@ def test_recalibration_undoes_overconfidence() -> None:
 
 
 def test_evaluate_reports_the_fitted_ranker_beside_the_hand_built_one() -> None:
-    report = run_evaluation(shop_log(), SPLIT, k=3)
+    steps: list[tuple[str, int, int]] = []
+    report = run_evaluation(shop_log(), SPLIT, k=3, progress=lambda *step: steps.append(step))
     assert report.fit_error is None
+    # Folding (in two parts around the fit window) reports one count up to every training order.
+    folds = [done for step, done, total in steps if step == "fold"]
+    assert folds == sorted(folds) and folds[-1] == report.train_orders
+    assert [done for step, done, _ in steps if step == "validate"] == [1, 2, 3, 4, 5]
     fitted = report.results["basketlift_fitted"]
     assert fitted.cases == report.results["basketlift"].cases > 0
     data = json.loads(json.dumps(report.to_dict()))
