@@ -9,9 +9,9 @@ import logging
 import shutil
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -23,6 +23,10 @@ from streams.kafka.security import (
     kafka_access,
 )
 from streams.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from streams.tools.evaluation.state import LiveState
+    from streams.tools.replay.orderlog import Order
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -283,6 +287,17 @@ def worker() -> None:
             fail(str(error))
         except Exception as error:  # the broker refuses a request
             fail(f"cannot create the topics on Kafka at {settings.bootstrap_servers}: {error!r}")
+
+    if settings.acceptance_model_file is not None:
+        from streams.offers.ranking import AcceptanceModelError, load_acceptance_model
+
+        try:
+            model = load_acceptance_model(settings.acceptance_model_file)
+        except AcceptanceModelError as error:
+            fail(str(error))
+        click.echo(
+            f"acceptance model: {model.version} from {settings.acceptance_model_file}", err=True
+        )
 
     if settings.rules_file is not None:
         from streams.rules import RulesError, load_rules
@@ -572,6 +587,14 @@ def demo(fresh: bool, limit_orders: int | None, keep_running: bool) -> None:
     show_default=True,
     help="Fold the test orders into the state every N days (0: frozen at the split).",
 )
+@click.option(
+    "--model",
+    "model_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="basketlift_fitted ranks with this model file (default: fit one on the orders "
+    "before the split, as `basketlift train` would).",
+)
 def evaluate(
     order_files: tuple[Path, ...],
     fmt: str,
@@ -582,14 +605,18 @@ def evaluate(
     plot: Path | None,
     limit_orders: int | None,
     refresh_days: float,
+    model_file: Path | None,
 ) -> None:
-    """Offline evaluation: popularity, copurchase_count, copurchase_plain and basketlift.
+    """Offline evaluation: popularity, copurchase_count, copurchase_plain, basketlift and
+    basketlift_fitted.
 
     Orders before --split-at are folded through the stream's own steps (co-purchase graph,
     profiles) with the worker's BASKETLIFT_* domain settings; in each later order with 2+
     products one product is hidden (seeded) and each ranker offers k products for the rest
-    of the order. Ratios are to copurchase_plain (same-order counts, no decay or pruning);
-    ECE is the expected calibration error of p_accept; see streams/tools/evaluation.
+    of the order. basketlift is the hand-built acceptance model; basketlift_fitted one
+    fitted on the orders before the split only (or --model). Ratios are to copurchase_plain
+    (same-order counts, no decay or pruning); ECE is the expected calibration error of
+    p_accept; see streams/tools/evaluation.
     """
     import json
     import time
@@ -598,6 +625,7 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from streams.config import domain_configs
+    from streams.offers.ranking import AcceptanceModelError, load_acceptance_model
     from streams.tools.evaluation.report import report_table, write_plot
     from streams.tools.evaluation.runner import parse_split_at, run_evaluation
     from streams.tools.replay.orderlog import OrderLogError, read_order_log
@@ -607,6 +635,12 @@ def evaluate(
         split_ms = parse_split_at(split_at)
     except ValueError as error:
         fail(str(error))
+    acceptance_model = None
+    if model_file is not None:
+        try:
+            acceptance_model = load_acceptance_model(model_file)
+        except AcceptanceModelError as error:
+            fail(str(error))
     started = time.perf_counter()
     try:
         with err.status("reading the order log"):
@@ -626,7 +660,10 @@ def evaluate(
 
         def progress(step: str, done: int, total: int) -> None:
             if step not in tasks:
-                label = "folding training orders" if step == "fold" else "ranking test cases"
+                label = {
+                    "fold": "folding training orders",
+                    "validate": "choosing the price exponent",
+                }.get(step, "ranking test cases")
                 tasks[step] = bars.add_task(label, total=total)
             bars.update(tasks[step], completed=done)  # type: ignore[arg-type]
 
@@ -639,9 +676,12 @@ def evaluate(
             refresh_days=refresh_days,
             configs=domain_configs(get_settings()),
             progress=progress,
+            acceptance_model=acceptance_model,
         )
     report.timings["read"] = read_seconds
     report.sources = [str(path) for path in order_files]
+    if report.fit_error is not None:
+        err.print(f"[yellow]basketlift_fitted left out: {report.fit_error}[/yellow]")
     if not report.test_orders or not next(iter(report.results.values())).cases:
         err.print("[yellow]no test orders with 2 or more products after the split[/yellow]")
     if plot is not None:
@@ -653,6 +693,98 @@ def evaluate(
     console.print(report_table(report))
     timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in report.timings.items())
     console.print(f"timings: {timings}" + (f"; plot: {plot}" if plot is not None else ""))
+
+
+# --- train -------------------------------------------------------------------------------
+
+
+@main.command()
+@order_log_options(required=True, help="Order log file(s), read together (e.g. both UCI files).")
+@click.option(
+    "--until",
+    required=True,
+    help="Fit on orders before this date (YYYY-MM-DD, midnight UTC) or ISO-8601 time.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Model file to write (JSON; the worker reads BASKETLIFT_ACCEPTANCE_MODEL_FILE).",
+)
+@click.option(
+    "--window-days",
+    type=click.FloatRange(min=1),
+    default=90.0,
+    show_default=True,
+    help="Days before --until whose orders are the fit and validation cases.",
+)
+def train(
+    order_files: tuple[Path, ...], fmt: str, until: str, out: Path, window_days: float
+) -> None:
+    """Fit the ranker's acceptance model on the orders before --until and write it.
+
+    The orders before the last --window-days are folded with the worker's BASKETLIFT_*
+    domain settings; the window's orders, each with one product hidden as in `basketlift
+    evaluate`, are the examples (the earlier two thirds) and the validation cases that
+    choose the ranking's price exponent (the rest); see streams/tools/evaluation/training.py.
+    """
+    from dataclasses import replace
+
+    from streams.config import domain_configs
+    from streams.tools.evaluation.runner import parse_split_at
+    from streams.tools.evaluation.state import fold_orders
+    from streams.tools.evaluation.training import TrainingOptions, train_acceptance
+    from streams.tools.replay.orderlog import OrderLogError, read_order_log
+
+    try:
+        until_ms = parse_split_at(until)
+    except ValueError as error:
+        fail(str(error))
+    try:
+        log = read_order_log(list(order_files), fmt)  # type: ignore[arg-type]
+    except OrderLogError as error:
+        fail(str(error))
+    configs = domain_configs(get_settings())
+    config = replace(configs.offers.decision.ranker, acceptance=None)
+
+    def fold(orders: Sequence[Order], into: LiveState | None) -> LiveState:
+        return fold_orders(
+            orders,
+            into,
+            configs.copurchase,
+            configs.profile,
+            batch_orders=configs.batch_max,
+            consent_default_granted=configs.consent_default_granted,
+        )
+
+    try:
+        outcome = train_acceptance(
+            log.orders,
+            until_ms,
+            fold,
+            config,
+            configs.copurchase.half_life_days,
+            configs.copurchase.neighbours_k,
+            options=TrainingOptions(window_days=window_days),
+        )
+    except ValueError as error:
+        fail(f"cannot fit the acceptance model: {error}")
+    try:
+        outcome.model.write(out)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
+    summary = outcome.summary
+    chosen = summary["validation_by_price_exponent"][f"{outcome.model.price_exponent:g}"]
+    click.echo(
+        f"wrote {out}: {summary['examples']:,} examples ({summary['positives']:,} accepted) "
+        f"from {summary['fit_cases']:,} orders, price exponent "
+        f"{outcome.model.price_exponent:g} (validation on {summary['validation_cases']:,} "
+        f"orders: hit@{config.top_n} {chosen['hit_at_k']:.4f}, revenue/impression "
+        f"{chosen['revenue_per_impression']:.4f}, calibrated ECE "
+        f"{summary['calibration']['validation_ece']:.3f}; copurchase_plain "
+        f"{summary['validation_copurchase_plain']['hit_at_k']:.4f} / "
+        f"{summary['validation_copurchase_plain']['revenue_per_impression']:.4f})"
+    )
 
 
 # --- the lift report ---------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The settings (``streams.settings.Settings``) are what operators set, as environment
 variables; the domain configs are what the pure domain code takes. ``domain_configs`` is
 the only mapping between the two: the worker's handlers and ``basketlift evaluate`` both
-take their configs from it, so the offline evaluation runs with exactly the worker's.
+take their configs from it, so the offline evaluation runs with exactly the worker's. The
+acceptance model file (``BASKETLIFT_ACCEPTANCE_MODEL_FILE``) is read here, once, into the
+ranker's config: every decision then uses the same fitted model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from streams.experiment import AttributionConfig
 from streams.nudges import NudgeConfig, parse_tiers
 from streams.offers.decisions import DecisionConfig
 from streams.offers.fatigue import FatigueConfig
-from streams.offers.ranking import RankerConfig
+from streams.offers.ranking import RankerConfig, load_acceptance_model
 from streams.offers.snapshot import SnapshotConfig
 from streams.offers.step import OffersConfig
 from streams.profiles.model import ProfileConfig
@@ -53,7 +55,13 @@ def domain_configs(settings: Settings) -> DomainConfigs:
     )
     decision = DecisionConfig(
         ranker=RankerConfig(
-            top_n=settings.offers_top_n, max_per_category=settings.offers_max_per_category
+            top_n=settings.offers_top_n,
+            max_per_category=settings.offers_max_per_category,
+            acceptance=(
+                load_acceptance_model(settings.acceptance_model_file)
+                if settings.acceptance_model_file is not None
+                else None
+            ),
         ),
         post_purchase_exclude_days=settings.post_purchase_exclude_days,
         model_version=settings.model_version,

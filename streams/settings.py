@@ -306,6 +306,10 @@ class Settings(BaseSettings):
         "info", description="Level of the structured decision log (logger basketlift.decisions)."
     )
     model_version: str = Field("ranker-1", min_length=1, max_length=64)
+    acceptance_model_file: Path | None = Field(
+        None,
+        description="Fitted acceptance model (`basketlift train --out`); none: the hand-built one.",
+    )
 
     # --- Experiment, nudges, rules, attribution (names of the first six fixed) ---
     holdout_fraction: float = Field(0.1, ge=0, le=1, description="Share of shoppers held out.")
@@ -388,6 +392,22 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("acceptance_model_file")
+    @classmethod
+    def _usable_acceptance_model_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            # Imported here: the ranking package brings numpy, which most commands never need.
+            from streams.offers.ranking.acceptance import (
+                AcceptanceModelError,
+                load_acceptance_model,
+            )
+
+            try:
+                load_acceptance_model(value)
+            except AcceptanceModelError as error:
+                raise ValueError(str(error)) from None
+        return value
 
     @field_validator("api_token")
     @classmethod

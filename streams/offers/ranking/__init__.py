@@ -9,14 +9,25 @@ The modules, each depending only on those above it:
   aligned with an index.
 - ``candidates``: candidate generation from the cart, filters, fallbacks, selection under
   the category cap, reasons; ``post_purchase_exclusions``.
+- ``acceptance``: ``AcceptanceModel``, a logistic regression fitted on the store's history
+  over the model's evidence (``fit_logistic``), and its model file.
 - ``model``: ``rank_offers``, the calibrated acceptance and expected-revenue model (its
-  docstring has the formulas).
+  docstring has the formulas; with a fitted ``RankerConfig.acceptance`` its p_accept is the
+  fitted one), and ``candidate_features`` for fitting.
 - ``baselines``: ``rank_by_copurchase_count`` and ``rank_by_popularity`` for the offline
   evaluation.
 
 Callers import from this package; the names below are its public surface.
 """
 
+from streams.offers.ranking.acceptance import (
+    FEATURE_NAMES,
+    AcceptanceModel,
+    AcceptanceModelError,
+    fit_logistic,
+    load_acceptance_model,
+    model_from_fit,
+)
 from streams.offers.ranking.baselines import rank_by_copurchase_count, rank_by_popularity
 from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import post_purchase_exclusions
@@ -29,11 +40,14 @@ from streams.offers.ranking.inputs import (
     ProductFacts,
     RankerConfig,
 )
-from streams.offers.ranking.model import rank_offers
+from streams.offers.ranking.model import candidate_features, rank_offers
 from streams.offers.ranking.outputs import Evidence, EvidenceKind, Offer
 
 __all__ = [
     "DEFAULT_RANKER_CONFIG",
+    "FEATURE_NAMES",
+    "AcceptanceModel",
+    "AcceptanceModelError",
     "CartItem",
     "CartLine",
     "CatalogEntry",
@@ -44,6 +58,10 @@ __all__ = [
     "ProductFacts",
     "ProductIndex",
     "RankerConfig",
+    "candidate_features",
+    "fit_logistic",
+    "load_acceptance_model",
+    "model_from_fit",
     "post_purchase_exclusions",
     "rank_by_copurchase_count",
     "rank_by_popularity",

@@ -200,6 +200,8 @@ class ProductIndex:
         ncat = len(self.categories)
         self.price_or_zero: FloatArray = np.nan_to_num(self.price)
         """The price, 0 where unknown (what expected revenue multiplies by)."""
+        self.log_price: FloatArray = np.log(np.maximum(self.price_or_zero, EPS))
+        """log of the price (log EPS where unknown): a feature of the fitted acceptance model."""
         self.offerable: BoolArray = self.in_stock & ~np.isnan(self.price)
         """In stock (or unknown) and priced."""
         self.total_purchases: float = float(self.purchases.sum())

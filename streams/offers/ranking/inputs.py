@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from streams.offers.ranking.acceptance import AcceptanceModel
 
 __all__ = [
     "DEFAULT_RANKER_CONFIG",
@@ -63,6 +66,11 @@ class RankerConfig:
     """Use the price level of the shopper's recent purchases and of the cart."""
     use_category_taste: bool = True
     """Use the profile's category affinity."""
+    acceptance: AcceptanceModel | None = None
+    """A fitted acceptance model (``streams.offers.ranking.acceptance``): p_accept is its
+    logistic regression over the hand-built model's evidence and ranking is by
+    p_accept x price ** its price exponent. None: the hand-built p_accept, ranked by
+    expected revenue."""
 
     def __post_init__(self) -> None:
         check_int("top_n", self.top_n, 1)

@@ -60,6 +60,13 @@ and scored by the same formula (mostly their base rate and price level, so a hig
 cart alone (pair evidence and the cart's price level). Candidates, filters and fallbacks
 are shared with the baselines: ``streams.offers.ranking.candidates``.
 
+FITTED MODEL. With ``config.acceptance`` (an ``acceptance.AcceptanceModel``, fitted on the
+store's history by ``basketlift train``), steps 1-4 still run, and their pieces, with a few
+more per-candidate features (``_Model.features``), become the inputs of a logistic
+regression: ``p`` is its calibrated probability and candidates are ranked by its fitted
+probability x ``price ** price_exponent`` (``acceptance`` module docstring). Explanations
+keep the evidence of steps 2-4.
+
 OBSERVED ACCEPTANCE. With ``observed`` counts (``streams.offers.ranking.calibration``), each
 candidate's ``p`` is updated by the times it was shown and accepted before choosing.
 
@@ -80,11 +87,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streams.offers.ranking.acceptance import FEATURE_NAMES
 from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import (
     Decision,
     Scorer,
     entries_of,
+    gather,
     open_decision,
     rank,
     reason_for,
@@ -109,7 +118,7 @@ from streams.units import DAY_MS
 if TYPE_CHECKING:
     from streams.profiles.model import ShopperProfile
 
-__all__ = ["rank_offers"]
+__all__ = ["candidate_features", "rank_offers"]
 
 
 def _logit(p: FloatArray) -> FloatArray:
@@ -132,6 +141,8 @@ class _Shopper:
     price_observations: int
     category_lr: FloatArray | None
     """Likelihood ratio per category code (last: no category), None without affinity."""
+    cart_mean_price: float
+    """Mean unit price of the cart's priced lines, 0 when none has a price."""
 
 
 def _shopper(
@@ -187,7 +198,9 @@ def _shopper(
                 cat = index.category_code.get(category)
                 if cat is not None and share[cat] > 0:
                     category_lr[cat] = ((score + beta * share[cat]) / (mass + beta)) / share[cat]
-    return _Shopper(recent, orders, price_lr, observations, category_lr)
+    cart_prices = [i.unit_price for i in items if i.unit_price is not None and i.unit_price > 0]
+    cart_mean = sum(cart_prices) / len(cart_prices) if cart_prices else 0.0
+    return _Shopper(recent, orders, price_lr, observations, category_lr, cart_mean)
 
 
 def _absent_sums(c: FloatArray, n: FloatArray, floor: FloatArray, q: FloatArray) -> FloatArray:
@@ -223,13 +236,90 @@ class _Model:
         self.lifts: dict[EvidenceKind, FloatArray] = {}
         self.bought: FloatArray = EMPTY_FLOAT
         """Per candidate: 1 if the shopper bought it in the history window."""
+        self.logit_q: FloatArray = EMPTY_FLOAT
+        """Per candidate: logit of the base rate q_b."""
+        self.ranking_p: FloatArray = EMPTY_FLOAT
+        """Per candidate, with a fitted model: the probability the ranking uses."""
+        self.calibrated_p: FloatArray = EMPTY_FLOAT
+        """Per candidate, with a fitted model: the reported p_accept."""
 
     def __call__(self, decision: Decision) -> tuple[FloatArray, FloatArray]:
         p = self.p_accept(decision)
-        return p * decision.index.price_or_zero[decision.candidates], p
+        return self.score(p, decision.index.price_or_zero[decision.candidates]), p
+
+    def score(self, p: FloatArray, price: FloatArray) -> FloatArray:
+        """What candidates are sorted by, given their p_accept (as ``p_accept`` returned it,
+        or moved by observed acceptance): p x price; with a fitted model, its ranking
+        probability moved by the same factor as p, x price ** its exponent
+        (``acceptance`` module docstring)."""
+        fitted = self.config.acceptance
+        if fitted is None:
+            return p * price
+        ranking_p = self.ranking_p
+        if p is not self.calibrated_p:
+            ranking_p = ranking_p * (p / np.maximum(self.calibrated_p, EPS))
+        if fitted.price_exponent == 1.0:
+            return ranking_p * price
+        result: FloatArray = ranking_p * price**fitted.price_exponent
+        return result
 
     def p_accept(self, decision: Decision) -> FloatArray:
-        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` reads."""
+        """p per candidate: the fitted model's (calibrated) when the config has one, else the
+        hand-built one's (module docstring, steps 1-5); keeps what ``explain`` reads."""
+        fitted = self.config.acceptance
+        p = self.hand_built_p(decision, combine=fitted is None)
+        if fitted is None:
+            return p
+        logit = fitted.logit(self.features(decision))
+        self.ranking_p = fitted.ranking_p(logit)
+        self.calibrated_p = fitted.calibrated(logit)
+        return self.calibrated_p
+
+    def features(self, decision: Decision) -> FloatArray:
+        """Per candidate, the fitted model's features (``acceptance.FEATURE_NAMES``, in
+        order), from the evidence the last ``hand_built_p`` call kept."""
+        index = decision.index
+        codes = decision.candidates
+        size = len(codes)
+        zero = np.zeros(size)
+        lifts = self.lifts
+        log_price = index.log_price[codes]
+        cart_mean = self.shopper.cart_mean_price
+        ratio = log_price - math.log(cart_mean) if cart_mean > 0 else zero
+        in_cart = np.zeros(len(index.categories) + 1, np.float64)
+        in_cart[decision.cart_categories] = 1.0
+        cand = decision.entry_candidate
+        support = np.bincount(cand, minlength=size).astype(np.float64)
+        copurchases = (
+            np.bincount(cand, weights=self.listed, minlength=size)
+            if len(self.listed) == len(cand)
+            else zero
+        )
+        columns = (
+            lifts.get("product", zero),
+            self.logit_q,
+            lifts.get("history", zero),
+            lifts.get("price_level", zero),
+            lifts.get("category_taste", zero),
+            self.bought if len(self.bought) == size else zero,
+            log_price,
+            ratio,
+            in_cart[index.category[codes]],
+            np.log1p(support),
+            np.log1p(copurchases),
+            np.full(size, math.log1p(len(decision.sources))),
+        )
+        # Filled column by column: a fraction of np.column_stack's cost at this size.
+        features = np.empty((size, len(columns)))
+        for i, column in enumerate(columns):
+            features[:, i] = column
+        return features
+
+    def hand_built_p(self, decision: Decision, *, combine: bool = True) -> FloatArray:
+        """p per candidate (module docstring, steps 1-5); keeps what ``explain`` and
+        ``features`` read. ``combine=False``: only those pieces (the fitted model combines
+        them itself), and an empty array for p."""
+        self.bought = EMPTY_FLOAT
         index = decision.index
         codes = decision.candidates
         alpha = self.config.prior_strength
@@ -257,6 +347,7 @@ class _Model:
             logit_p = _logit(p_cart)
             lifts["product"] = logit_p - logit_q
         else:
+            self.listed = EMPTY_FLOAT
             logit_p = logit_q.copy()
         shopper = self.shopper
         if shopper.recent_orders > 0:
@@ -272,11 +363,13 @@ class _Model:
             lifts["price_level"] = np.log(shopper.price_lr[index.price_bin[codes]])
         if shopper.category_lr is not None:
             lifts["category_taste"] = np.log(shopper.category_lr[index.category[codes]])
+        self.q, self.logit_q, self.lifts = q, logit_q, lifts
+        if not combine:
+            return EMPTY_FLOAT
         for kind, lift in lifts.items():
             if kind != "product":
                 logit_p = logit_p + lift
         p: FloatArray = 1.0 / (1.0 + np.exp(-logit_p))
-        self.q, self.lifts = q, lifts
         return p
 
     def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
@@ -378,6 +471,31 @@ def rank_offers(
     return rank(decision, scorer, model.explain, config)
 
 
+def candidate_features(
+    items: Sequence[CartLine],
+    index: ProductIndex,
+    total_orders: float,
+    *,
+    profile: ShopperProfile | None = None,
+    config: RankerConfig = DEFAULT_RANKER_CONFIG,
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """(codes, features, hand-built p) of every candidate ``rank_offers`` would score first.
+
+    The candidates are those of the first scoring stage (the cart's neighbours and the
+    shopper's recent purchases, blocked ones left out, no fallbacks); the features are the
+    fitted model's (``acceptance.FEATURE_NAMES``), computed by the same code as in ranking,
+    so a model fitted on them sees exactly what it will be given.
+    """
+    shopper = _shopper(profile, items, index, config)
+    decision = open_decision(items, index, (), (), shopper.recent)
+    gather(decision, [shopper.recent] if len(shopper.recent) else [])
+    model = _Model(total_orders, shopper, config)
+    if not len(decision.candidates):
+        return decision.candidates, np.zeros((0, len(FEATURE_NAMES))), EMPTY_FLOAT
+    p = model.hand_built_p(decision)
+    return decision.candidates, model.features(decision), p
+
+
 class _Observed:
     """A scorer whose p is updated by observed acceptance (see ``rank_offers``)."""
 
@@ -394,11 +512,11 @@ class _Observed:
         p = self.model.p_accept(decision)
         codes = decision.candidates  # sorted
         if not len(codes) or not self.observed:
-            return p * decision.index.price_or_zero[codes], p
+            return self.model.score(p, decision.index.price_or_zero[codes]), p
         shown_by_code, accepted_by_code = self.observed.arrays_for(decision.index)
         accepted = accepted_by_code[codes]
         shown = np.maximum(shown_by_code[codes], accepted)
         k = self.strength
         # Never-observed candidates (0, 0) keep their p: (p k + 0) / (k + 0).
         p = (p * k + accepted) / (k + shown)
-        return p * decision.index.price_or_zero[codes], p
+        return self.model.score(p, decision.index.price_or_zero[codes]), p

@@ -79,7 +79,13 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CART: Final = 20
-RANKER_NAMES: Final = ("popularity", "copurchase_count", "copurchase_plain", "basketlift")
+RANKER_NAMES: Final = (
+    "popularity",
+    "copurchase_count",
+    "copurchase_plain",
+    "basketlift",
+    "basketlift_fitted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,8 @@ class RankerContext:
     profiles: Mapping[str, ShopperProfile]
     config: RankerConfig
     plain_index: ProductIndex | None = None
+    fitted: RankerConfig | None = None
+    """The ranker config with a fitted acceptance model (``basketlift_fitted``)."""
 
 
 Ranker = Callable[[EvaluationCase, RankerContext], list[Offer]]
@@ -179,11 +187,19 @@ def _basketlift(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
     )
 
 
+def _basketlift_fitted(case: EvaluationCase, ctx: RankerContext) -> list[Offer]:
+    if ctx.fitted is None or ctx.fitted.acceptance is None:
+        raise ValueError("basketlift_fitted needs a fitted acceptance model (RankerContext.fitted)")
+    profile = ctx.profiles.get(case.shopper_id) if case.shopper_id is not None else None
+    return rank_offers(case.cart, ctx.index, ctx.total_orders, profile=profile, config=ctx.fitted)
+
+
 RANKERS: Final[dict[str, Ranker]] = {
     "popularity": _popularity,
     "copurchase_count": _copurchase_count,
     "copurchase_plain": _copurchase_plain,
     "basketlift": _basketlift,
+    "basketlift_fitted": _basketlift_fitted,
 }
 
 
@@ -194,9 +210,11 @@ def build_context(
     half_life_days: float,
     k_neighbours: int,
     plain: PlainCounts | None = None,
+    fitted: RankerConfig | None = None,
 ) -> RankerContext:
     """Index the folded state as the worker would, decayed to `as_of_ms`, and the `plain`
-    counts (if given) over the same products, prices and categories."""
+    counts (if given) over the same products, prices and categories. `fitted`: the
+    config of ``basketlift_fitted``."""
     snapshot = build_snapshot(
         state.products.values(),
         as_of_ms=as_of_ms,
@@ -205,7 +223,9 @@ def build_context(
         price_bins=config.price_bins,
     )
     plain_index = plain.index_like(snapshot.index, config.price_bins) if plain else None
-    return RankerContext(snapshot.index, snapshot.total_orders, state.profiles, config, plain_index)
+    return RankerContext(
+        snapshot.index, snapshot.total_orders, state.profiles, config, plain_index, fitted
+    )
 
 
 @dataclass

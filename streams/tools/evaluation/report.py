@@ -87,6 +87,7 @@ def write_plot(report: EvaluationReport, path: Path) -> None:
         "copurchase_count": "#4c78a8",
         "copurchase_plain": "#54a24b",
         "basketlift": "#f58518",
+        "basketlift_fitted": "#e45756",
     }
     panels = len(_METRICS) + 1
     figure, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.6))

@@ -10,6 +10,7 @@ from typing import Any
 
 from streams.config import DomainConfigs, domain_configs
 from streams.copurchase.model import DAY_MS
+from streams.offers.ranking import AcceptanceModel, RankerConfig
 from streams.settings import Settings
 from streams.tools.evaluation.plain import PlainCounts
 from streams.tools.evaluation.protocol import (
@@ -22,6 +23,12 @@ from streams.tools.evaluation.protocol import (
     make_cases,
 )
 from streams.tools.evaluation.state import LiveState, fold_orders
+from streams.tools.evaluation.training import (
+    TrainingError,
+    TrainingOptions,
+    TrainingOutcome,
+    train_acceptance,
+)
 from streams.tools.replay.orderlog import Order, OrderLog
 
 __all__ = ["EvaluationReport", "parse_split_at", "run_evaluation"]
@@ -63,6 +70,10 @@ class EvaluationReport:
     total_orders: float
     timings: dict[str, float] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    acceptance_model: AcceptanceModel | None = None
+    """The model ``basketlift_fitted`` ranked with (fitted on the training orders, or given)."""
+    fit_error: str | None = None
+    """Why no model could be fitted (``basketlift_fitted`` is then left out), else None."""
 
     def ratios(self) -> dict[str, dict[str, float | None]]:
         """Each ranker's hit@k and revenue per impression divided by the baseline's."""
@@ -102,6 +113,10 @@ class EvaluationReport:
                 "decayed_total_orders": self.total_orders,
             },
             "timings_seconds": dict(self.timings),
+            "acceptance_model": (
+                self.acceptance_model.to_dict() if self.acceptance_model is not None else None
+            ),
+            "acceptance_model_fit_error": self.fit_error,
         }
 
 
@@ -129,6 +144,8 @@ def run_evaluation(
     names: Sequence[str] = RANKER_NAMES,
     configs: DomainConfigs | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    acceptance_model: AcceptanceModel | None = None,
+    training: TrainingOptions | None = None,
 ) -> EvaluationReport:
     """Fold the orders before the split, then evaluate the (first `limit_orders`) later ones.
 
@@ -137,11 +154,18 @@ def run_evaluation(
     state stays frozen at the split. `progress(step, done, total)` reports "fold" (orders)
     and "rank" (cases). `configs` are the worker's (``streams.config.domain_configs``), the
     defaults when None; the ranker offers `k` products whatever their `top_n`.
+
+    ``basketlift`` is the hand-built model (whatever model file the settings name);
+    ``basketlift_fitted`` ranks with `acceptance_model` when given, else with one fitted
+    here on the training orders alone (``training.train_acceptance``, `training` options),
+    which also folds them, so the orders are folded once either way. When the training
+    orders are too few to fit on, ``basketlift_fitted`` is left out and the report's
+    ``fit_error`` says why.
     """
     configs = configs or domain_configs(Settings())
     copurchase = configs.copurchase
     profile_config = configs.profile
-    config = replace(configs.offers.decision.ranker, top_n=k)
+    config = replace(configs.offers.decision.ranker, top_n=k, acceptance=None)
 
     def fold(orders: Sequence[Order], state: LiveState | None = None, **kw: Any) -> LiveState:
         return fold_orders(
@@ -160,21 +184,62 @@ def run_evaluation(
         test = test[: max(limit_orders, 0)]
     timings: dict[str, float] = {}
 
-    started = time.perf_counter()
-    state = fold(
-        train, progress=(lambda done: progress("fold", done, len(train))) if progress else None
-    )
-    timings["fold"] = time.perf_counter() - started
+    fitted: RankerConfig | None = None
     plain: PlainCounts | None = None
-    if "copurchase_plain" in names:
+    outcome: TrainingOutcome | None = None
+    fit_error: str | None = None
+    if "basketlift_fitted" in names and acceptance_model is None:
         started = time.perf_counter()
-        plain = PlainCounts()
-        plain.add(train)
-        timings["plain_counts"] = time.perf_counter() - started
+        try:
+            outcome = train_acceptance(
+                train,
+                split_at_ms,
+                # orders_folded counts across both folds (one state): one progress bar.
+                lambda orders, into: fold(
+                    orders,
+                    into,
+                    progress=(lambda done: progress("fold", done, len(train)))
+                    if progress
+                    else None,
+                ),
+                config,
+                copurchase.half_life_days,
+                copurchase.neighbours_k,
+                options=training,
+                progress=progress,
+            )
+        except TrainingError as error:
+            fit_error = str(error)
+            names = [name for name in names if name != "basketlift_fitted"]
+    if outcome is not None:
+        state, acceptance_model = outcome.state, outcome.model
+        plain = outcome.plain if "copurchase_plain" in names else None
+        timings["fold_and_fit"] = time.perf_counter() - started
+        timings.update({f"fit_{step}": seconds for step, seconds in outcome.timings.items()})
+    else:
+        started = time.perf_counter()
+        state = fold(
+            train,
+            progress=(lambda done: progress("fold", done, len(train))) if progress else None,
+        )
+        timings["fold"] = time.perf_counter() - started
+        if "copurchase_plain" in names:
+            started = time.perf_counter()
+            plain = PlainCounts()
+            plain.add(train)
+            timings["plain_counts"] = time.perf_counter() - started
+    if acceptance_model is not None:
+        fitted = replace(config, acceptance=acceptance_model)
 
     def context_at(as_of_ms: int) -> RankerContext:
         return build_context(
-            state, as_of_ms, config, copurchase.half_life_days, copurchase.neighbours_k, plain
+            state,
+            as_of_ms,
+            config,
+            copurchase.half_life_days,
+            copurchase.neighbours_k,
+            plain,
+            fitted,
         )
 
     started = time.perf_counter()
@@ -223,4 +288,6 @@ def run_evaluation(
         catalogue_size=catalogue_size,
         total_orders=total_orders,
         timings=timings,
+        acceptance_model=acceptance_model,
+        fit_error=fit_error,
     )

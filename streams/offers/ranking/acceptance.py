@@ -1,0 +1,364 @@
+"""A fitted acceptance model: logistic regression on the ranker's per-candidate features.
+
+The hand-built model (``streams.offers.ranking.model``) blends its evidence with fixed
+constants. ``AcceptanceModel`` instead learns, from the store's own history, how much each
+piece of evidence is worth: ``p_accept = sigmoid(b + sum_i w_i z_i)`` with ``z_i`` the
+standardised features below (``(x_i - mean_i) / scale_i``). The features are those the
+hand-built model already computes for every candidate, plus a few that cost one numpy
+operation each, so scoring stays vectorised over the candidates of a decision:
+
+- ``pair_lift``: logit of the cart's pooled co-purchase estimate minus logit of the base
+  rate (0 without pair evidence);
+- ``log_base_rate``: logit of the candidate's base rate ``q_b``;
+- ``history_lift``, ``price_level``, ``category_taste``: the hand-built model's other log
+  likelihood ratios (0 when absent: anonymous shopper, no prices, no affinity);
+- ``bought_recently``: 1 when the shopper bought the candidate in the history window;
+- ``log_price``: log of the candidate's price;
+- ``log_price_ratio``: log of the candidate's price over the cart's mean unit price (0 when
+  the cart has no prices);
+- ``category_match``: 1 when the candidate's category is one of the cart's;
+- ``log_support``: log(1 + cart items or category stand-ins listing the candidate);
+- ``log_copurchases``: log(1 + the summed co-purchase weight of those entries);
+- ``log_cart_sources``: log(1 + evidence sources in the cart), the same for every candidate
+  of a decision: a larger cart leaves fewer products to find.
+
+FITTING (``fit_logistic``): L2-regularised, weighted maximum likelihood by Newton's method
+(iteratively reweighted least squares) in numpy; the intercept is not penalised. The
+weights let a sample of the negatives stand for all of them (each sampled one counts for
+the ones it represents), so the fitted probabilities stay those of the whole candidate set.
+A logistic model fitted by maximum likelihood with an intercept matches the observed
+acceptance on average over its training examples, which is what makes ``p_accept x price``
+an expected revenue and not just a score.
+
+RANKING: by ``sigmoid(logit) x price ** price_exponent``. ``price_exponent`` 1 is expected
+revenue; below 1 trades revenue for acceptance. The training
+(``streams.tools.evaluation.training``) chooses it on a validation slice of the history,
+never on the test period.
+
+REPORTED p_accept (``calibrated``): ``sigmoid(calibration_slope x logit + calibration_shift)``.
+The fit is calibrated over all candidates, but the ranker shows only the top few, which were
+selected for their high logit and so are accepted less often than it says (selection
+regresses to the mean). The slope and shift are fitted (Platt scaling) on the offers the
+ranker made on the validation slice, against whether they were accepted, so the p_accept
+of what is shown is its acceptance rate. The map is monotone, so it never changes the
+order of two candidates of equal price; the ranking keeps the uncompressed fitted
+probability, whose spread carries the ranking signal.
+
+THE MODEL FILE (``basketlift train --out``, read by ``load_acceptance_model``): JSON with
+``format`` (``MODEL_FORMAT``), ``version``, ``features`` (must equal ``FEATURE_NAMES``),
+``means``, ``scales``, ``weights``, ``intercept``, ``price_exponent``, ``calibration``
+(``slope``, ``shift``) and a free-form ``training`` summary. Every field is checked; a bad
+file raises ``AcceptanceModelError`` with a one-line message naming the file and the field.
+Pure: numpy, no Faust.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from streams.offers.ranking.index import FloatArray
+
+__all__ = [
+    "FEATURE_NAMES",
+    "MODEL_FORMAT",
+    "AcceptanceModel",
+    "AcceptanceModelError",
+    "LogisticFit",
+    "fit_logistic",
+    "load_acceptance_model",
+    "model_from_fit",
+    "sigmoid",
+]
+
+MODEL_FORMAT: Final = "basketlift-acceptance-1"
+FEATURE_NAMES: Final[tuple[str, ...]] = (
+    "pair_lift",
+    "log_base_rate",
+    "history_lift",
+    "price_level",
+    "category_taste",
+    "bought_recently",
+    "log_price",
+    "log_price_ratio",
+    "category_match",
+    "log_support",
+    "log_copurchases",
+    "log_cart_sources",
+)
+
+
+class AcceptanceModelError(ValueError):
+    """A model file that cannot be used (the message is one line and names the file)."""
+
+
+def sigmoid(z: FloatArray) -> FloatArray:
+    """1 / (1 + exp(-z)), without overflow warnings for large |z|."""
+    result: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptanceModel:
+    """Logistic regression over ``FEATURE_NAMES``, with the ranking's price exponent."""
+
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    weights: tuple[float, ...]
+    """Per standardised feature, in ``FEATURE_NAMES`` order."""
+    intercept: float
+    price_exponent: float = 1.0
+    calibration_slope: float = 1.0
+    calibration_shift: float = 0.0
+    """The reported p_accept is ``sigmoid(slope x logit + shift)`` (``calibrated``)."""
+    version: str = "fitted"
+    training: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """What it was fitted on (free-form, JSON-able; written to the model file)."""
+    _coef: FloatArray = field(init=False, repr=False, compare=False, hash=False)
+    _offset: float = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        n = len(FEATURE_NAMES)
+        for name in ("means", "scales", "weights"):
+            values = getattr(self, name)
+            if len(values) != n:
+                raise ValueError(f"{name}: {len(values)} values for {n} features")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{name}: every value must be finite")
+        if not all(s > 0 for s in self.scales):
+            raise ValueError("scales: every value must be > 0")
+        for name in ("intercept", "price_exponent", "calibration_slope", "calibration_shift"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite")
+        if not self.calibration_slope > 0:
+            raise ValueError(f"calibration_slope must be > 0, got {self.calibration_slope!r}")
+        if not 0.0 <= self.price_exponent <= 2.0:
+            raise ValueError(f"price_exponent must be in [0, 2], got {self.price_exponent!r}")
+        # Standardising folded into the weights once: logit = x . coef + offset.
+        coef = np.array(self.weights) / np.array(self.scales)
+        object.__setattr__(self, "_coef", coef)
+        object.__setattr__(self, "_offset", self.intercept - float(np.dot(coef, self.means)))
+
+    def logit(self, features: FloatArray) -> FloatArray:
+        """The log-odds of acceptance of each row of `features` (rows x FEATURE_NAMES)."""
+        result: FloatArray = features @ self._coef + self._offset
+        return result
+
+    def ranking_p(self, logit: FloatArray) -> FloatArray:
+        """The fitted probability the ranking multiplies by ``price ** price_exponent``."""
+        return sigmoid(logit)
+
+    def calibrated(self, logit: FloatArray) -> FloatArray:
+        """The reported p_accept: the fitted log-odds mapped onto the observed acceptance
+        of the offers the ranker makes (a monotone map: it does not change the order)."""
+        return sigmoid(self.calibration_slope * logit + self.calibration_shift)
+
+    def p_accept(self, features: FloatArray) -> FloatArray:
+        """The reported P(accepted) of each row of `features`."""
+        return self.calibrated(self.logit(features))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file's content."""
+        return {
+            "format": MODEL_FORMAT,
+            "version": self.version,
+            "features": list(FEATURE_NAMES),
+            "means": list(self.means),
+            "scales": list(self.scales),
+            "weights": list(self.weights),
+            "intercept": self.intercept,
+            "price_exponent": self.price_exponent,
+            "calibration": {"slope": self.calibration_slope, "shift": self.calibration_shift},
+            "training": dict(self.training),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the model file (JSON)."""
+        target = Path(path)
+        target.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return target
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model") -> AcceptanceModel:
+        """The model of a model file's content; ``AcceptanceModelError`` naming the field."""
+        if not isinstance(data, dict):
+            raise AcceptanceModelError(f"{where}: expected a JSON object")
+        if data.get("format") != MODEL_FORMAT:
+            raise AcceptanceModelError(
+                f"{where}: format {data.get('format')!r} is not {MODEL_FORMAT!r}"
+            )
+        features = data.get("features")
+        if features != list(FEATURE_NAMES):
+            raise AcceptanceModelError(
+                f"{where}: features {features!r} are not this version's {list(FEATURE_NAMES)}"
+            )
+
+        def numbers(name: str) -> tuple[float, ...]:
+            values = data.get(name)
+            if not isinstance(values, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
+                raise AcceptanceModelError(f"{where}: {name} must be a list of numbers")
+            return tuple(float(v) for v in values)
+
+        def number(name: str, default: float | None = None) -> float:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AcceptanceModelError(f"{where}: {name} must be a number, got {value!r}")
+            return float(value)
+
+        calibration = data.get("calibration", {"slope": 1.0, "shift": 0.0})
+        if not isinstance(calibration, dict):
+            raise AcceptanceModelError(f"{where}: calibration must be a JSON object")
+        slope, shift = calibration.get("slope"), calibration.get("shift")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (slope, shift)):
+            raise AcceptanceModelError(f"{where}: calibration needs numbers slope and shift")
+        version = data.get("version", "fitted")
+        training = data.get("training", {})
+        if not isinstance(version, str) or not version:
+            raise AcceptanceModelError(f"{where}: version must be a non-empty string")
+        if not isinstance(training, dict):
+            raise AcceptanceModelError(f"{where}: training must be a JSON object")
+        try:
+            return cls(
+                numbers("means"),
+                numbers("scales"),
+                numbers("weights"),
+                number("intercept"),
+                number("price_exponent", 1.0),
+                float(slope),  # type: ignore[arg-type]
+                float(shift),  # type: ignore[arg-type]
+                version,
+                training,
+            )
+        except ValueError as error:
+            raise AcceptanceModelError(f"{where}: {error}") from None
+
+
+def load_acceptance_model(path: str | Path) -> AcceptanceModel:
+    """Read a model file; ``AcceptanceModelError`` (one line, naming the file) if unusable."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise AcceptanceModelError(
+            f"acceptance model {source}: cannot read it ({error.strerror or error})"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AcceptanceModelError(
+            f"acceptance model {source}: not JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    return AcceptanceModel.from_dict(data, f"acceptance model {source}")
+
+
+@dataclass(frozen=True, slots=True)
+class LogisticFit:
+    """A fitted logistic regression on standardised features, and how the fit went."""
+
+    means: FloatArray
+    scales: FloatArray
+    weights: FloatArray
+    intercept: float
+    iterations: int
+    converged: bool
+    log_loss: float
+    """Weighted mean negative log-likelihood on the training examples."""
+
+
+def fit_logistic(
+    features: FloatArray,
+    labels: FloatArray,
+    sample_weight: FloatArray | None = None,
+    *,
+    l2: float = 1.0,
+    max_iterations: int = 50,
+    tolerance: float = 1e-8,
+) -> LogisticFit:
+    """Weighted L2-regularised logistic regression by Newton's method (IRLS).
+
+    Features are standardised (weighted mean 0, standard deviation 1; a constant feature
+    gets scale 1 and so weight 0 under the penalty), the intercept is free and the penalty
+    is ``l2 / 2 x |w|^2`` against the summed weighted log-likelihood. Newton steps are
+    halved while they do not decrease the objective, so the fit converges from 0 for any
+    data (the objective is strictly convex for l2 > 0). ValueError on mismatched shapes,
+    labels outside [0, 1], negative weights or no examples.
+    """
+    x = np.asarray(features, np.float64)
+    y = np.asarray(labels, np.float64)
+    if x.ndim != 2 or len(x) != len(y) or not len(y):
+        raise ValueError(f"need rows x features and one label per row, got {x.shape}, {y.shape}")
+    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if len(s) != len(y) or np.any(s < 0) or not s.sum() > 0:
+        raise ValueError("sample weights: one per row, >= 0, not all 0")
+    if np.any((y < 0) | (y > 1)):
+        raise ValueError("labels must be in [0, 1]")
+    if not (math.isfinite(l2) and l2 > 0):
+        raise ValueError(f"l2 must be finite and > 0, got {l2!r}")
+    total = s.sum()
+    means = s @ x / total
+    spread = np.sqrt(s @ (x - means) ** 2 / total)
+    scales = np.where(spread > 1e-9, spread, 1.0)
+    z = np.column_stack([np.ones(len(y)), (x - means) / scales])
+    penalty = np.full(z.shape[1], l2)
+    penalty[0] = 0.0
+    beta = np.zeros(z.shape[1])
+
+    def objective(b: FloatArray) -> float:
+        eta = z @ b
+        # log(1 + e^eta) - y eta, stably.
+        loss = np.logaddexp(0.0, eta) - y * eta
+        return float(s @ loss + 0.5 * np.dot(penalty * b, b))
+
+    current = objective(beta)
+    converged = False
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported after the loop
+        p = sigmoid(z @ beta)
+        gradient = z.T @ (s * (p - y)) + penalty * beta
+        hessian = (z * (s * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-12)
+        step = np.linalg.solve(hessian, gradient)
+        size = 1.0
+        while True:
+            candidate = beta - size * step
+            value = objective(candidate)
+            if value <= current or size < 1e-6:
+                break
+            size /= 2
+        decrease = current - value
+        beta, current = candidate, value
+        if decrease <= tolerance * max(1.0, abs(current)):
+            converged = True
+            break
+    return LogisticFit(
+        means, scales, beta[1:].copy(), float(beta[0]), iterations, converged, current / total
+    )
+
+
+def model_from_fit(
+    fit: LogisticFit,
+    *,
+    price_exponent: float = 1.0,
+    calibration: tuple[float, float] = (1.0, 0.0),
+    version: str = "fitted",
+    training: Mapping[str, Any] | None = None,
+) -> AcceptanceModel:
+    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift)."""
+    return AcceptanceModel(
+        tuple(float(v) for v in fit.means),
+        tuple(float(v) for v in fit.scales),
+        tuple(float(v) for v in fit.weights),
+        fit.intercept,
+        price_exponent,
+        calibration[0],
+        calibration[1],
+        version,
+        dict(training or {}),
+    )

@@ -1,0 +1,314 @@
+"""Fitting the acceptance model on a store's own history, with the evaluation's protocol.
+
+``train_acceptance(orders, until_ms, ...)`` uses only orders before ``until_ms`` (in
+``basketlift evaluate``: the split, so no test order is ever seen):
+
+1. The history is cut at ``start = until - window``: the orders before ``start`` are folded
+   into the state (the stream's own steps, ``state.fold_orders``) and indexed as of
+   ``start``. The window is ``window_days`` (90), at most half of the history.
+2. The window's orders become cases exactly as in the evaluation (``protocol.make_cases``:
+   one product hidden, the rest is the cart), in time order. The earlier ``fit_share``
+   (two thirds) of them are FIT cases, the rest VALIDATION cases. The features of a case
+   come from the state as of ``start``, which has never seen the window's orders, so they
+   are out of sample just as the test period's are.
+3. Fit examples: every candidate the ranker would score first
+   (``ranking.candidate_features``), labelled 1 when its product was bought in the order
+   outside the visible cart (the evaluation's "accepted"), else 0. All positives are kept,
+   plus the ``hard_negatives`` candidates with the highest hand-built p_accept x price
+   (those the ranker must tell apart) and ``random_negatives`` drawn uniformly from the
+   rest, each of those weighted by (rest / drawn) so that the weighted examples stand for
+   every candidate (the fitted probabilities are the whole candidate set's).
+4. ``fit_logistic`` (L2, Newton) on them gives the weights.
+5. The price exponent of the ranking (``p x price ** e``) is chosen on the validation cases,
+   each ranked by the fitted model with e in ``PRICE_EXPONENTS`` and by ``copurchase_plain``
+   (plain counts as of ``start``): the e with the highest revenue per impression among those
+   whose hit@k is at least ``copurchase_plain``'s; when none is, the e with the highest hit@k.
+   The rule is the issue's target (more revenue without losing acceptance), applied to the
+   store's own history; no number in it is tuned to a data set.
+6. The reported p_accept is calibrated on the offers of the chosen exponent on the
+   validation cases (``recalibration``: Platt scaling, see ``ranking.acceptance``).
+7. The window's orders are folded too, so the returned state holds every order before
+   ``until_ms`` (what the evaluation then ranks the test period with).
+
+Pure apart from the clock: numpy and the stream's domain code, no Faust.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import numpy as np
+
+from streams.copurchase.model import DAY_MS
+from streams.offers.ranking import (
+    AcceptanceModel,
+    RankerConfig,
+    candidate_features,
+    fit_logistic,
+    model_from_fit,
+)
+from streams.offers.ranking.acceptance import sigmoid
+from streams.offers.ranking.index import FloatArray
+from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
+from streams.tools.evaluation.plain import PlainCounts
+from streams.tools.evaluation.protocol import (
+    EvaluationCase,
+    RankerContext,
+    build_context,
+    evaluate_cases,
+    make_cases,
+)
+from streams.tools.evaluation.state import LiveState
+from streams.tools.replay.orderlog import Order
+
+__all__ = [
+    "MIN_CASES",
+    "PRICE_EXPONENTS",
+    "TrainingError",
+    "TrainingOptions",
+    "TrainingOutcome",
+    "choose_exponent",
+    "fit_examples",
+    "recalibration",
+    "train_acceptance",
+]
+
+PRICE_EXPONENTS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""Candidate exponents e of the ranking p x price ** e (1: expected revenue)."""
+MIN_CASES: Final = 50
+"""Fewest fit cases, and fewest validation cases, a fit is attempted with."""
+
+
+class TrainingError(ValueError):
+    """The history cannot give a model (too short, no candidates); one-line message."""
+
+
+Fold = Callable[[Sequence[Order], LiveState | None], LiveState]
+"""Folds orders into a state (a new one when None), with the worker's configs."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOptions:
+    """How the acceptance model is fitted (module docstring)."""
+
+    window_days: float = 90.0
+    fit_share: float = 2 / 3
+    max_fit_cases: int = 4000
+    max_validation_cases: int = 1500
+    hard_negatives: int = 30
+    random_negatives: int = 30
+    l2: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class TrainingOutcome:
+    """The fitted model and the state folded through every order before ``until_ms``."""
+
+    model: AcceptanceModel
+    state: LiveState
+    plain: PlainCounts
+    summary: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def fit_examples(
+    cases: Sequence[EvaluationCase],
+    context: RankerContext,
+    options: TrainingOptions,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(features, labels, weights) of the cases' sampled candidates (module docstring, 3)."""
+    rng = np.random.default_rng(options.seed)
+    index = context.index
+    ids = np.array(index.product_ids, dtype=object)
+    rows: list[FloatArray] = []
+    labels: list[FloatArray] = []
+    weights: list[FloatArray] = []
+    for case in cases:
+        profile = context.profiles.get(case.shopper_id) if case.shopper_id is not None else None
+        codes, features, hand_p = candidate_features(
+            case.cart, index, context.total_orders, profile=profile, config=context.config
+        )
+        if not len(codes):
+            continue
+        label = np.fromiter((pid in case.bought for pid in ids[codes]), np.bool_, len(codes))
+        weight = np.ones(len(codes))
+        negatives = np.flatnonzero(~label)
+        order = np.argsort(-(hand_p * index.price_or_zero[codes])[negatives], kind="stable")
+        hard = negatives[order[: options.hard_negatives]]
+        rest = negatives[order[options.hard_negatives :]]
+        drawn = rest
+        if len(rest) > options.random_negatives:
+            drawn = rng.choice(rest, options.random_negatives, replace=False)
+            weight[drawn] = len(rest) / options.random_negatives
+        keep = np.concatenate([np.flatnonzero(label), hard, drawn])
+        rows.append(features[keep])
+        labels.append(label[keep].astype(np.float64))
+        weights.append(weight[keep])
+    if not rows:
+        raise TrainingError("no training example: no case in the window has a candidate")
+    return np.concatenate(rows), np.concatenate(labels), np.concatenate(weights)
+
+
+def _spread(cases: list[EvaluationCase], limit: int) -> list[EvaluationCase]:
+    """At most `limit` cases, evenly spaced in time order."""
+    if len(cases) <= limit:
+        return cases
+    step = len(cases) / limit
+    return [cases[int(i * step)] for i in range(limit)]
+
+
+def train_acceptance(
+    orders: Sequence[Order],
+    until_ms: int,
+    fold: Fold,
+    config: RankerConfig,
+    half_life_days: float,
+    neighbours_k: int,
+    *,
+    options: TrainingOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> TrainingOutcome:
+    """Fit the acceptance model on the orders before `until_ms` (module docstring).
+
+    `orders`: in time order (later ones are ignored). `config`: the ranker's (its
+    ``top_n`` is the k of the validation). ``TrainingError`` when the history is too short
+    to leave enough cases (checked before anything is folded).
+    """
+    options = options or TrainingOptions()
+    history = [order for order in orders if order.ts_ms < until_ms]
+    if not history:
+        raise TrainingError("no order before the training end")
+    span = until_ms - history[0].ts_ms
+    start_ms = until_ms - int(min(options.window_days * DAY_MS, span / 2))
+    early = [order for order in history if order.ts_ms < start_ms]
+    window = [order for order in history if order.ts_ms >= start_ms]
+    cases = make_cases(window, options.seed)
+    cut = int(len(cases) * options.fit_share)
+    fit_cases = _spread(cases[:cut], options.max_fit_cases)
+    validation = _spread(cases[cut:], options.max_validation_cases)
+    if len(fit_cases) < MIN_CASES or len(validation) < MIN_CASES:
+        raise TrainingError(
+            f"too few orders to fit on: {len(cases)} with 2+ products in the "
+            f"{(until_ms - start_ms) / DAY_MS:.0f} days before the training end "
+            f"(at least {MIN_CASES / (1 - options.fit_share):.0f} needed)"
+        )
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    state = fold(early, None)
+    plain = PlainCounts()
+    plain.add(early)
+    context = build_context(
+        state, start_ms, replace(config, acceptance=None), half_life_days, neighbours_k, plain
+    )
+    timings["fold_before_window"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    features, labels, weights = fit_examples(fit_cases, context, options)
+    timings["examples"] = time.perf_counter() - started
+    started = time.perf_counter()
+    fit = fit_logistic(features, labels, weights, l2=options.l2)
+    timings["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    by_exponent: dict[float, tuple[float, float, float]] = {}
+    offers_by_exponent: dict[float, tuple[list[float], list[bool]]] = {}
+    plain_result = evaluate_cases(validation, context, ["copurchase_plain"])["copurchase_plain"]
+    for exponent in PRICE_EXPONENTS:
+        trial = model_from_fit(fit, price_exponent=exponent)
+        trial_context = replace(context, fitted=replace(context.config, acceptance=trial))
+        result = evaluate_cases(validation, trial_context, ["basketlift_fitted"])
+        fitted = result["basketlift_fitted"]
+        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted)
+        by_exponent[exponent] = (
+            fitted.hit_at_k,
+            fitted.revenue_per_impression,
+            fitted.expected_calibration_error,
+        )
+        if progress is not None:
+            progress("validate", len(by_exponent), len(PRICE_EXPONENTS))
+    exponent = choose_exponent(by_exponent, plain_result.hit_at_k)
+    offered_p, offered_accepted = offers_by_exponent[exponent]
+    slope, shift = recalibration(offered_p, offered_accepted, l2=options.l2)
+    raw = np.clip(np.asarray(offered_p, np.float64), 1e-12, 1 - 1e-12)
+    calibrated = sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + shift)
+    calibrated_ece = expected_calibration_error(
+        reliability_bins(calibrated.tolist(), offered_accepted)
+    )
+    timings["validate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    fold(window, state)
+    plain.add(window)
+    timings["fold_window"] = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        "until_ms": until_ms,
+        "window_start_ms": start_ms,
+        "orders_before_window": len(early),
+        "window_orders": len(window),
+        "fit_cases": len(fit_cases),
+        "validation_cases": len(validation),
+        "examples": len(labels),
+        "positives": int(labels.sum()),
+        "l2": options.l2,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+        "log_loss": fit.log_loss,
+        "validation_copurchase_plain": {
+            "hit_at_k": plain_result.hit_at_k,
+            "revenue_per_impression": plain_result.revenue_per_impression,
+        },
+        "validation_by_price_exponent": {
+            f"{e:g}": {"hit_at_k": h, "revenue_per_impression": r, "ece": c}
+            for e, (h, r, c) in by_exponent.items()
+        },
+        "price_exponent": exponent,
+        "calibration": {"slope": slope, "shift": shift, "validation_ece": calibrated_ece},
+    }
+    model = model_from_fit(
+        fit, price_exponent=exponent, calibration=(slope, shift), training=summary
+    )
+    return TrainingOutcome(model, state, plain, summary, timings)
+
+
+def recalibration(
+    p_accepts: Sequence[float], accepted: Sequence[bool], *, l2: float = 1.0
+) -> tuple[float, float]:
+    """(slope, shift) of ``logit p' = slope x logit p + shift`` fitted on offers (Platt scaling).
+
+    The logistic fit is calibrated over every candidate, but the ranker shows only its top
+    few, chosen for their high log-odds, and those are accepted less often than the fit
+    says; refitting the offered ones' log-odds on whether they were accepted maps the
+    model's probabilities onto the observed acceptance of what it actually offers
+    (``AcceptanceModel.calibrated``). (1, 0) when there is nothing to fit (no offer, or all
+    accepted alike, or all predictions equal).
+    """
+    if not len(p_accepts) or len(set(accepted)) < 2:
+        return 1.0, 0.0
+    p = np.clip(np.asarray(p_accepts, np.float64), 1e-9, 1 - 1e-9)
+    logit = np.log(p) - np.log1p(-p)
+    if float(logit.std()) < 1e-9:
+        return 1.0, 0.0
+    fit = fit_logistic(logit[:, None], np.asarray(accepted, np.float64), l2=l2)
+    slope = float(fit.weights[0] / fit.scales[0])
+    return slope, fit.intercept - slope * float(fit.means[0])
+
+
+def choose_exponent(
+    by_exponent: dict[float, tuple[float, float, float]], plain_hit: float
+) -> float:
+    """The exponent with the best revenue among those at least as accepted as the plain
+    baseline (hit@k), else the one with the best hit@k (module docstring, 5).
+
+    `by_exponent`: exponent -> (hit@k, revenue per impression, ECE). Ties go to the
+    exponent closer to 1 (expected revenue).
+    """
+    if not by_exponent:
+        raise ValueError("no exponent was validated")
+    eligible = [e for e, (hit, _, _) in by_exponent.items() if hit >= plain_hit]
+    if eligible:
+        return max(eligible, key=lambda e: (by_exponent[e][1], e))
+    return max(by_exponent, key=lambda e: (by_exponent[e][0], by_exponent[e][1], e))

@@ -1,0 +1,233 @@
+"""Fitting the acceptance model on the history (streams.tools.evaluation.training), the
+`basketlift train` command, the fitted ranker in `basketlift evaluate`, the model setting."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import main
+from streams.config import domain_configs
+from streams.copurchase.model import CopurchaseConfig
+from streams.offers.ranking import DEFAULT_RANKER_CONFIG, FEATURE_NAMES, load_acceptance_model
+from streams.settings import Settings, SettingsError, get_settings
+from streams.tools.evaluation import parse_split_at, run_evaluation
+from streams.tools.evaluation.state import LiveState, fold_orders
+from streams.tools.evaluation.training import (
+    TrainingError,
+    choose_exponent,
+    recalibration,
+    train_acceptance,
+)
+from streams.tools.replay.orderlog import Order, OrderLine, OrderLog, write_orders_file
+from streams.units import DAY_MS
+
+SPLIT = parse_split_at("2024-06-01")
+GROUPS = 8
+PER_GROUP = 5
+
+
+def shop_log(days_before: int = 200, days_after: int = 40, per_day: int = 8) -> OrderLog:
+    """A seeded store: 8 groups of 5 products bought together (group g, category c{g}),
+    priced 1 to 20; each order takes 2 to 4 products of one group, sometimes one more from
+    anywhere; 60 shoppers who mostly stick to two groups."""
+    rng = random.Random(11)
+    price = {
+        f"g{g}p{i}": float(1 + (3 * g + 5 * i) % 20)
+        for g in range(GROUPS)
+        for i in range(PER_GROUP)
+    }
+    everything = sorted(price)
+    taste = {s: rng.sample(range(GROUPS), 2) for s in range(60)}
+    orders = []
+    for day in range(-days_before, days_after):
+        for n in range(per_day):
+            shopper = rng.randrange(60)
+            group = rng.choice(taste[shopper]) if rng.random() < 0.8 else rng.randrange(GROUPS)
+            members = [f"g{group}p{i}" for i in range(PER_GROUP)]
+            chosen = rng.sample(members, rng.randint(2, 4))
+            if rng.random() < 0.3:
+                extra = rng.choice(everything)
+                if extra not in chosen:
+                    chosen.append(extra)
+            ts = SPLIT + day * DAY_MS + n * 60_000
+            oid = f"o{day + days_before:04d}-{n}"
+            lines = tuple(
+                OrderLine(oid, f"s{shopper}", ts, p, 1, price[p], f"c{p[1]}", None) for p in chosen
+            )
+            orders.append(Order(oid, f"s{shopper}", ts, lines))
+    return OrderLog(tuple(orders))
+
+
+def fold(orders: list[Order] | tuple[Order, ...], into: LiveState | None) -> LiveState:
+    return fold_orders(orders, into, CopurchaseConfig())
+
+
+def train(orders: tuple[Order, ...], until_ms: int = SPLIT):  # type: ignore[no-untyped-def]
+    return train_acceptance(list(orders), until_ms, fold, DEFAULT_RANKER_CONFIG, 90.0, 100)
+
+
+def test_the_fit_sees_only_orders_before_its_end() -> None:
+    log = shop_log()
+    before = tuple(o for o in log.orders if o.ts_ms < SPLIT)
+    with_later = train(log.orders)
+    only_before = train(before)
+    assert with_later.model == only_before.model
+    summary = with_later.summary
+    assert summary["until_ms"] == SPLIT
+    assert summary["window_start_ms"] == SPLIT - 90 * DAY_MS
+    assert summary["orders_before_window"] + summary["window_orders"] == len(before)
+    assert summary["positives"] > 0 and summary["examples"] > summary["positives"]
+    # The returned state holds every order before the end, and none after.
+    assert with_later.state.orders_folded == len(before)
+    assert with_later.state.last_ts_ms is not None and with_later.state.last_ts_ms < SPLIT
+    assert with_later.plain.orders == len(before)
+
+
+def test_the_fitted_model_learns_the_stores_evidence() -> None:
+    outcome = train(shop_log().orders)
+    weights = dict(zip(FEATURE_NAMES, outcome.model.weights, strict=True))
+    # Products of one group are bought together: the pair evidence is what predicts.
+    assert weights["pair_lift"] > 0.2
+    assert outcome.model.price_exponent in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert outcome.model.calibration_slope > 0
+
+
+def test_too_short_a_history_is_refused_before_folding() -> None:
+    folded: list[int] = []
+
+    def counting_fold(orders, into):  # type: ignore[no-untyped-def]
+        folded.append(len(orders))
+        return fold(orders, into)
+
+    short = shop_log(days_before=6, days_after=0, per_day=4)
+    with pytest.raises(TrainingError, match="too few orders to fit on"):
+        train_acceptance(list(short.orders), SPLIT, counting_fold, DEFAULT_RANKER_CONFIG, 90, 100)
+    assert folded == []
+
+
+def test_the_exponent_rule_prefers_revenue_among_those_as_accepted_as_the_baseline() -> None:
+    results = {0.0: (0.12, 0.10, 0.0), 0.5: (0.11, 0.15, 0.0), 1.0: (0.09, 0.20, 0.0)}
+    assert choose_exponent(results, plain_hit=0.10) == 0.5
+    assert choose_exponent(results, plain_hit=0.08) == 1.0
+    assert choose_exponent(results, plain_hit=0.13) == 0.0  # none is: the best hit rate
+
+
+def test_recalibration_undoes_overconfidence() -> None:
+    rng = np.random.default_rng(3)
+    logit = rng.normal(-2.0, 1.0, 20_000)
+    accepted = rng.random(len(logit)) < 1 / (1 + np.exp(-logit))
+    overconfident = 1 / (1 + np.exp(-2 * logit))  # log-odds doubled
+    slope, shift = recalibration(overconfident.tolist(), accepted.tolist())
+    assert slope == pytest.approx(0.5, abs=0.05)
+    assert shift == pytest.approx(0.0, abs=0.1)
+    assert recalibration([0.2, 0.3], [True, True]) == (1.0, 0.0)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_reports_the_fitted_ranker_beside_the_hand_built_one() -> None:
+    steps: list[tuple[str, int, int]] = []
+    report = run_evaluation(shop_log(), SPLIT, k=3, progress=lambda *step: steps.append(step))
+    assert report.fit_error is None
+    # Folding (in two parts around the fit window) reports one count up to every training order.
+    folds = [done for step, done, total in steps if step == "fold"]
+    assert folds == sorted(folds) and folds[-1] == report.train_orders
+    assert [done for step, done, _ in steps if step == "validate"] == [1, 2, 3, 4, 5]
+    fitted = report.results["basketlift_fitted"]
+    assert fitted.cases == report.results["basketlift"].cases > 0
+    data = json.loads(json.dumps(report.to_dict()))
+    assert "basketlift_fitted" in data["ratios_vs_copurchase_plain"]
+    model = data["acceptance_model"]
+    assert model["features"] == list(FEATURE_NAMES)
+    assert model["training"]["until_ms"] == SPLIT  # fitted on the training period only
+    # The fitted p_accept is its own, not the hand-built one's.
+    assert fitted.p_accepts != report.results["basketlift"].p_accepts
+
+
+def test_evaluate_leaves_the_fitted_ranker_out_of_a_history_too_short_to_fit() -> None:
+    short = shop_log(days_before=6, days_after=4, per_day=4)
+    report = run_evaluation(short, SPLIT, k=2)
+    assert report.fit_error is not None and "too few orders" in report.fit_error
+    assert "basketlift_fitted" not in report.results
+    assert report.results["basketlift"].cases > 0
+    assert report.to_dict()["acceptance_model_fit_error"] == report.fit_error
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_train_writes_a_model_that_evaluate_and_the_settings_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = write_orders_file(shop_log(), tmp_path / "orders.parquet")
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(
+        main, ["train", "--orders", str(orders), "--until", "2024-06-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"wrote {out}: ")
+    model = load_acceptance_model(out)
+    assert model.training["until_ms"] == SPLIT
+
+    evaluated = CliRunner().invoke(
+        main,
+        ["evaluate", "--orders", str(orders), "--split-at", "2024-06-01", "--json",
+         "--model", str(out)],
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    data = json.loads(evaluated.stdout)
+    assert data["acceptance_model"] == json.loads(out.read_text())
+    assert "fit_fit" not in data["timings_seconds"]  # given, not fitted again
+
+    monkeypatch.setenv("BASKETLIFT_ACCEPTANCE_MODEL_FILE", str(out))
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert domain_configs(settings).offers.decision.ranker.acceptance == model
+    assert (
+        domain_configs(Settings(acceptance_model_file=None)).offers.decision.ranker.acceptance
+        is None
+    )
+
+
+def test_a_bad_model_file_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "basketlift-acceptance-1", "features": []}')
+    orders = write_orders_file(shop_log(days_before=10, days_after=2), tmp_path / "o.parquet")
+    result = CliRunner().invoke(
+        main, ["evaluate", "--orders", str(orders), "--split-at", "2024-06-01", "--model", str(bad)]
+    )
+    assert result.exit_code != 0
+    assert f"acceptance model {bad}: features" in result.output
+    monkeypatch.setenv("BASKETLIFT_ACCEPTANCE_MODEL_FILE", str(bad))
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    message = str(info.value)
+    assert message.startswith("BASKETLIFT_ACCEPTANCE_MODEL_FILE: acceptance model ")
+    assert "\n" not in message
+
+
+def test_train_refuses_a_history_too_short_in_one_line(tmp_path: Path) -> None:
+    orders = write_orders_file(shop_log(days_before=6, days_after=0, per_day=4), tmp_path / "o.pq")
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(
+        main, ["train", "--orders", str(orders), "--until", "2024-06-01", "--out", str(out)]
+    )
+    assert result.exit_code != 0
+    assert "cannot fit the acceptance model: too few orders to fit on" in result.output
+    assert not out.exists()
