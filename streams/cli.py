@@ -22,6 +22,7 @@ from streams.kafka.security import (
     check_kafka_access,
     kafka_access,
 )
+from streams.runtime.memory import limit_malloc_arenas
 from streams.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
@@ -327,6 +328,7 @@ def worker() -> None:
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's scans, which would otherwise walk it again and again under load.
     gc.freeze()
+    limit_malloc_arenas()
     worker = faust.Worker(app, loglevel=settings.log_level)
     # Faust's start-up spinner sets the root logger to DEBUG so that every record spins it:
     # every library's debug records would then be built (and dropped), a measurable share
