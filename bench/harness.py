@@ -56,6 +56,7 @@ __all__ = [
     "send_events",
     "start_gateway",
     "start_worker",
+    "wait_all_serving",
     "wait_for_index",
 ]
 
@@ -383,6 +384,24 @@ def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> 
             return
         time.sleep(0.2)
     raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
+
+
+def wait_all_serving(workers: list[WorkerProcess], timeout: float = 300) -> None:
+    """Block until every worker is healthy at once, several polls in a row (the group has
+    settled: each holds partitions and none is rebalancing)."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 5:
+        for worker in workers:
+            assert worker.alive(), "worker exited\n" + worker.log_tail()
+        healthy = all(worker.health() == 200 for worker in workers)
+        in_a_row = in_a_row + 1 if healthy else 0
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"workers not all healthy after {timeout}s\n"
+                + "\n=====\n".join(worker.log_tail() for worker in workers)
+            )
+        time.sleep(1)
 
 
 @contextlib.contextmanager

@@ -307,8 +307,32 @@ PRE_DRAIN_SECONDS = 2.0
 """Longest a commit sends buffered table writes before it holds new batches off."""
 
 
+class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, asking the broker where changelogs end."""
+
+    async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
+        """The partitions' end offsets from the broker (ListOffsets, with the consumer's
+        isolation level: under exactly-once, read_committed, so the last stable offsets).
+
+        Faust 0.15.3 answers from the consumer's cached `last_stable_offset` under
+        exactly-once. aiokafka knows it only after a fetch from the partition, so right after
+        an assignment it is None, which table recovery turns into highwater -1. A worker
+        given a changelog partition whose local store it already holds (it kept a standby
+        copy, or owned the partition before a rebalance) then crashes with
+        `ConsistencyError: The persisted offset ... is higher than the last offset in that
+        topic (highwater) (N > -1)`: with more than one worker, at nearly every rebalance.
+        Upstream: faust-streaming/faust#158 (open). Can go when Faust asks the broker.
+        """
+        consumer = self._ensure_consumer()
+        return cast(Mapping[Any, int], await consumer.end_offsets(partitions))
+
+
 class CommitGatedConsumer(aiokafka_driver.Consumer):
-    """Faust's aiokafka consumer whose commits wait until no batch is in flight."""
+    """Faust's aiokafka consumer whose commits wait until no batch is in flight, and whose
+    table recovery reads changelog ends from the broker (`BrokerEndOffsetsConsumerThread`)."""
+
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return BrokerEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         """Wait until no batch is in flight, then commit as Faust does.
@@ -699,6 +723,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "AIOKafkaConsumerThread._ensure_consumer()",
         "kafka_consumer",
         lambda s: _callable_with(type(s.consumer._thread), "_ensure_consumer", "self"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer._new_consumer_thread(), AIOKafkaConsumerThread._highwaters(partitions)",
+        "BrokerEndOffsetsConsumerThread (changelog ends for table recovery)",
+        lambda s: (
+            _callable_with(aiokafka_driver.Consumer, "_new_consumer_thread", "self")
+            and _callable_with(
+                aiokafka_driver.AIOKafkaConsumerThread, "_highwaters", "self", "partitions"
+            )
+        ),
     ),
     Assumption(
         "mode-streaming",

@@ -23,3 +23,11 @@ def test_the_commit_interval_follows_the_setting(clean_env: pytest.MonkeyPatch) 
     assert Settings().commit_interval_seconds == 2.8  # Faust's default
     app = create_app(Settings(app_id="unit-app-commit", commit_interval_seconds=0.25), CommitGate())
     assert app.conf.broker_commit_interval == 0.25
+
+
+def test_standby_replicas_follow_the_setting(clean_env: pytest.MonkeyPatch) -> None:
+    """Faust's own default is 1: the setting must reach the app, 0 included."""
+    for standbys in (0, 2):
+        settings = Settings(app_id=f"unit-app-standby-{standbys}", table_standby_replicas=standbys)
+        assert create_app(settings, CommitGate()).conf.table_standby_replicas == standbys
+    assert Settings().table_standby_replicas == 1

@@ -24,6 +24,7 @@ from streams import cli
 from streams.kafka import faustcompat
 from streams.kafka.faustcompat import (
     ASSUMPTIONS,
+    BrokerEndOffsetsConsumerThread,
     CommitGatedConsumer,
     DrainableProducer,
     ExactlyOnceTransport,
@@ -236,6 +237,32 @@ async def test_consumer_accessors_read_a_real_faust_consumer(throwaway_app: faus
     assert paused_partitions(consumer) == set()
     with pytest.raises(ConsumerNotStarted):
         kafka_consumer(consumer)
+
+
+async def test_recovery_highwaters_come_from_the_broker_not_the_unfetched_cache(
+    throwaway_app: faust.App,
+) -> None:
+    """Right after an assignment aiokafka has fetched nothing, so its cached last stable
+    offset is None; Faust's own answer would make recovery see highwater -1 and crash a
+    worker holding a standby copy (ConsistencyError, persisted offset > -1)."""
+    consumer = throwaway_app.consumer
+    consumer.in_transaction = True  # as under exactly-once: Faust reads the cached LSO
+    thread = consumer._thread
+    assert isinstance(thread, BrokerEndOffsetsConsumerThread)
+    changelog = TopicPartition("app-table-changelog", 3)
+    asked: list[list[TopicPartition]] = []
+
+    class FetchedNothingYet:
+        def last_stable_offset(self, tp: TopicPartition) -> int | None:
+            return None
+
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            asked.append(list(partitions))
+            return dict.fromkeys(partitions, 42)
+
+    thread._consumer = FetchedNothingYet()
+    assert await thread._highwaters([changelog]) == {changelog: 42}
+    assert asked == [[changelog]]
 
 
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
