@@ -498,3 +498,15 @@ def save_named_result(file_name: str, run_name: str, result: dict[str, Any]) -> 
     saved[run_name] = result
     path.write_text(json.dumps(saved, indent=2) + "\n")
     return path
+
+
+def save_runs(file_name: str, run_name: str, result: dict[str, Any]) -> None:
+    """Store `result` under `run_name` (``save_named_result``) and say where; then exit with
+    status 1 if any of its ``runs`` has a ``status`` other than "ok" (a failed run is
+    recorded, and the command still fails)."""
+    path = save_named_result(file_name, run_name, result)
+    print(f"saved {path} [{run_name}]")
+    runs = result["runs"]
+    failed = [run for run in runs if run["status"] != "ok"]
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(runs)} runs failed: {failed[0]['status'][:300]}")
