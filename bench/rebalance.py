@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import threading
@@ -119,6 +120,9 @@ class CartStream:
         self.carts = carts
         self.sent_at: dict[str, float] = {}
         self.received = Received()
+        self.received_uncommitted = Received()
+        """What a read_uncommitted reader saw: a cross-check (decisions are published outside
+        transactions, so both readers should see the same)."""
         self.wanted: set[str] = set()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -154,8 +158,14 @@ class CartStream:
 
     async def _run(self) -> None:
         consumer: AIOKafkaConsumer = await offers_consumer(self.deployment, "read_committed")
+        uncommitted = await offers_consumer(self.deployment, "read_uncommitted")
         reading = asyncio.Event()
-        receiver = asyncio.create_task(receive(consumer, self.wanted, self.received, reading))
+        receivers = [
+            asyncio.create_task(receive(consumer, self.wanted, self.received, reading)),
+            asyncio.create_task(
+                receive(uncommitted, self.wanted, self.received_uncommitted, reading)
+            ),
+        ]
         producer = make_producer(self.deployment.access)
         await producer.start()
         topic = self.deployment.topic("carts")
@@ -180,9 +190,17 @@ class CartStream:
                 await asyncio.sleep(0.2)
         finally:
             reading.set()
-            await asyncio.gather(receiver, return_exceptions=True)
+            await asyncio.gather(*receivers, return_exceptions=True)
             await producer.stop()
             await consumer.stop()
+            await uncommitted.stop()
+
+    def undecided_uncommitted(self, start: float, end: float) -> int:
+        """Carts sent in [start, end) that the read_uncommitted reader saw no decision for."""
+        at = self.received_uncommitted.at
+        return sum(
+            1 for e, sent in list(self.sent_at.items()) if start <= sent < end and e not in at
+        )
 
     def latencies(self, start: float, end: float) -> list[tuple[float, float | None]]:
         """(send time, latency or None when undecided) of the carts sent in [start, end)."""
@@ -239,6 +257,14 @@ def load_store(products: int, args: argparse.Namespace, workdir: Path) -> tuple[
     ]
 
 
+def run_directory(args: argparse.Namespace) -> contextlib.AbstractContextManager[str]:
+    """A fresh directory for one run, under --workdir if given, removed afterwards unless
+    --keep."""
+    if args.keep:
+        return contextlib.nullcontext(tempfile.mkdtemp(prefix="rebalance-", dir=args.workdir))
+    return tempfile.TemporaryDirectory(prefix="rebalance-", dir=args.workdir)
+
+
 def timed(step: Callable[[], object]) -> float:
     """Run `step`; seconds it took."""
     started = time.monotonic()
@@ -251,10 +277,13 @@ def run_one(
 ) -> dict[str, Any]:
     """Load one store through worker A, then join and leave with worker B under a cart stream."""
     result: dict[str, Any] = {"products": products, "standbys": standbys, "status": "ok"}
-    env = {"BASKETLIFT_TABLE_STANDBY_REPLICAS": str(standbys)}
+    env = {
+        "BASKETLIFT_TABLE_STANDBY_REPLICAS": str(standbys),
+        "BASKETLIFT_LOG_LEVEL": args.log_level,
+    }
     deployment = new_deployment(bootstrap, partitions=args.partitions)
     asyncio.run(deployment.create_topics())
-    with tempfile.TemporaryDirectory(prefix="rebalance-") as tmp:
+    with run_directory(args) as tmp:
         workdir = Path(tmp)
         log, catalog = load_store(products, args, workdir)
         (workdir / "a").mkdir()
@@ -306,6 +335,9 @@ def run_one(
                     "threshold_s": round(threshold, 2),
                     "join": {
                         **phase_report(stream.latencies(join_at, leave_at), join_at, threshold),
+                        "undecided_read_uncommitted": stream.undecided_uncommitted(
+                            join_at, leave_at
+                        ),
                         "joining_worker_healthy_after_s": None
                         if joining.healthy_at is None
                         else round(joining.healthy_at - join_at, 1),
@@ -313,6 +345,9 @@ def run_one(
                     },
                     "leave": {
                         **phase_report(stream.latencies(leave_at, end_at), leave_at, threshold),
+                        "undecided_read_uncommitted": stream.undecided_uncommitted(
+                            leave_at, end_at
+                        ),
                         "remaining_worker_most_changelog_records_to_read": (
                             taking_back.most_remaining
                         ),
@@ -346,6 +381,13 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=1200.0)
     parser.add_argument("--name", help="Run name in the results file.")
+    parser.add_argument(
+        "--workdir", type=Path, help="Where the run's directory (worker logs, data) goes."
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the run's directory (with --workdir)."
+    )
+    parser.add_argument("--log-level", default="warning", help="The workers' log level.")
     args = parser.parse_args()
 
     bootstrap = ensure_broker(Settings())
@@ -357,7 +399,10 @@ def main() -> None:
     ]
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "args": vars(args),
+        "args": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+        },
         "runs": runs,
         "machine": machine_report(info),
     }

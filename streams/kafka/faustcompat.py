@@ -178,6 +178,11 @@ def transaction_producer(producer: Any, transactional_id: str) -> AIOKafkaProduc
     return found
 
 
+def transactional_ids(producer: Any) -> list[str]:
+    """The transactions Faust's producer has a producer for (`Producer._transaction_producers`)."""
+    return list(producer._transaction_producers)
+
+
 def transaction_lock(producer: Any, transactional_id: str) -> asyncio.Lock:
     """Faust's lock around one transaction's begin and commit (`Producer._trn_locks`)."""
     lock: asyncio.Lock = producer._trn_locks[transactional_id]
@@ -416,6 +421,28 @@ class SourcePartitionTransactions(TransactionManager):
             headers,
             transactional_id=source_transaction,
         )
+
+    async def on_rebalance(
+        self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any]
+    ) -> None:
+        """Stop the producer of every transaction whose partition this worker no longer owns,
+        then let Faust stop and start producers as usual.
+
+        Faust 0.15.3 (`TransactionManager.on_rebalance`) maps the revoked partitions to
+        transactions through `_tps_to_active_tpgs`, which leaves out every partition the new
+        assignment makes a standby of this worker. With standby replicas (Faust's default)
+        that is most revoked partitions: their producers are never stopped, the new owner's
+        producer fences them, and when the partition comes back (the other worker left) Faust
+        reuses the fenced producer, whose next send fails with `ProducerFenced` and crashes
+        the worker. No upstream issue found. Can go when Faust stops a revoked partition's
+        producer whether or not the partition becomes a standby.
+        """
+        keep = self._tps_to_transactional_ids(assigned)
+        stale = sorted(set(transactional_ids(self.producer)) - keep)
+        if stale:
+            log.info("stopping %d transactional producers of partitions given up", len(stale))
+            await self._stop_transactions(stale)
+        await super().on_rebalance(assigned, revoked, newly_assigned)
 
     async def commit(self, offsets: Any, start_new_transaction: bool = True) -> bool:
         """Flush buffered records (table changelog writes) into the transactions, then commit.
@@ -736,6 +763,19 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
+        "faust-streaming",
+        "TransactionManager.on_rebalance(assigned, revoked, newly_assigned),"
+        " _tps_to_transactional_ids(tps), _stop_transactions(tids)",
+        "SourcePartitionTransactions.on_rebalance",
+        lambda s: (
+            _callable_with(
+                TransactionManager, "on_rebalance", "self", "assigned", "revoked", "newly_assigned"
+            )
+            and _callable_with(TransactionManager, "_tps_to_transactional_ids", "self", "tps")
+            and _callable_with(TransactionManager, "_stop_transactions", "self", "tids")
+        ),
+    ),
+    Assumption(
         "mode-streaming",
         "ServiceThread.thread_loop",
         "consumer_thread_loop (the broker-contact listener)",
@@ -851,7 +891,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "faust-streaming",
         "Producer._transaction_producers, Producer._trn_locks",
-        "transaction_producer, transaction_lock (DrainableProducer)",
+        "transaction_producer, transaction_lock (DrainableProducer), transactional_ids"
+        " (SourcePartitionTransactions.on_rebalance)",
         lambda s: (
             isinstance(getattr(s.producer, "_transaction_producers", None), Mapping)
             and isinstance(getattr(s.producer, "_trn_locks", None), Mapping)

@@ -265,6 +265,39 @@ async def test_recovery_highwaters_come_from_the_broker_not_the_unfetched_cache(
     assert asked == [[changelog]]
 
 
+async def test_a_rebalance_stops_the_producers_of_partitions_no_longer_owned(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust leaves the producer of a revoked partition running when the partition becomes
+    a standby here; the new owner fences it, and reusing it later crashes the worker."""
+    transactions = throwaway_app.consumer.transactions
+    assert isinstance(transactions, SourcePartitionTransactions)
+    monkeypatch.setattr(
+        transactions.producer, "_transaction_producers", {"app-1-0": object(), "app-1-4": object()}
+    )
+    kept = TopicPartition("shop.carts", 4)
+    monkeypatch.setattr(
+        transactions,
+        "_tps_to_transactional_ids",
+        lambda tps: {"app-1-4"} if tps == {kept} else set(),
+    )
+    stopped: list[str] = []
+    faust_calls: list[tuple[Any, ...]] = []
+
+    async def stop_transactions(tids: list[str]) -> None:
+        stopped.extend(tids)
+
+    async def faust_on_rebalance(self: Any, *args: Any) -> None:
+        faust_calls.append(args)
+
+    monkeypatch.setattr(transactions, "_stop_transactions", stop_transactions)
+    monkeypatch.setattr(TransactionManager, "on_rebalance", faust_on_rebalance)
+    revoked = {TopicPartition("shop.carts", 0)}  # a standby here now: Faust skips it
+    await transactions.on_rebalance({kept}, revoked, set())
+    assert stopped == ["app-1-0"]
+    assert faust_calls == [({kept}, revoked, set())]
+
+
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
     producer = throwaway_app.producer
     assert isinstance(producer, DrainableProducer)
