@@ -56,6 +56,7 @@ __all__ = [
     "send_events",
     "start_gateway",
     "start_worker",
+    "wait_all_serving",
     "wait_for_index",
 ]
 
@@ -385,6 +386,24 @@ def wait_for_index(worker: WorkerProcess, after: float, timeout: float = 60) -> 
     raise AssertionError(f"the index was not up to date after {after} within {timeout}s")
 
 
+def wait_all_serving(workers: list[WorkerProcess], timeout: float = 300) -> None:
+    """Block until every worker is healthy at once, several polls in a row (the group has
+    settled: each holds partitions and none is rebalancing)."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 5:
+        for worker in workers:
+            assert worker.alive(), "worker exited\n" + worker.log_tail()
+        healthy = all(worker.health() == 200 for worker in workers)
+        in_a_row = in_a_row + 1 if healthy else 0
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"workers not all healthy after {timeout}s\n"
+                + "\n=====\n".join(worker.log_tail() for worker in workers)
+            )
+        time.sleep(1)
+
+
 @contextlib.contextmanager
 def py_spy_recording(pid: int, output: Path | None) -> Iterator[None]:
     """Sample process `pid` with py-spy while the block runs, into `output`: collapsed
@@ -482,3 +501,15 @@ def save_named_result(file_name: str, run_name: str, result: dict[str, Any]) -> 
     saved[run_name] = result
     path.write_text(json.dumps(saved, indent=2) + "\n")
     return path
+
+
+def save_runs(file_name: str, run_name: str, result: dict[str, Any]) -> None:
+    """Store `result` under `run_name` (``save_named_result``) and say where; then exit with
+    status 1 if any of its ``runs`` has a ``status`` other than "ok" (a failed run is
+    recorded, and the command still fails)."""
+    path = save_named_result(file_name, run_name, result)
+    print(f"saved {path} [{run_name}]")
+    runs = result["runs"]
+    failed = [run for run in runs if run["status"] != "ok"]
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(runs)} runs failed: {failed[0]['status'][:300]}")

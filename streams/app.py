@@ -98,6 +98,7 @@ def create_app(
         producer_max_batch_size=1024 * 1024,
         producer_linger_ms=settings.producer_linger_ms,
         topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
         # With BASKETLIFT_CREATE_TOPICS=false the worker verified at start-up that every
         # topic exists (streams.kafka.topics); Faust must not try to create any.
         topic_allow_declare=settings.create_topics,

@@ -130,6 +130,15 @@ class Settings(BaseSettings):
     replication_factor: int = Field(
         1, ge=1, le=32, description="Replicas of every topic Basketlift creates."
     )
+    table_standby_replicas: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="Standby copies of each table partition (Faust's table_standby_replicas):"
+        " a worker keeps a standby partition's local store up to date from its changelog, so"
+        " when it takes the partition over it reads only what it had not yet applied. 0: no"
+        " standbys; a new owner rebuilds the partition from its changelog.",
+    )
 
     # --- Kafka security (every client: worker, views, admin, CLI tools, benches) ---
     kafka_security_protocol: KafkaSecurityProtocol = Field(

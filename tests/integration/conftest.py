@@ -37,9 +37,12 @@ def bootstrap() -> str:
 
 
 @pytest.fixture
-def deployment(bootstrap: str) -> Iterator[Deployment]:
-    """Unique topics and app id for one test; its topics are deleted afterwards."""
-    deployment = new_deployment(bootstrap)
+def deployment(bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """Unique topics and app id for one test; its topics are deleted afterwards. A test
+    module's `DEPLOYMENT_PARTITIONS` sets the partition count (4 otherwise)."""
+    deployment = new_deployment(
+        bootstrap, partitions=getattr(request.module, "DEPLOYMENT_PARTITIONS", 4)
+    )
     asyncio.run(deployment.create_topics())
     yield deployment
     # Left behind, every run's topics pile up in the broker's data dir (thousands of

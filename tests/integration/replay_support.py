@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterable
 from itertools import permutations
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import SAMPLE as SAMPLE
 from bench.harness import Deployment, WorkerProcess, metric_total, produce_records
 from bench.harness import get_json as get_json
 from bench.harness import send_events as send_events
+from bench.harness import wait_all_serving as wait_all_serving
 from bench.harness import wait_for_index as wait_for_index
 from streams.tools.replay.events import replay_events
 from streams.tools.replay.orderlog import OrderLog, read_orders_file
@@ -229,3 +231,16 @@ def state_mismatches(
     time.sleep(settle)
     wrong = product_mismatches(worker, purchases, weights) + shopper_mismatches(worker, shoppers)
     return ["changed after matching:", *wrong] if wrong else []
+
+
+def owned_partitions(worker: WorkerProcess, topic: str) -> set[int]:
+    """Partitions of `topic` this worker consumes, from its per-partition consumer lag (Faust's
+    /router views, which would tell directly, are off). A shopper's profile partition is the
+    partition ingest puts their events on."""
+    text = worker.metrics_text()
+    return {
+        int(sample.labels["partition"])
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "basketlift_consumer_lag" and sample.labels.get("topic") == topic
+    }

@@ -11,6 +11,8 @@ import asyncio
 import socket
 import time
 import warnings
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from bench.harness import (
     start_gateway,
     start_worker,
 )
+from schemas import OfferDecision, decode_event
 from streams import devbroker
 from streams.kafka.reader import read_topic_records
 from streams.kafka.security import KafkaAccess
@@ -39,6 +42,7 @@ __all__ = [
     "GatewayProcess",
     "StoppableBroker",
     "WorkerProcess",
+    "decisions_by_trigger",
     "ensure_broker",
     "free_port",
     "free_port_run",
@@ -93,6 +97,23 @@ async def read_all(
         return await read_topic_records(access, topic, committed=committed, timeout_s=timeout)
     except (LookupError, TimeoutError) as error:
         raise AssertionError(str(error)) from error
+
+
+def decisions_by_trigger(
+    deployment: Deployment, expected: Collection[str], timeout: float = 180
+) -> dict[str, list[bytes]]:
+    """Every committed record of the deployment's offers topic, by the decision's trigger
+    event id, once each `expected` trigger has one (or `timeout` seconds passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
+        found: dict[str, list[bytes]] = defaultdict(list)
+        for _key, value, _partition, _offset in records:
+            assert value is not None
+            found[decode_event(OfferDecision, value).trigger_event_id].append(value)
+        if all(trigger in found for trigger in expected) or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
 
 
 def free_port_run(count: int) -> int:

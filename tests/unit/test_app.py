@@ -54,3 +54,11 @@ def test_every_table_of_the_worker_carries_the_store_options() -> None:
         assert (
             table.options["block_cache_size"] == table_store_options(settings)["block_cache_size"]
         ), table.name
+
+
+def test_standby_replicas_follow_the_setting(clean_env: pytest.MonkeyPatch) -> None:
+    """Faust's own default is 1: the setting must reach the app, 0 included."""
+    for standbys in (0, 2):
+        settings = Settings(app_id=f"unit-app-standby-{standbys}", table_standby_replicas=standbys)
+        assert create_app(settings, CommitGate()).conf.table_standby_replicas == standbys
+    assert Settings().table_standby_replicas == 1

@@ -94,6 +94,33 @@ SMOKE_RUNS = {
         ],
         "shoppers.json",
     ),
+    "scaleout": (
+        ["--events", "600", "--workers", "1,2", "--partitions", "2", "--name", "smoke"],
+        "scaleout.json",
+    ),
+    "rebalance": (
+        [
+            "--products",
+            "300",
+            "--orders",
+            "150",
+            "--shoppers",
+            "100",
+            "--standbys",
+            "1",
+            "--rate",
+            "5",
+            "--before",
+            "2",
+            "--after",
+            "2",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "rebalance.json",
+    ),
     "state_replay": (
         [
             "--no-carts",

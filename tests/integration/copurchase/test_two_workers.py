@@ -9,56 +9,25 @@ token included.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.ingest.routing import partition_for_key
 from tests.integration.replay_support import (
     STATE_ENV,
     offline_state,
+    owned_partitions,
     product_mismatches,
     sample_slice,
     send_replay,
     shopper_mismatches,
+    wait_all_serving,
     wait_until_empty,
 )
-from tests.support.kafka import Deployment, WorkerProcess, start_worker
+from tests.support.kafka import Deployment, start_worker
 
 pytestmark = pytest.mark.integration
-
-
-def wait_both_serving(workers: list[WorkerProcess], timeout: float = 300) -> None:
-    """Block until every worker is healthy at once, several polls in a row (the group has
-    settled: each holds partitions and none is rebalancing)."""
-    deadline = time.monotonic() + timeout
-    in_a_row = 0
-    while in_a_row < 5:
-        for worker in workers:
-            assert worker.alive(), "worker exited\n" + worker.log_tail()
-        healthy = all(worker.health() == 200 for worker in workers)
-        in_a_row = in_a_row + 1 if healthy else 0
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"workers not both healthy after {timeout}s\n"
-                + "\n=====\n".join(worker.log_tail() for worker in workers)
-            )
-        time.sleep(1)
-
-
-def owned_partitions(worker: WorkerProcess, topic: str) -> set[int]:
-    """Partitions of `topic` this worker consumes, from its per-partition consumer lag (Faust's
-    /router views, which would tell directly, are off). A shopper's profile partition is the
-    partition ingest puts their events on."""
-    text = worker.metrics_text()
-    return {
-        int(sample.labels["partition"])
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "basketlift_consumer_lag" and sample.labels.get("topic") == topic
-    }
 
 
 @pytest.mark.timeout(900)
@@ -73,7 +42,7 @@ def test_two_workers_each_serve_every_product_and_shopper(
     second = start_worker(deployment.sibling(), tmp_path / "w2", **STATE_ENV)
     workers = [first, second]
     try:
-        wait_both_serving(workers)
+        wait_all_serving(workers)
         assert first.base_url != second.base_url
         send_replay(deployment, log)
 

@@ -14,18 +14,16 @@ import asyncio
 import os
 import signal
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from schemas import OfferDecision, decode_event
 from streams.kafka.producer import make_producer
 from streams.tools.replay.events import catalog_events, event_key, order_event
 from tests.integration.replay_support import STATE_ENV, metric_total, sample_slice, send_events
-from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worker
+from tests.support.kafka import Deployment, WorkerProcess, decisions_by_trigger, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -94,20 +92,6 @@ async def send_and_kill(
     return killed_at
 
 
-def decisions_by_trigger(deployment: Deployment, timeout: float = 180) -> dict[str, list[bytes]]:
-    """Every committed decision of the offers topic by trigger, once every cart has one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        records = asyncio.run(read_all(deployment.access, deployment.topic("offers")))
-        found: dict[str, list[bytes]] = defaultdict(list)
-        for _key, value, _partition, _offset in records:
-            assert value is not None
-            found[decode_event(OfferDecision, value).trigger_event_id].append(value)
-        if len(found) >= CARTS or time.monotonic() > deadline:
-            return found
-        time.sleep(1)
-
-
 @pytest.mark.timeout(600)
 def test_sigkill_while_deciding_leaves_one_decision_per_cart(
     deployment: Deployment, tmp_path: Path
@@ -128,7 +112,7 @@ def test_sigkill_while_deciding_leaves_one_decision_per_cart(
             worker_log.write(f"\n----- SIGKILL after {killed_at} carts; restarting -----\n")
         second = start_worker(deployment, tmp_path, **WORKER_ENV)
         second.wait_healthy(timeout=300)
-        found = decisions_by_trigger(deployment)
+        found = decisions_by_trigger(deployment, [cart["event_id"] for _l, _k, cart in carts])
         recovered = metric_total(second.metrics_text(), "basketlift_decisions_recovered_total")
 
         missing = [cart["event_id"] for _l, _k, cart in carts if cart["event_id"] not in found]

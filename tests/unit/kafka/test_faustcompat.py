@@ -24,6 +24,7 @@ from streams import cli
 from streams.kafka import faustcompat
 from streams.kafka.faustcompat import (
     ASSUMPTIONS,
+    BrokerEndOffsetsConsumerThread,
     CommitGatedConsumer,
     DrainableProducer,
     ExactlyOnceTransport,
@@ -236,6 +237,65 @@ async def test_consumer_accessors_read_a_real_faust_consumer(throwaway_app: faus
     assert paused_partitions(consumer) == set()
     with pytest.raises(ConsumerNotStarted):
         kafka_consumer(consumer)
+
+
+async def test_recovery_highwaters_come_from_the_broker_not_the_unfetched_cache(
+    throwaway_app: faust.App,
+) -> None:
+    """Right after an assignment aiokafka has fetched nothing, so its cached last stable
+    offset is None; Faust's own answer would make recovery see highwater -1 and crash a
+    worker holding a standby copy (ConsistencyError, persisted offset > -1)."""
+    consumer = throwaway_app.consumer
+    consumer.in_transaction = True  # as under exactly-once: Faust reads the cached LSO
+    thread = consumer._thread
+    assert isinstance(thread, BrokerEndOffsetsConsumerThread)
+    changelog = TopicPartition("app-table-changelog", 3)
+    asked: list[list[TopicPartition]] = []
+
+    class FetchedNothingYet:
+        def last_stable_offset(self, tp: TopicPartition) -> int | None:
+            return None
+
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            asked.append(list(partitions))
+            return dict.fromkeys(partitions, 42)
+
+    thread._consumer = FetchedNothingYet()
+    assert await thread._highwaters([changelog]) == {changelog: 42}
+    assert asked == [[changelog]]
+
+
+async def test_a_rebalance_stops_the_producers_of_partitions_no_longer_owned(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust leaves the producer of a revoked partition running when the partition becomes
+    a standby here; the new owner fences it, and reusing it later crashes the worker."""
+    transactions = throwaway_app.consumer.transactions
+    assert isinstance(transactions, SourcePartitionTransactions)
+    monkeypatch.setattr(
+        transactions.producer, "_transaction_producers", {"app-1-0": object(), "app-1-4": object()}
+    )
+    kept = TopicPartition("shop.carts", 4)
+    monkeypatch.setattr(
+        transactions,
+        "_tps_to_transactional_ids",
+        lambda tps: {"app-1-4"} if tps == {kept} else set(),
+    )
+    stopped: list[str] = []
+    faust_calls: list[tuple[Any, ...]] = []
+
+    async def stop_transactions(tids: list[str]) -> None:
+        stopped.extend(tids)
+
+    async def faust_on_rebalance(self: Any, *args: Any) -> None:
+        faust_calls.append(args)
+
+    monkeypatch.setattr(transactions, "_stop_transactions", stop_transactions)
+    monkeypatch.setattr(TransactionManager, "on_rebalance", faust_on_rebalance)
+    revoked = {TopicPartition("shop.carts", 0)}  # a standby here now: Faust skips it
+    await transactions.on_rebalance({kept}, revoked, set())
+    assert stopped == ["app-1-0"]
+    assert faust_calls == [({kept}, revoked, set())]
 
 
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
