@@ -16,6 +16,7 @@ from streams.config import DomainConfigs, domain_configs
 from streams.kafka.faustcompat import (
     install_exactly_once_fixes,
     install_inline_delivery,
+    install_shared_rocksdb_memory,
     new_changelog_topic,
 )
 from streams.kafka.publisher import DirectPublisher
@@ -25,18 +26,19 @@ from streams.runtime.clock import EventClock
 from streams.runtime.gate import CommitGate
 from streams.settings import Settings, get_settings
 
+TABLE_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+"""Memtable size of one table partition's RocksDB database before it is flushed."""
+
 
 def table_store_options(settings: Settings) -> dict[str, int]:
-    """RocksDB options of every table partition's database: bounded memtables and read
-    cache, so that a worker's memory does not grow with the shoppers and products its
-    tables hold (Faust's defaults are 3 x 64 MiB memtables and a 2 GiB cache per database,
-    and a worker opens one database per table and partition). The memory store ignores
-    them."""
-    mib = 1024 * 1024
+    """RocksDB options of every table partition's database: small memtables (two of
+    `TABLE_WRITE_BUFFER_BYTES`, each database flushing on its own), within the worker's
+    budget for all of them (`install_shared_rocksdb_memory`, from `create_app`). Faust's
+    defaults are three 64 MiB memtables and a 2 GiB cache per database, and a worker opens
+    one database per table and partition. The memory store ignores them."""
     return {
-        "write_buffer_size": settings.rocksdb_write_buffer_mib * mib,
+        "write_buffer_size": min(TABLE_WRITE_BUFFER_BYTES, settings.rocksdb_memtables_mib << 20),
         "max_write_buffer_number": 2,
-        "block_cache_size": settings.rocksdb_block_cache_mib * mib,
     }
 
 
@@ -117,6 +119,12 @@ def create_app(
     # view a later Faust adds: start from no blueprints at all. Only the pages registered
     # with app.page (streams.topology) are served.
     app.web.blueprints = BlueprintManager()
+    if settings.store.startswith("rocksdb"):
+        # One read cache and one memtable budget for all tables' databases, so that the
+        # worker's memory does not grow with the tables, partitions and keys it holds.
+        install_shared_rocksdb_memory(
+            settings.rocksdb_block_cache_mib << 20, settings.rocksdb_memtables_mib << 20
+        )
     install_exactly_once_fixes(app, commit_gate)
     install_inline_delivery(app)
     return app

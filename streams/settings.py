@@ -106,19 +106,19 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
     store: str = Field("rocksdb://", description="Faust table store URL (rocksdb:// or memory://).")
-    rocksdb_write_buffer_mib: int = Field(
-        8,
-        ge=1,
-        le=1024,
-        description="Memtable of each table partition's RocksDB, flushed to disk when full"
-        " (at most two per partition).",
-    )
     rocksdb_block_cache_mib: int = Field(
-        8,
+        64,
         ge=1,
         le=65536,
-        description="Read cache of each table partition's RocksDB (its bound on memory for"
-        " reads; misses read the disk).",
+        description="Read cache shared by every table database of the worker (RocksDB, index"
+        " and filter blocks included); misses read the disk.",
+    )
+    rocksdb_memtables_mib: int = Field(
+        64,
+        ge=1,
+        le=65536,
+        description="Memtables of every table database of the worker together (a RocksDB"
+        " write buffer manager): past it, databases flush to disk.",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
     create_topics: bool = Field(

@@ -38,10 +38,13 @@ from importlib import metadata
 from typing import Any, Protocol, cast
 
 import faust
+import faust.stores as faust_stores
+import rocksdict
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust import streams as faust_streams
+from faust.stores import rocksdb as rocksdb_store
 from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -682,6 +685,78 @@ def install_inline_delivery(app: faust.App) -> None:
     app.transport = InlineDeliveryTransport(app.conf.broker_consumer, app, installed.commit_gate)
 
 
+class SharedMemory:
+    """The block cache and memtable budget every table database of this process shares
+    (`install_shared_rocksdb_memory`); unset until then."""
+
+    cache: Any = None
+    write_buffers: Any = None
+
+
+class SharedMemoryRocksDBOptions(rocksdb_store.RocksDBOptions):
+    """Faust's RocksDB options for rocksdict, with the databases' memory shared.
+
+    Faust opens one database per table and partition, each with its own 2 GiB block cache
+    and three 64 MiB memtables (`RocksDBOptions.as_options`), and keeps index and filter
+    blocks outside any cache; a worker's memory then grows with the tables and partitions
+    it holds. Here every database draws on one block cache (`SharedMemory.cache`, index and
+    filter blocks included) and one memtable budget (`SharedMemory.write_buffers`, a
+    RocksDB WriteBufferManager). Faust has no setting for either (no upstream issue found);
+    can go when `RocksDBOptions` accepts a cache and a write buffer manager.
+    """
+
+    def as_options(self) -> Any:
+        options = rocksdict.Options(raw_mode=True)
+        options.create_if_missing(True)
+        if self.max_open_files is not None:
+            options.set_max_open_files(self.max_open_files)
+        options.set_write_buffer_size(self.write_buffer_size)
+        options.set_target_file_size_base(self.target_file_size_base)
+        options.set_max_write_buffer_number(self.max_write_buffer_number)
+        options.set_write_buffer_manager(SharedMemory.write_buffers)
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(self.bloom_filter_size, True)
+        table.set_block_cache(SharedMemory.cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
+        options.set_block_based_table_factory(table)
+        return options
+
+
+class SharedMemoryRocksDBStore(rocksdb_store.Store):
+    """Faust's RocksDB table store, its databases opened with `SharedMemoryRocksDBOptions`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.use_rocksdict:
+            raise RuntimeError("the shared RocksDB memory needs Faust's rocksdict driver")
+        own = self.rocksdb_options
+        self.rocksdb_options = SharedMemoryRocksDBOptions(
+            max_open_files=own.max_open_files,
+            write_buffer_size=own.write_buffer_size,
+            max_write_buffer_number=own.max_write_buffer_number,
+            target_file_size_base=own.target_file_size_base,
+            bloom_filter_size=own.bloom_filter_size,
+            use_rocksdict=True,
+            ttl=own.ttl,
+        )
+
+
+SHARED_MEMORY_STORE = f"{__name__}:SharedMemoryRocksDBStore"
+
+
+def install_shared_rocksdb_memory(block_cache_bytes: int, memtable_bytes: int) -> None:
+    """Make `rocksdb://` table stores share one block cache of `block_cache_bytes` and one
+    memtable budget of `memtable_bytes` (`SharedMemoryRocksDBOptions`); once per process,
+    before any table opens its store. Faust finds stores by URL scheme in its registry
+    (`faust.stores.STORES`): `rocksdb` is pointed at `SharedMemoryRocksDBStore`.
+    """
+    if SharedMemory.cache is None:
+        SharedMemory.cache = rocksdict.Cache(block_cache_bytes)
+        SharedMemory.write_buffers = rocksdict.WriteBufferManager(memtable_bytes, False)
+    faust_stores.STORES.aliases["rocksdb"] = SHARED_MEMORY_STORE
+
+
 # --- start-up check ------------------------------------------------------------------------
 
 
@@ -1007,8 +1082,29 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "in_transaction (DrainableProducer.commit_transactions)",
         lambda s: callable(getattr(s.kafka_producer._txn_manager, "is_in_transaction", None)),
     ),
+    Assumption(
+        "faust-streaming",
+        "faust.stores.STORES.aliases['rocksdb'], rocksdb Store.rocksdb_options/.use_rocksdict",
+        "install_shared_rocksdb_memory, SharedMemoryRocksDBStore",
+        lambda s: _rocksdb_store_hooks(),
+    ),
 )
 """Everything the accessors and patches above assume, checked by `check_supported`."""
+
+
+def _rocksdb_store_hooks() -> bool:
+    aliases = getattr(faust_stores.STORES, "aliases", None)
+    options = set(inspect.signature(rocksdb_store.RocksDBOptions).parameters)
+    wanted = {"max_open_files", "write_buffer_size", "max_write_buffer_number"}
+    wanted |= {"target_file_size_base", "bloom_filter_size", "use_rocksdict", "ttl"}
+    table_options = rocksdict.BlockBasedOptions()
+    return (
+        isinstance(aliases, dict)
+        and "rocksdb" in aliases
+        and wanted <= options
+        and callable(getattr(table_options, "set_cache_index_and_filter_blocks", None))
+        and callable(getattr(rocksdict.Options, "set_write_buffer_manager", None))
+    )
 
 
 def _subscription_state_reads(kafka: AIOKafkaConsumer) -> bool:
