@@ -207,12 +207,17 @@ class WorkerProcess:
         """HTTP status of /health."""
         return health_status(self.base_url + "/health")
 
-    def metrics_text(self) -> str:
-        """The /metrics text (raises when the worker does not answer)."""
-        text = fetch_metrics_text(self.base_url + "/metrics")
-        if text is None:
-            raise AssertionError("worker /metrics did not answer\n" + self.log_tail())
-        return text
+    def metrics_text(self, timeout: float = 60.0) -> str:
+        """The /metrics text, asked again until `timeout` while the worker does not answer
+        (a busy worker can miss one 5 s request); raises after that, or when it exited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = fetch_metrics_text(self.base_url + "/metrics")
+            if text is not None:
+                return text
+            if not self.alive() or time.monotonic() >= deadline:
+                raise AssertionError("worker /metrics did not answer\n" + self.log_tail())
+            time.sleep(1.0)
 
     def wait_healthy(self, timeout: float = 120.0) -> None:
         """Block until /health is 200, or fail with the worker's log."""
