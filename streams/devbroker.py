@@ -319,8 +319,16 @@ def running_pid(paths: BrokerPaths) -> int | None:
 
 
 def random_cluster_id() -> str:
-    """A KRaft cluster id: a UUID as unpadded URL-safe base64, like `kafka-storage random-uuid`."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: a UUID as unpadded URL-safe base64, like `kafka-storage random-uuid`.
+
+    Never one starting with "-" (one in 64 would): the storage tool would read it as an
+    option ("argument --cluster-id/-t: expected one argument"). Kafka's own random ids skip
+    those for the same reason.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def format_storage(java: str, libs: Path, paths: BrokerPaths, *, secured: bool = False) -> None:
