@@ -28,6 +28,7 @@ table writes and sends: readers see them at once, and a commit waits for their d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,6 +36,18 @@ from typing import Any, Protocol
 from streams.runtime.acting import acting_for
 
 __all__ = ["BatchContext", "MessageTooLarge", "Publisher"]
+
+
+async def _let_sender_run() -> None:
+    """Two turns of the event loop, so that published records leave now.
+
+    Handing a record to aiokafka's producer wakes its sender task, which creates a task that
+    writes the request to the socket: two turns. A batch's steps never suspend, so without
+    these turns the records would wait until the next batch (handed over at once when events
+    are queued) had been processed as well.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 class Publisher(Protocol):
@@ -161,6 +174,7 @@ class BatchContext:
                 await self.publisher.publish(
                     message.topic, message.partition, message.key, message.value
                 )
+            await _let_sender_run()
         for effect in self._effects:
             effect()
 
