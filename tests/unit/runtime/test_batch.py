@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +166,33 @@ async def test_publishes_go_out_after_the_writes_and_sends_and_before_the_effect
 
     await batch.apply()
     assert log == ["publish offers[2] b's-1' b'decision'", "effect after 1 send, {'a': b'1'}"]
+
+
+@dataclass
+class SenderTaskPublisher:
+    """Hands records over like aiokafka's producer: `publish` returns at once and a sender
+    task, once it runs, starts another task that writes the request."""
+
+    written: list[bytes]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def publish(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        async def write() -> None:
+            self.written.append(value)
+
+        async def sender() -> None:
+            self.tasks.append(asyncio.create_task(write()))
+
+        self.tasks.append(asyncio.create_task(sender()))
+
+
+async def test_published_records_are_written_before_apply_returns() -> None:
+    # The next batch's steps never suspend: a record not written by then waits for them.
+    written: list[bytes] = []
+    batch = BatchContext(max_message_bytes=100, publisher=SenderTaskPublisher(written))
+    batch.publish("offers", partition=0, key=None, value=b"decision")
+    await batch.apply()
+    assert written == [b"decision"]
 
 
 def test_a_publish_is_size_checked_when_staged_and_needs_a_publisher() -> None:
