@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import shutil
@@ -22,6 +21,7 @@ from streams.kafka.security import (
     check_kafka_access,
     kafka_access,
 )
+from streams.runtime.gcpauses import freeze_survivors, observe_gc_pauses
 from streams.runtime.memory import limit_malloc_arenas
 from streams.settings import Settings, SettingsError, get_settings
 
@@ -316,6 +316,7 @@ def worker() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     import faust
 
+    from streams.ops import metrics
     from streams.topology import app
 
     if not settings.create_topics:
@@ -327,7 +328,8 @@ def worker() -> None:
         shutil.rmtree(app.conf.tabledir, ignore_errors=True)
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's scans, which would otherwise walk it again and again under load.
-    gc.freeze()
+    freeze_survivors()
+    observe_gc_pauses(metrics.observe_gc_pause)
     limit_malloc_arenas()
     worker = faust.Worker(app, loglevel=settings.log_level)
     # Faust's start-up spinner sets the root logger to DEBUG so that every record spins it:

@@ -311,6 +311,12 @@ class Settings(BaseSettings):
         description="Event time between full builds of the ranker's product index (between"
         " them only changed products are indexed again; category averages wait for the next).",
     )
+    gc_freeze: bool = Field(
+        True,
+        description="After each full build of the ranker's index, move the objects alive out"
+        " of the garbage collector's full collections (gc.freeze), which would otherwise walk"
+        " the views and the index again and again.",
+    )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."
     )

@@ -15,21 +15,28 @@ import logging
 import threading
 import time
 
-from streams.app import configs
+from streams.app import configs, settings
 from streams.catalog.facts import CatalogFacts
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
-from streams.offers.snapshot import RankingSnapshot, SnapshotMaintainer
+from streams.offers.snapshot import RankingSnapshot, Refresh, SnapshotMaintainer
 from streams.ops import metrics
+from streams.runtime.gcpauses import freeze_survivors
 
 log = logging.getLogger(__name__)
 
 
 class LiveSnapshot:
-    """Holds the current `RankingSnapshot` and knows when the views have moved on."""
+    """Holds the current `RankingSnapshot` and knows when the views have moved on.
 
-    def __init__(self) -> None:
+    `freeze_after_full_build`: after installing a fully built index, move every object alive
+    out of the garbage collector's reach (``streams.runtime.gcpauses``), so that its full
+    collections do not walk the views and the index each time.
+    """
+
+    def __init__(self, freeze_after_full_build: bool) -> None:
+        self.freeze_after_full_build = freeze_after_full_build
         self.snapshot: RankingSnapshot | None = None
         self.built_from: tuple[int, int] = (-1, -1)
         self._building = False
@@ -40,22 +47,22 @@ class LiveSnapshot:
         """How many records the product and catalog views have applied so far."""
         return (products_view.records_read, catalog_view.records_read)
 
-    def _build(
-        self, states: list[ProductState], catalog: dict[str, CatalogFacts]
-    ) -> RankingSnapshot:
+    def _build(self, states: list[ProductState], catalog: dict[str, CatalogFacts]) -> Refresh:
         started = time.perf_counter()
         with self._maintainer_lock:  # the inline first build may meet a refresh's thread
             refresh = self._maintainer.refresh(states, catalog)
         metrics.INDEX_BUILD_SECONDS.labels(kind=refresh.kind).observe(time.perf_counter() - started)
         metrics.INDEX_PRODUCTS_INDEXED.labels(kind=refresh.kind).inc(refresh.changed)
-        return refresh.snapshot
+        return refresh
 
-    def _install(self, snapshot: RankingSnapshot, version: tuple[int, int]) -> None:
-        self.snapshot = snapshot
+    def _install(self, refresh: Refresh, version: tuple[int, int]) -> None:
+        snapshot = self.snapshot = refresh.snapshot
         self.built_from = version
         metrics.INDEX_REBUILDS.inc()
         metrics.INDEX_PRODUCTS.set(len(snapshot.index))
         metrics.INDEX_AGE.set(time.time())
+        if refresh.kind == "full" and self.freeze_after_full_build:
+            metrics.GC_FROZEN_OBJECTS.set(freeze_survivors())
 
     def current(self) -> RankingSnapshot:
         """The snapshot to rank with now (built inline the first time)."""
@@ -76,14 +83,14 @@ class LiveSnapshot:
             # Copies taken on the event loop: the views keep changing while the thread runs.
             states = list(products_view.data.values())
             catalog = dict(catalog_view.data)
-            snapshot = await asyncio.to_thread(self._build, states, catalog)
-            self._install(snapshot, version)
+            refresh = await asyncio.to_thread(self._build, states, catalog)
+            self._install(refresh, version)
             return True
         finally:
             self._building = False
 
 
-live_snapshot = LiveSnapshot()
+live_snapshot = LiveSnapshot(freeze_after_full_build=settings.gc_freeze)
 
 
 async def refresh_ranking_snapshot() -> None:

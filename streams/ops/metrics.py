@@ -134,6 +134,27 @@ DECISION_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "basketlift_gc_pause_seconds",
+    "Garbage collections of the worker process and how long each held the interpreter (the"
+    " event loop waits meanwhile), by generation (2: a full collection).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+GC_FROZEN_OBJECTS = Gauge(
+    "basketlift_gc_frozen_objects",
+    "Objects moved out of the garbage collector's reach (gc.freeze) at the last full build of"
+    " the ranker's index (BASKETLIFT_GC_FREEZE).",
+    registry=REGISTRY,
+)
+
+
+def observe_gc_pause(generation: int, seconds: float) -> None:
+    """One garbage collection's duration (streams.runtime.gcpauses)."""
+    GC_PAUSE.labels(generation=str(generation)).observe(seconds)
+
+
 INDEX_REBUILDS = Counter(
     "basketlift_index_rebuilds",
     "Rebuilds of the ranker's product index from the product and catalog views.",

@@ -1,0 +1,58 @@
+"""The garbage collector's pauses: measured, and kept from growing with the catalog.
+
+CPython's cyclic garbage collector runs on whichever thread allocates, holding the GIL, so
+the event loop stops until it is done. A full (oldest-generation) collection visits every
+container object alive, and a worker holding a large catalog holds millions of them (its
+views, its ranker index): the pause grows with the catalog. Most of those objects live as
+long as the process or until the next full index build, and need not be visited again and
+again: `gc.freeze` moves every object alive into a permanent generation that collections
+skip. Frozen objects that die are still freed by reference counting when nothing refers to
+them; only reference cycles among them stay until the process ends.
+
+- `observe_gc_pauses` records every collection's duration, by generation, into a histogram
+  (the worker's ``basketlift_gc_pause_seconds``).
+- `freeze_survivors` freezes what is alive now. The worker calls it after its imports and,
+  when ``BASKETLIFT_GC_FREEZE`` is on, after every full build of the ranker's index
+  (``streams.offers.live``), when the bulk of the long-lived objects has just been made.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["GcPauseObserver", "freeze_survivors", "observe_gc_pauses"]
+
+
+class GcPauseObserver:
+    """A `gc.callbacks` entry that times each collection and reports it to `record`
+    (generation, seconds). Collections never overlap (they hold the GIL), so one start
+    time is enough."""
+
+    def __init__(self, record: Callable[[int, float], None]) -> None:
+        self.record = record
+        self._started: float | None = None
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif phase == "stop" and self._started is not None:
+            self.record(int(info["generation"]), time.perf_counter() - self._started)
+            self._started = None
+
+
+def observe_gc_pauses(record: Callable[[int, float], None]) -> GcPauseObserver:
+    """Report every garbage collection's generation and duration to `record` from now on;
+    the observer returned is in `gc.callbacks` (remove it from there to stop)."""
+    observer = GcPauseObserver(record)
+    gc.callbacks.append(observer)
+    return observer
+
+
+def freeze_survivors() -> int:
+    """Move every object the collector tracks now into the permanent generation, which
+    collections skip (see the module docstring); the number of objects frozen in all."""
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -1,0 +1,53 @@
+"""streams.runtime.gcpauses: collections are timed by generation; survivors can be frozen."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from streams.runtime.gcpauses import GcPauseObserver, freeze_survivors, observe_gc_pauses
+
+
+@pytest.fixture
+def recorded() -> Iterator[list[tuple[int, float]]]:
+    pauses: list[tuple[int, float]] = []
+    observer = observe_gc_pauses(lambda generation, seconds: pauses.append((generation, seconds)))
+    yield pauses
+    gc.callbacks.remove(observer)
+
+
+def test_every_collection_is_reported_with_its_generation_and_duration(
+    recorded: list[tuple[int, float]],
+) -> None:
+    gc.collect(0)
+    gc.collect(2)
+    assert [generation for generation, _ in recorded] == [0, 2]
+    assert all(seconds >= 0 for _, seconds in recorded)
+
+
+def test_a_stop_without_a_start_is_not_reported() -> None:
+    pauses: list[tuple[int, float]] = []
+    observer = GcPauseObserver(lambda generation, seconds: pauses.append((generation, seconds)))
+    observer("stop", {"generation": 1})
+    observer("start", {"generation": 1})
+    observer("stop", {"generation": 1})
+    assert [generation for generation, _ in pauses] == [1]
+
+
+def test_frozen_objects_are_out_of_the_collectors_reach() -> None:
+    survivors = [[n] for n in range(1000)]  # containers: tracked by the collector
+    probe = survivors[7]
+
+    def in_a_generation() -> bool:
+        return any(o is probe for g in range(3) for o in gc.get_objects(g))
+
+    assert in_a_generation()
+    try:
+        frozen = freeze_survivors()
+        assert frozen >= len(survivors) == 1000
+        assert frozen == gc.get_freeze_count()
+        assert not in_a_generation()  # collections no longer visit it
+    finally:
+        gc.unfreeze()
