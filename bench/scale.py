@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import tempfile
 import time
@@ -76,6 +77,7 @@ from streams.tools.replay.events import event_key, order_event
 from streams.tools.replay.orderlog import read_orders_file
 
 BUILD_HISTOGRAM = "basketlift_index_build_seconds"
+GC_HISTOGRAM = "basketlift_gc_pause_seconds"
 RESULTS_FILE = "scale.json"
 TABLE_DIR = re.compile(r"^(.+)-(\d+)\.db$")
 """A RocksDB directory of one table partition: ``<table>-<partition>.db``."""
@@ -110,17 +112,25 @@ def table_bytes(data_dir: Path) -> dict[str, int]:
     return dict(sorted(sizes.items()))
 
 
-def build_report(before: Histogram, after: Histogram) -> dict[str, Any]:
-    """Index builds between two readings: count, mean, p50/p99, and the bound of the bucket
-    holding the slowest build (the smallest bound whose cumulative count is every build)."""
+def build_report(
+    before: Histogram, after: Histogram, slowest_key: str = "slowest_build_at_most_s"
+) -> dict[str, Any]:
+    """Index builds (or collector pauses) between two readings: count, mean, p50/p99, and
+    under `slowest_key` the bound of the bucket holding the slowest (the smallest bound whose
+    cumulative count is all of them)."""
     builds = after.minus(before)
     out = builds.report()
     slowest = next(
         (le for le, n in sorted(builds.buckets.items()) if builds.count and n >= builds.count),
         None,
     )
-    out["slowest_build_at_most_s"] = "+Inf" if slowest == float("inf") else slowest
+    out[slowest_key] = "+Inf" if slowest == float("inf") else slowest
     return out
+
+
+def full_collections(text: str) -> Histogram:
+    """The worker's full (generation 2) garbage collections so far, from /metrics text."""
+    return read_histogram(text, GC_HISTOGRAM, generation="2")
 
 
 def per(numerator: int | None, count: int) -> int | None:
@@ -161,7 +171,9 @@ def run_size(
             worker.wait_healthy(timeout=180)
             time.sleep(2)
             rss["healthy"] = rss_kib(worker)
-            builds_start = read_histogram(worker.metrics_text(), BUILD_HISTOGRAM)
+            text = worker.metrics_text()
+            builds_start = read_histogram(text, BUILD_HISTOGRAM)
+            gc_start = full_collections(text)
 
             events = [("catalog", e["product_id"], e) for e in catalog_events(spec)]
             t0 = time.monotonic()
@@ -184,6 +196,7 @@ def run_size(
             rss["orders"] = rss_kib(worker)
             text = worker.metrics_text()
             builds_orders = read_histogram(text, BUILD_HISTOGRAM)
+            gc_orders = full_collections(text)
             data_dir = workdir / "data"
             disk_after_load = disk_usage(data_dir)
             tables_after_load = table_bytes(data_dir)
@@ -202,7 +215,9 @@ def run_size(
             )
             rss["decisions"] = rss_kib(worker)
             rss["peak"] = proc_status_kib(worker.process.pid, "VmHWM")
-            builds_end = read_histogram(worker.metrics_text(), BUILD_HISTOGRAM)
+            end_text = worker.metrics_text()
+            builds_end = read_histogram(end_text, BUILD_HISTOGRAM)
+            gc_end = full_collections(end_text)
         except (AssertionError, SystemExit) as error:
             result["status"] = f"failed: {str(error)[:2000]}"
             print(result["status"], flush=True)
@@ -240,6 +255,10 @@ def run_size(
             "index_builds_catalog_phase": build_report(builds_start, builds_catalog),
             "index_builds_orders_phase": build_report(builds_catalog, builds_orders),
             "index_builds_decision_phase": build_report(builds_orders, builds_end),
+            "gc_full_collections_load": build_report(gc_start, gc_orders, "slowest_at_most_s"),
+            "gc_full_collections_decision_phase": build_report(
+                gc_orders, gc_end, "slowest_at_most_s"
+            ),
             "catalog_events_per_s": round(products / catalog_s, 1),
             "order_events_per_s": round(log.order_count / orders_s, 1),
             "catalog_s": round(catalog_s, 1),
@@ -326,7 +345,13 @@ def main() -> None:
         "status": "ok" if all(r["status"] == "ok" for r in results) else "failed",
         "args": {k: v for k, v in vars(args).items() if k != "keep_topics"},
         "code": code_report(code_before, code_version()),
-        "histogram": {"decision": HISTOGRAM, "index_build": BUILD_HISTOGRAM},
+        "histogram": {
+            "decision": HISTOGRAM,
+            "index_build": BUILD_HISTOGRAM,
+            "gc_pause": GC_HISTOGRAM,
+        },
+        # The worker inherits this environment: an A/B of BASKETLIFT_GC_FREEZE sets it here.
+        "worker_environment": {k: v for k, v in os.environ.items() if k.startswith("BASKETLIFT_")},
         "sizes": results,
         "loadavg_start": load_at_start,
         "loadavg_end": loadavg(),
