@@ -7,7 +7,9 @@ views, its ranker index): the pause grows with the catalog. Most of those object
 long as the process or until the next full index build, and need not be visited again and
 again: `gc.freeze` moves every object alive into a permanent generation that collections
 skip. Frozen objects that die are still freed by reference counting when nothing refers to
-them; only reference cycles among them stay until the process ends.
+them; only reference cycles among them stay until the process ends, so each freeze can keep
+the cyclic garbage of the oldest generation not collected yet (bounded: the collector
+collects that generation once it has grown by a quarter since its last collection).
 
 - `observe_gc_pauses` records every collection's duration, by generation, into a histogram
   (the worker's ``basketlift_gc_pause_seconds``).
@@ -53,6 +55,12 @@ def observe_gc_pauses(record: Callable[[int, float], None]) -> GcPauseObserver:
 
 def freeze_survivors() -> int:
     """Move every object the collector tracks now into the permanent generation, which
-    collections skip (see the module docstring); the number of objects frozen in all."""
+    collections skip (see the module docstring); the number of objects frozen in all.
+
+    The young generations are collected first (milliseconds: they hold only what was made
+    since the last collections), so that recent garbage in reference cycles, such as a
+    finished batch's, is freed rather than frozen.
+    """
+    gc.collect(1)
     gc.freeze()
     return gc.get_freeze_count()
