@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.limits import MAX_KAFKA_MESSAGE_BYTES
 from streams.kafka.faustcompat import force_metadata_update
@@ -50,19 +50,8 @@ async def read_topic_records(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout_s
-        while True:
-            behind = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return records
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: could not read up to {ends} in {timeout_s}s")
-            batch = await consumer.getmany(*behind, timeout_ms=500)
-            for tp, messages in batch.items():
-                records.extend(
-                    (m.key, m.value, m.partition, m.offset) for m in messages if m.offset < ends[tp]
-                )
+        read = await _read_to_ends(consumer, ends, topic, timeout_s)
+        return [(m.key, m.value, m.partition, m.offset) for tp in tps for m in read[tp]]
     finally:
         await consumer.stop()
 
@@ -111,18 +100,31 @@ async def read_partition_tails(
                 stamp = found.get(tp)
                 start = stamp.offset if stamp is not None else ends[tp]
             consumer.seek(tp, min(start, ends[tp]))
-        values: dict[int, list[bytes]] = {partition: [] for partition in starts}
-        deadline = time.monotonic() + timeout_s
-        while True:
-            behind = [tp for tp in tps.values() if await consumer.position(tp) < ends[tp]]
-            if not behind:
-                return values
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: could not read up to {ends} in {timeout_s}s")
-            batch = await consumer.getmany(*behind, timeout_ms=500)
-            for tp, messages in batch.items():
-                values[tp.partition].extend(
-                    m.value for m in messages if m.offset < ends[tp] and m.value is not None
-                )
+        read = await _read_to_ends(consumer, ends, topic, timeout_s)
+        return {
+            partition: [m.value for m in read[tp] if m.value is not None]
+            for partition, tp in tps.items()
+        }
     finally:
         await consumer.stop()
+
+
+async def _read_to_ends(
+    consumer: AIOKafkaConsumer,
+    ends: Mapping[TopicPartition, int],
+    topic: str,
+    timeout_s: float,
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """The records of each assigned partition from its position up to (not including) its
+    end offset in `ends`, in offset order; TimeoutError if not all are read in `timeout_s`."""
+    read: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in ends}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        behind = [tp for tp in ends if await consumer.position(tp) < ends[tp]]
+        if not behind:
+            return read
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic}: could not read up to {dict(ends)} in {timeout_s}s")
+        batch = await consumer.getmany(*behind, timeout_ms=500)
+        for tp, messages in batch.items():
+            read[tp].extend(m for m in messages if m.offset < ends[tp])
