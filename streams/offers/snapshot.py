@@ -103,13 +103,17 @@ class SnapshotMaintainer:
         self.config = config
         self.snapshot: RankingSnapshot | None = None
         self._states: dict[str, ProductState] = {}
-        self._entries: dict[str, CatalogEntry] = {}
+        self._entries: Mapping[str, CatalogEntry] = {}
         self._total: ProductState | None = None
 
     def refresh(
         self, states: Iterable[ProductState], catalog: Mapping[str, CatalogEntry]
     ) -> Refresh:
-        """The snapshot of these states and catalog entries (the views' current values)."""
+        """The snapshot of these states and catalog entries (the views' current values).
+
+        The maintainer keeps `catalog` to tell the next refresh what changed: hand it a
+        mapping that nothing changes afterwards (the worker passes a copy of its view).
+        """
         products: dict[str, ProductState] = {}
         total: ProductState | None = None
         for state in states:
@@ -159,7 +163,7 @@ class SnapshotMaintainer:
         total_orders = total.valued_at(base, half_life).purchases if total is not None else 0.0
         self.snapshot = RankingSnapshot(index, total_orders, base)
         self._states = products
-        self._entries = dict(catalog)
+        self._entries = catalog
         self._total = total
         return Refresh(self.snapshot, "incremental", len(facts))
 
@@ -185,6 +189,6 @@ class SnapshotMaintainer:
             price_bins=self.config.price_bins,
         )
         self._states = products
-        self._entries = dict(catalog)
+        self._entries = catalog
         self._total = total
         return Refresh(self.snapshot, "full", len(self.snapshot.index))
