@@ -294,8 +294,13 @@ def _scaled(weights: Mapping[str, float], factor: float) -> dict[str, float]:
 
 
 def _add_scaled(into: dict[str, float], weights: Mapping[str, float], factor: float) -> None:
-    for product_id, weight in weights.items():
-        into[product_id] = into.get(product_id, 0.0) + weight * factor
+    get = into.get  # bound once: this loop is the fold's and the product agent's hottest
+    if factor == 1.0:  # weight * 1.0 == weight exactly: the same sums without the product
+        for product_id, weight in weights.items():
+            into[product_id] = get(product_id, 0.0) + weight
+    else:
+        for product_id, weight in weights.items():
+            into[product_id] = get(product_id, 0.0) + weight * factor
 
 
 def _strongest_first(item: tuple[str, float]) -> tuple[float, str]:
@@ -479,12 +484,17 @@ def deltas_for_order(
     earlier = (
         _earlier_products(recent_products, order, config.cross_order_days) if cross_weight else []
     )
+    # Each paired product's same-order neighbours are all the paired products but itself:
+    # one shared template, copied (in C) and with that product removed, costs far less than
+    # building each list anew (the order's n x n pairs are most of the fold's first step).
+    same_order = dict.fromkeys(paired, 1.0)
     deltas: dict[str, ProductDelta] = {}
     for product in order.products:
         product_id = product.product_id
         neighbours: dict[str, float] = {}
         if paired_set is None or product_id in paired_set:
-            neighbours = {other: 1.0 for other in paired if other != product_id}
+            neighbours = same_order.copy()
+            del neighbours[product_id]
             for earlier_id in earlier:
                 neighbours[earlier_id] = cross_weight
         deltas[product_id] = ProductDelta(

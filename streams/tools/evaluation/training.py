@@ -72,8 +72,10 @@ __all__ = [
     "TrainingOutcome",
     "choose_exponent",
     "fit_examples",
+    "recalibrated",
     "recalibration",
     "train_acceptance",
+    "uncalibrated",
 ]
 
 PRICE_EXPONENTS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -113,6 +115,9 @@ class TrainingOutcome:
     plain: PlainCounts
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    validation_offers: tuple[list[float], list[bool], list[float]] = ([], [], [])
+    """The validation slice's offers with the chosen exponent: (uncalibrated p_accept,
+    accepted, log_cart_sources), what the calibration map was fitted on."""
 
 
 def fit_examples(
@@ -188,8 +193,16 @@ def train_acceptance(
     window = [order for order in history if order.ts_ms >= start_ms]
     cases = make_cases(window, options.seed)
     cut = int(len(cases) * options.fit_share)
-    fit_cases = _spread(cases[:cut], options.max_fit_cases)
-    validation = _spread(cases[cut:], options.max_validation_cases)
+    # The validation slice starts at a case's time: the orders before it are folded before
+    # the validation cases are ranked, and none of those cases' orders is.
+    validation_start_ms = cases[cut].ts_ms if cut < len(cases) else until_ms
+    fit_cases = _spread(
+        [case for case in cases if case.ts_ms < validation_start_ms], options.max_fit_cases
+    )
+    validation = _spread(
+        [case for case in cases if case.ts_ms >= validation_start_ms],
+        options.max_validation_cases,
+    )
     if len(fit_cases) < MIN_CASES or len(validation) < MIN_CASES:
         raise TrainingError(
             f"too few orders to fit on: {len(cases)} with 2+ products in the "
@@ -213,16 +226,34 @@ def train_acceptance(
     fit = fit_logistic(features, labels, weights, l2=options.l2)
     timings["fit"] = time.perf_counter() - started
 
+    # The validation cases are ranked with the state as fresh as the test period's: the
+    # fit slice's orders folded in, indexed as of the validation start (the fit cases were
+    # ranked with a state 0 to 60 days old, which under-states what a fresh state gives).
+    started = time.perf_counter()
+    fit_orders = [order for order in window if order.ts_ms < validation_start_ms]
+    validation_orders = [order for order in window if order.ts_ms >= validation_start_ms]
+    fold(fit_orders, state)
+    plain.add(fit_orders)
+    context = build_context(
+        state,
+        validation_start_ms,
+        replace(config, acceptance=None),
+        half_life_days,
+        neighbours_k,
+        plain,
+    )
+    timings["fold_fit_slice"] = time.perf_counter() - started
+
     started = time.perf_counter()
     by_exponent: dict[float, tuple[float, float, float]] = {}
-    offers_by_exponent: dict[float, tuple[list[float], list[bool]]] = {}
+    offers_by_exponent: dict[float, tuple[list[float], list[bool], list[float]]] = {}
     plain_result = evaluate_cases(validation, context, ["copurchase_plain"])["copurchase_plain"]
     for exponent in PRICE_EXPONENTS:
         trial = model_from_fit(fit, price_exponent=exponent)
         trial_context = replace(context, fitted=replace(context.config, acceptance=trial))
         result = evaluate_cases(validation, trial_context, ["basketlift_fitted"])
         fitted = result["basketlift_fitted"]
-        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted)
+        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted, fitted.cart_sources)
         by_exponent[exponent] = (
             fitted.hit_at_k,
             fitted.revenue_per_impression,
@@ -231,24 +262,24 @@ def train_acceptance(
         if progress is not None:
             progress("validate", len(by_exponent), len(PRICE_EXPONENTS))
     exponent = choose_exponent(by_exponent, plain_result.hit_at_k)
-    offered_p, offered_accepted = offers_by_exponent[exponent]
-    slope, shift = recalibration(offered_p, offered_accepted, l2=options.l2)
-    raw = np.clip(np.asarray(offered_p, np.float64), 1e-12, 1 - 1e-12)
-    calibrated = sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + shift)
+    offered_p, offered_accepted, offered_sources = offers_by_exponent[exponent]
+    slope, shift, cart = recalibration(offered_p, offered_accepted, offered_sources, l2=options.l2)
+    calibrated = recalibrated(offered_p, offered_sources, slope, shift, cart)
     calibrated_ece = expected_calibration_error(
         reliability_bins(calibrated.tolist(), offered_accepted)
     )
     timings["validate"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    fold(window, state)
-    plain.add(window)
-    timings["fold_window"] = time.perf_counter() - started
+    fold(validation_orders, state)
+    plain.add(validation_orders)
+    timings["fold_validation_slice"] = time.perf_counter() - started
     summary: dict[str, Any] = {
         "until_ms": until_ms,
         "window_start_ms": start_ms,
         "orders_before_window": len(early),
         "window_orders": len(window),
+        "validation_start_ms": validation_start_ms,
         "fit_cases": len(fit_cases),
         "validation_cases": len(validation),
         "examples": len(labels),
@@ -266,35 +297,82 @@ def train_acceptance(
             for e, (h, r, c) in by_exponent.items()
         },
         "price_exponent": exponent,
-        "calibration": {"slope": slope, "shift": shift, "validation_ece": calibrated_ece},
+        "calibration": {
+            "slope": slope,
+            "shift": shift,
+            "log_cart_sources": cart,
+            "offers": len(offered_p),
+            "validation_ece": calibrated_ece,
+        },
     }
     model = model_from_fit(
-        fit, price_exponent=exponent, calibration=(slope, shift), training=summary
+        fit, price_exponent=exponent, calibration=(slope, shift, cart), training=summary
     )
-    return TrainingOutcome(model, state, plain, summary, timings)
+    return TrainingOutcome(model, state, plain, summary, timings, offers_by_exponent[exponent])
 
 
 def recalibration(
-    p_accepts: Sequence[float], accepted: Sequence[bool], *, l2: float = 1.0
-) -> tuple[float, float]:
-    """(slope, shift) of ``logit p' = slope x logit p + shift`` fitted on offers (Platt scaling).
+    p_accepts: Sequence[float],
+    accepted: Sequence[bool],
+    cart_sources: Sequence[float] | None = None,
+    *,
+    l2: float = 1.0,
+) -> tuple[float, float, float]:
+    """(slope, shift, cart) of ``logit p' = slope x logit p + cart x log_cart_sources +
+    shift`` fitted on offers (Platt scaling with the cart size as a second input).
 
     The logistic fit is calibrated over every candidate, but the ranker shows only its top
     few, chosen for their high log-odds, and those are accepted less often than the fit
-    says; refitting the offered ones' log-odds on whether they were accepted maps the
-    model's probabilities onto the observed acceptance of what it actually offers
-    (``AcceptanceModel.calibrated``). (1, 0) when there is nothing to fit (no offer, or all
+    says, by an amount that depends on the cart (how many candidates the top few were
+    chosen from, how much evidence each has); refitting the offered ones' log-odds and
+    their carts' ``log_cart_sources`` on whether they were accepted maps the model's
+    probabilities onto the observed acceptance of what it actually offers
+    (``AcceptanceModel.calibrated``). `cart_sources`: per offer (None or all equal: the
+    cart coefficient is 0). (1, 0, 0) when there is nothing to fit (no offer, or all
     accepted alike, or all predictions equal).
     """
     if not len(p_accepts) or len(set(accepted)) < 2:
-        return 1.0, 0.0
+        return 1.0, 0.0, 0.0
     p = np.clip(np.asarray(p_accepts, np.float64), 1e-9, 1 - 1e-9)
     logit = np.log(p) - np.log1p(-p)
     if float(logit.std()) < 1e-9:
-        return 1.0, 0.0
-    fit = fit_logistic(logit[:, None], np.asarray(accepted, np.float64), l2=l2)
-    slope = float(fit.weights[0] / fit.scales[0])
-    return slope, fit.intercept - slope * float(fit.means[0])
+        return 1.0, 0.0, 0.0
+    columns = [logit]
+    if cart_sources is not None:
+        if len(cart_sources) != len(p):
+            raise ValueError(f"{len(cart_sources)} cart sizes for {len(p)} offers")
+        columns.append(np.asarray(cart_sources, np.float64))
+    fit = fit_logistic(np.column_stack(columns), np.asarray(accepted, np.float64), l2=l2)
+    coef = fit.weights / fit.scales
+    shift = fit.intercept - float(coef @ fit.means)
+    return float(coef[0]), shift, float(coef[1]) if len(coef) > 1 else 0.0
+
+
+def recalibrated(
+    p_accepts: Sequence[float],
+    cart_sources: Sequence[float],
+    slope: float,
+    shift: float,
+    cart: float,
+) -> FloatArray:
+    """The offers' p_accept (uncalibrated, as ranked) through a map ``recalibration`` fitted."""
+    raw = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
+    sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
+    return sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + cart * sources + shift)
+
+
+def uncalibrated(
+    model: AcceptanceModel, p_accepts: Sequence[float], cart_sources: Sequence[float]
+) -> list[float]:
+    """The fitted (ranking) probabilities behind reported p_accepts of `model`: its
+    calibration map inverted (the map is strictly increasing in the log-odds)."""
+    p = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
+    sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
+    logit = (
+        np.log(p) - np.log1p(-p) - model.calibration_cart * sources - model.calibration_shift
+    ) / model.calibration_slope
+    result: list[float] = sigmoid(logit).tolist()
+    return result
 
 
 def choose_exponent(
