@@ -70,6 +70,9 @@ def test_a_worker_ranks_with_the_acceptance_model_file_it_is_given(
         tmp_path,
         BASKETLIFT_ACCEPTANCE_MODEL_FILE=str(model_file),
         BASKETLIFT_HOLDOUT_FRACTION="0",
+        # The worker's own observed acceptance (its decisions count as showings) moves p by
+        # (p x strength + accepted) / (strength + shown): held to under 1e-9 here.
+        BASKETLIFT_ACCEPTANCE_PRIOR_STRENGTH="1e12",
         BASKETLIFT_INDEX_REFRESH_SECONDS="0.5",
         **STATE_ENV,
     )
