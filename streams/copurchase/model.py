@@ -316,14 +316,15 @@ def _pruned(neighbours: dict[str, float], k: int) -> dict[str, float]:
     """
     if len(neighbours) <= k:
         return neighbours
-    cut = sorted(neighbours.values(), reverse=True)[k - 1]
-    kept = {other: weight for other, weight in neighbours.items() if weight > cut}
-    missing = k - len(kept)
-    if missing:
-        at_cut = sorted(other for other, weight in neighbours.items() if weight == cut)
-        chosen = set(at_cut[:missing])
-        kept = {o: w for o, w in neighbours.items() if o in kept or o in chosen}
-    return kept
+    ranked = sorted(neighbours.values(), reverse=True)
+    cut = ranked[k - 1]
+    if ranked[k] < cut:  # every weight equal to the cut is among the k: no tie to break
+        return {other: weight for other, weight in neighbours.items() if weight >= cut}
+    # ranked is descending, so the cut's first position counts the weights above it.
+    missing = k - ranked.index(cut)
+    at_cut = sorted(other for other, weight in neighbours.items() if weight == cut)
+    chosen = set(at_cut[:missing])
+    return {o: w for o, w in neighbours.items() if w > cut or o in chosen}
 
 
 def _check_same_product(own: str, other: str) -> None:
@@ -412,7 +413,16 @@ class ProductDelta:
 
     def copy(self) -> ProductDelta:
         """An independent copy (its own neighbours dict)."""
-        return replace(self, neighbours=dict(self.neighbours))
+        # Field by field, not dataclasses.replace: every delta of a batch is copied once.
+        return ProductDelta(
+            self.product_id,
+            self.as_of_ts,
+            self.purchases,
+            dict(self.neighbours),
+            self.last_price,
+            self.last_price_ts,
+            self.category,
+        )
 
     def _price_facts(self) -> _PriceFacts:
         return self.last_price, self.last_price_ts, self.category
