@@ -156,10 +156,13 @@ def run_evaluation(
     """Fold the orders before the split, then evaluate the (first `limit_orders`) later ones.
 
     `refresh_days` > 0: after the cases of each window of that many days, its orders are
-    folded into the state and the index is rebuilt (what a live worker would know); 0: the
-    state stays frozen at the split. `progress(step, done, total)` reports "fold" (orders)
-    and "rank" (cases). `configs` are the worker's (``streams.config.domain_configs``), the
-    defaults when None; the ranker offers `k` products whatever their `top_n`.
+    folded into the state and the index is rebuilt (what a live worker would know), and
+    ``basketlift_fitted``'s calibration map is refitted on every offer whose outcome is
+    known by then (the validation slice's and the windows' already ranked; the report's
+    ``recalibrations``); 0: the state and the model stay frozen at the split.
+    `progress(step, done, total)` reports "fold" (orders) and "rank" (cases). `configs` are
+    the worker's (``streams.config.domain_configs``), the defaults when None; the ranker
+    offers `k` products whatever their `top_n`.
 
     ``basketlift`` is the hand-built model (whatever model file the settings name);
     ``basketlift_fitted`` ranks with `acceptance_model` when given, else with one fitted

@@ -8,9 +8,10 @@
    ``start``. The window is ``window_days`` (90), at most half of the history.
 2. The window's orders become cases exactly as in the evaluation (``protocol.make_cases``:
    one product hidden, the rest is the cart), in time order. The earlier ``fit_share``
-   (two thirds) of them are FIT cases, the rest VALIDATION cases. The features of a case
-   come from the state as of ``start``, which has never seen the window's orders, so they
-   are out of sample just as the test period's are.
+   (two thirds) of them are FIT cases, the later ones, from the first VALIDATION case's
+   time on, VALIDATION cases. The features of a fit case come from the state as of
+   ``start``, which has never seen the window's orders, so they are out of sample just as
+   the test period's are.
 3. Fit examples: every candidate the ranker would score first
    (``ranking.candidate_features``), labelled 1 when its product was bought in the order
    outside the visible cart (the evaluation's "accepted"), else 0. All positives are kept,
@@ -19,16 +20,24 @@
    rest, each of those weighted by (rest / drawn) so that the weighted examples stand for
    every candidate (the fitted probabilities are the whole candidate set's).
 4. ``fit_logistic`` (L2, Newton) on them gives the weights.
-5. The price exponent of the ranking (``p x price ** e``) is chosen on the validation cases,
+5. The orders before the validation start are folded in and the state (and the plain
+   counts) indexed as of it: the validation cases are ranked with a state as fresh as the
+   one the stream ranks with (and the evaluation's test period starts with), still
+   without their own orders. Ranked with the state as of ``start`` instead, 60 to 90 days
+   old, the calibration under-stated the acceptance of a fresh state's offers.
+6. The price exponent of the ranking (``p x price ** e``) is chosen on the validation cases,
    each ranked by the fitted model with e in ``PRICE_EXPONENTS`` and by ``copurchase_plain``
-   (plain counts as of ``start``): the e with the highest revenue per impression among those
-   whose hit@k is at least ``copurchase_plain``'s; when none is, the e with the highest hit@k.
-   The rule is the issue's target (more revenue without losing acceptance), applied to the
-   store's own history; no number in it is tuned to a data set.
-6. The reported p_accept is calibrated on the offers of the chosen exponent on the
-   validation cases (``recalibration``: Platt scaling, see ``ranking.acceptance``).
-7. The window's orders are folded too, so the returned state holds every order before
-   ``until_ms`` (what the evaluation then ranks the test period with).
+   (plain counts as of the validation start): the e with the highest revenue per
+   impression among those whose hit@k is at least ``copurchase_plain``'s; when none is, the
+   e with the highest hit@k. The rule is the issue's target (more revenue without losing
+   acceptance), applied to the store's own history; no number in it is tuned to a data set.
+7. The reported p_accept is calibrated on the offers of the chosen exponent on the
+   validation cases (``recalibration``: Platt scaling with the cart's
+   ``log_cart_sources`` as a second input, see ``ranking.acceptance``); those offers are
+   returned too (``TrainingOutcome.validation_offers``: ``evaluate --refresh-days`` refits
+   the map on them and the test outcomes known at each refresh).
+8. The validation cases' orders are folded too, so the returned state holds every order
+   before ``until_ms`` (what the evaluation then ranks the test period with).
 
 Pure apart from the clock: numpy and the stream's domain code, no Faust.
 """
