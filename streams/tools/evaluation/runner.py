@@ -264,11 +264,10 @@ def run_evaluation(
     # With a refreshed state the calibration map is refitted at each refresh on every offer
     # whose outcome is known by then (the validation slice's and the test windows' already
     # ranked): the model's weights stay, only its reported p_accept follows the drift.
-    observed: tuple[list[float], list[bool], list[float]] = (
-        tuple(list(part) for part in outcome.validation_offers)  # type: ignore[assignment]
-        if outcome is not None
-        else ([], [], [])
-    )
+    # Uncalibrated p_accept, accepted, log_cart_sources of each offer:
+    known_p: list[float] = list(outcome.validation_offers[0]) if outcome else []
+    known_accepted: list[bool] = list(outcome.validation_offers[1]) if outcome else []
+    known_sources: list[float] = list(outcome.validation_offers[2]) if outcome else []
     recalibrations: list[dict[str, float]] = []
     done = 0
     for window in windows:
@@ -295,25 +294,29 @@ def run_evaluation(
             if fitted_result is not None and fitted is not None and fitted.acceptance:
                 model = fitted.acceptance
                 sources = fitted_result.cart_sources[offers_before:]
-                observed[0].extend(
+                known_p.extend(
                     uncalibrated(model, fitted_result.p_accepts[offers_before:], sources)
                 )
-                observed[1].extend(fitted_result.accepted[offers_before:])
-                observed[2].extend(sources)
-                slope, shift, cart = recalibration(*observed)
-                acceptance_model = replace(
-                    model, calibration_slope=slope, calibration_shift=shift, calibration_cart=cart
-                )
-                fitted = replace(fitted, acceptance=acceptance_model)
-                recalibrations.append(
-                    {
-                        "at_ms": window_end,
-                        "offers": len(observed[0]),
-                        "slope": slope,
-                        "shift": shift,
-                        "log_cart_sources": cart,
-                    }
-                )
+                known_accepted.extend(fitted_result.accepted[offers_before:])
+                known_sources.extend(sources)
+                if len(set(known_accepted)) > 1:  # else nothing to fit: the map stays
+                    slope, shift, cart = recalibration(known_p, known_accepted, known_sources)
+                    acceptance_model = replace(
+                        model,
+                        calibration_slope=slope,
+                        calibration_shift=shift,
+                        calibration_cart=cart,
+                    )
+                    fitted = replace(fitted, acceptance=acceptance_model)
+                    recalibrations.append(
+                        {
+                            "at_ms": window_end,
+                            "offers": len(known_p),
+                            "slope": slope,
+                            "shift": shift,
+                            "log_cart_sources": cart,
+                        }
+                    )
             context = context_at(window_end)
             refresh_seconds += time.perf_counter() - started
     timings["rank"] = rank_seconds

@@ -199,6 +199,27 @@ def test_a_refreshed_evaluation_refits_the_calibration_on_outcomes_already_known
     assert frozen.acceptance_model.weights == model.weights
 
 
+def test_a_refresh_with_no_outcome_of_both_kinds_keeps_the_models_map() -> None:
+    # A given model (no validation offers) and test orders of products never seen before:
+    # every offer is declined, so there is nothing to refit the map on.
+    model = train(shop_log().orders).model
+    history = tuple(o for o in shop_log().orders if o.ts_ms < SPLIT)
+    unseen = []
+    for n in range(30):
+        oid, ts = f"new-{n}", SPLIT + n * DAY_MS
+        products = (f"zz{n}a", f"zz{n}b", "g0p0")  # g0p0 known: the cart has evidence
+        lines = tuple(OrderLine(oid, "s1", ts, p, 1, 5.0, "c0", None) for p in products)
+        unseen.append(Order(oid, "s1", ts, lines))
+    log = OrderLog(history + tuple(unseen))
+    report = run_evaluation(
+        log, SPLIT, k=3, refresh_days=7, names=["basketlift_fitted"], acceptance_model=model
+    )
+    fitted = report.results["basketlift_fitted"]
+    assert fitted.offers > 0 and not any(fitted.accepted)
+    assert report.recalibrations == []
+    assert report.acceptance_model == model
+
+
 def test_evaluate_leaves_the_fitted_ranker_out_of_a_history_too_short_to_fit() -> None:
     short = shop_log(days_before=6, days_after=4, per_day=4)
     report = run_evaluation(short, SPLIT, k=2)
