@@ -294,8 +294,13 @@ def _scaled(weights: Mapping[str, float], factor: float) -> dict[str, float]:
 
 
 def _add_scaled(into: dict[str, float], weights: Mapping[str, float], factor: float) -> None:
-    for product_id, weight in weights.items():
-        into[product_id] = into.get(product_id, 0.0) + weight * factor
+    get = into.get  # bound once: this loop is the fold's and the product agent's hottest
+    if factor == 1.0:  # weight * 1.0 == weight exactly: the same sums without the product
+        for product_id, weight in weights.items():
+            into[product_id] = get(product_id, 0.0) + weight
+    else:
+        for product_id, weight in weights.items():
+            into[product_id] = get(product_id, 0.0) + weight * factor
 
 
 def _strongest_first(item: tuple[str, float]) -> tuple[float, str]:
@@ -311,14 +316,15 @@ def _pruned(neighbours: dict[str, float], k: int) -> dict[str, float]:
     """
     if len(neighbours) <= k:
         return neighbours
-    cut = sorted(neighbours.values(), reverse=True)[k - 1]
-    kept = {other: weight for other, weight in neighbours.items() if weight > cut}
-    missing = k - len(kept)
-    if missing:
-        at_cut = sorted(other for other, weight in neighbours.items() if weight == cut)
-        chosen = set(at_cut[:missing])
-        kept = {o: w for o, w in neighbours.items() if o in kept or o in chosen}
-    return kept
+    ranked = sorted(neighbours.values(), reverse=True)
+    cut = ranked[k - 1]
+    if ranked[k] < cut:  # every weight equal to the cut is among the k: no tie to break
+        return {other: weight for other, weight in neighbours.items() if weight >= cut}
+    # ranked is descending, so the cut's first position counts the weights above it.
+    missing = k - ranked.index(cut)
+    at_cut = sorted(other for other, weight in neighbours.items() if weight == cut)
+    chosen = set(at_cut[:missing])
+    return {o: w for o, w in neighbours.items() if w > cut or o in chosen}
 
 
 def _check_same_product(own: str, other: str) -> None:
@@ -407,7 +413,16 @@ class ProductDelta:
 
     def copy(self) -> ProductDelta:
         """An independent copy (its own neighbours dict)."""
-        return replace(self, neighbours=dict(self.neighbours))
+        # Field by field, not dataclasses.replace: every delta of a batch is copied once.
+        return ProductDelta(
+            self.product_id,
+            self.as_of_ts,
+            self.purchases,
+            dict(self.neighbours),
+            self.last_price,
+            self.last_price_ts,
+            self.category,
+        )
 
     def _price_facts(self) -> _PriceFacts:
         return self.last_price, self.last_price_ts, self.category
@@ -479,12 +494,17 @@ def deltas_for_order(
     earlier = (
         _earlier_products(recent_products, order, config.cross_order_days) if cross_weight else []
     )
+    # Each paired product's same-order neighbours are all the paired products but itself:
+    # one shared template, copied (in C) and with that product removed, costs far less than
+    # building each list anew (the order's n x n pairs are most of the fold's first step).
+    same_order = dict.fromkeys(paired, 1.0)
     deltas: dict[str, ProductDelta] = {}
     for product in order.products:
         product_id = product.product_id
         neighbours: dict[str, float] = {}
         if paired_set is None or product_id in paired_set:
-            neighbours = {other: 1.0 for other in paired if other != product_id}
+            neighbours = same_order.copy()
+            del neighbours[product_id]
             for earlier_id in earlier:
                 neighbours[earlier_id] = cross_weight
         deltas[product_id] = ProductDelta(

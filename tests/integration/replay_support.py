@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import permutations
+from typing import Any
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,8 +23,8 @@ from bench.harness import get_json as get_json
 from bench.harness import send_events as send_events
 from bench.harness import wait_all_serving as wait_all_serving
 from bench.harness import wait_for_index as wait_for_index
-from streams.tools.replay.events import replay_events
-from streams.tools.replay.orderlog import OrderLog, read_orders_file
+from streams.tools.replay.events import event_key, order_event, replay_events
+from streams.tools.replay.orderlog import Order, OrderLog, read_orders_file
 
 DAY_MS = 86_400_000  # written out: the offline recomputation must not lean on the code
 CROSS_WEIGHT = 0.5
@@ -48,6 +49,25 @@ Shoppers = dict[str, tuple[int, float]]
 def sample_slice(orders: int) -> OrderLog:
     """The first `orders` orders of the shipped real sample (UCI Online Retail orders)."""
     return read_orders_file(SAMPLE).head(orders)
+
+
+def probe_cart(order: Order) -> tuple[str, str, dict[str, Any]]:
+    """A real order sent as its cart a minute before it: every line but the last, keyed
+    like the order ("carts", key, event)."""
+    event = order_event(order)
+    return (
+        "carts",
+        event_key(order),
+        {
+            "event_id": f"probe-cart-{order.order_id}",
+            "ts": order.ts_ms - 60_000,
+            "shopper_id": event["shopper_id"],
+            "session_id": event["session_id"],
+            "cart_id": f"k-{order.order_id}",
+            "currency": "GBP",
+            "items": event["items"][:-1],
+        },
+    )
 
 
 def offline_state(log: OrderLog) -> tuple[Purchases, Weights, Shoppers]:

@@ -40,7 +40,7 @@ from streams.offers.ranking.inputs import (
     ProductFacts,
     RankerConfig,
 )
-from streams.offers.ranking.model import candidate_features, rank_offers
+from streams.offers.ranking.model import candidate_features, log_cart_sources, rank_offers
 from streams.offers.ranking.outputs import Evidence, EvidenceKind, Offer
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "candidate_features",
     "fit_logistic",
     "load_acceptance_model",
+    "log_cart_sources",
     "model_from_fit",
     "post_purchase_exclusions",
     "rank_by_copurchase_count",

@@ -35,19 +35,23 @@ revenue; below 1 trades revenue for acceptance. The training
 (``streams.tools.evaluation.training``) chooses it on a validation slice of the history,
 never on the test period.
 
-REPORTED p_accept (``calibrated``): ``sigmoid(calibration_slope x logit + calibration_shift)``.
-The fit is calibrated over all candidates, but the ranker shows only the top few, which were
-selected for their high logit and so are accepted less often than it says (selection
-regresses to the mean). The slope and shift are fitted (Platt scaling) on the offers the
-ranker made on the validation slice, against whether they were accepted, so the p_accept
-of what is shown is its acceptance rate. The map is monotone, so it never changes the
-order of two candidates of equal price; the ranking keeps the uncompressed fitted
-probability, whose spread carries the ranking signal.
+REPORTED p_accept (``calibrated``): ``sigmoid(calibration_slope x logit + calibration_cart x
+log_cart_sources + calibration_shift)``. The fit is calibrated over all candidates, but the
+ranker shows only the top few, which were selected for their high logit and so are accepted
+less often than it says (selection regresses to the mean), and by how much depends on the
+cart: a large cart gives more candidates to select from and more evidence per candidate.
+The slope, cart coefficient and shift are fitted (Platt scaling with the cart size as a
+second input) on the offers the ranker made on the validation slice, against whether they
+were accepted, so the p_accept of what is shown is its acceptance rate. The cart size is the
+same for every candidate of a decision, so the map is monotone within a decision: it never
+changes the order of two candidates of equal price; the ranking keeps the uncompressed
+fitted probability, whose spread carries the ranking signal.
 
 THE MODEL FILE (``basketlift train --out``, read by ``load_acceptance_model``): JSON with
 ``format`` (``MODEL_FORMAT``), ``version``, ``features`` (must equal ``FEATURE_NAMES``),
 ``means``, ``scales``, ``weights``, ``intercept``, ``price_exponent``, ``calibration``
-(``slope``, ``shift``) and a free-form ``training`` summary. Every field is checked; a bad
+(``slope``, ``shift`` and ``log_cart_sources``, 0 when absent: files written before the
+cart term) and a free-form ``training`` summary. Every field is checked; a bad
 file raises ``AcceptanceModelError`` with a one-line message naming the file and the field.
 Pure: numpy, no Faust.
 """
@@ -66,6 +70,7 @@ import numpy as np
 from streams.offers.ranking.index import FloatArray
 
 __all__ = [
+    "CART_SOURCES_COLUMN",
     "FEATURE_NAMES",
     "MODEL_FORMAT",
     "AcceptanceModel",
@@ -92,6 +97,8 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
     "log_copurchases",
     "log_cart_sources",
 )
+CART_SOURCES_COLUMN: Final = FEATURE_NAMES.index("log_cart_sources")
+"""The feature column the calibration map reads besides the logit."""
 
 
 class AcceptanceModelError(ValueError):
@@ -120,6 +127,8 @@ class AcceptanceModel:
     version: str = "fitted"
     training: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """What it was fitted on (free-form, JSON-able; written to the model file)."""
+    calibration_cart: float = 0.0
+    """The reported p_accept's coefficient on ``log_cart_sources`` (``calibrated``)."""
     _coef: FloatArray = field(init=False, repr=False, compare=False, hash=False)
     _offset: float = field(init=False, repr=False, compare=False, hash=False)
 
@@ -133,7 +142,13 @@ class AcceptanceModel:
                 raise ValueError(f"{name}: every value must be finite")
         if not all(s > 0 for s in self.scales):
             raise ValueError("scales: every value must be > 0")
-        for name in ("intercept", "price_exponent", "calibration_slope", "calibration_shift"):
+        for name in (
+            "intercept",
+            "price_exponent",
+            "calibration_slope",
+            "calibration_shift",
+            "calibration_cart",
+        ):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite")
         if not self.calibration_slope > 0:
@@ -154,14 +169,19 @@ class AcceptanceModel:
         """The fitted probability the ranking multiplies by ``price ** price_exponent``."""
         return sigmoid(logit)
 
-    def calibrated(self, logit: FloatArray) -> FloatArray:
-        """The reported p_accept: the fitted log-odds mapped onto the observed acceptance
-        of the offers the ranker makes (a monotone map: it does not change the order)."""
-        return sigmoid(self.calibration_slope * logit + self.calibration_shift)
+    def calibrated(self, logit: FloatArray, log_cart_sources: FloatArray | float) -> FloatArray:
+        """The reported p_accept: the fitted log-odds and the cart's ``log_cart_sources``
+        mapped onto the observed acceptance of the offers the ranker makes (monotone in
+        the log-odds: it does not change the order within a decision)."""
+        return sigmoid(
+            self.calibration_slope * logit
+            + self.calibration_cart * log_cart_sources
+            + self.calibration_shift
+        )
 
     def p_accept(self, features: FloatArray) -> FloatArray:
         """The reported P(accepted) of each row of `features`."""
-        return self.calibrated(self.logit(features))
+        return self.calibrated(self.logit(features), features[:, CART_SOURCES_COLUMN])
 
     def to_dict(self) -> dict[str, Any]:
         """The model file's content."""
@@ -174,7 +194,11 @@ class AcceptanceModel:
             "weights": list(self.weights),
             "intercept": self.intercept,
             "price_exponent": self.price_exponent,
-            "calibration": {"slope": self.calibration_slope, "shift": self.calibration_shift},
+            "calibration": {
+                "slope": self.calibration_slope,
+                "shift": self.calibration_shift,
+                "log_cart_sources": self.calibration_cart,
+            },
             "training": dict(self.training),
         }
 
@@ -217,8 +241,13 @@ class AcceptanceModel:
         if not isinstance(calibration, dict):
             raise AcceptanceModelError(f"{where}: calibration must be a JSON object")
         slope, shift = calibration.get("slope"), calibration.get("shift")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (slope, shift)):
-            raise AcceptanceModelError(f"{where}: calibration needs numbers slope and shift")
+        cart = calibration.get("log_cart_sources", 0.0)
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in (slope, shift, cart)
+        ):
+            raise AcceptanceModelError(
+                f"{where}: calibration needs numbers slope and shift (and log_cart_sources)"
+            )
         version = data.get("version", "fitted")
         training = data.get("training", {})
         if not isinstance(version, str) or not version:
@@ -236,6 +265,7 @@ class AcceptanceModel:
                 float(shift),  # type: ignore[arg-type]
                 version,
                 training,
+                float(cart),
             )
         except ValueError as error:
             raise AcceptanceModelError(f"{where}: {error}") from None
@@ -346,11 +376,12 @@ def model_from_fit(
     fit: LogisticFit,
     *,
     price_exponent: float = 1.0,
-    calibration: tuple[float, float] = (1.0, 0.0),
+    calibration: tuple[float, float] | tuple[float, float, float] = (1.0, 0.0),
     version: str = "fitted",
     training: Mapping[str, Any] | None = None,
 ) -> AcceptanceModel:
-    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift)."""
+    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift) or
+    (slope, shift, coefficient on ``log_cart_sources``)."""
     return AcceptanceModel(
         tuple(float(v) for v in fit.means),
         tuple(float(v) for v in fit.scales),
@@ -361,4 +392,5 @@ def model_from_fit(
         calibration[1],
         version,
         dict(training or {}),
+        calibration[2] if len(calibration) > 2 else 0.0,
     )

@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streams.offers.ranking.acceptance import FEATURE_NAMES
+from streams.offers.ranking.acceptance import CART_SOURCES_COLUMN, FEATURE_NAMES
 from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import (
     Decision,
@@ -270,9 +270,10 @@ class _Model:
         p = self.hand_built_p(decision, combine=fitted is None)
         if fitted is None:
             return p
-        logit = fitted.logit(self.features(decision))
+        features = self.features(decision)
+        logit = fitted.logit(features)
         self.ranking_p = fitted.ranking_p(logit)
-        self.calibrated_p = fitted.calibrated(logit)
+        self.calibrated_p = fitted.calibrated(logit, features[:, CART_SOURCES_COLUMN])
         return self.calibrated_p
 
     def features(self, decision: Decision) -> FloatArray:
@@ -494,6 +495,13 @@ def candidate_features(
         return decision.candidates, np.zeros((0, len(FEATURE_NAMES))), EMPTY_FLOAT
     p = model.hand_built_p(decision)
     return decision.candidates, model.features(decision), p
+
+
+def log_cart_sources(items: Sequence[CartLine], index: ProductIndex) -> float:
+    """The ``log_cart_sources`` feature of a decision on `items` (the same for every
+    candidate): log(1 + the cart's evidence sources), what the calibration map reads
+    besides the logit (``acceptance.AcceptanceModel.calibrated``)."""
+    return math.log1p(len(open_decision(items, index, (), ()).sources))
 
 
 class _Observed:

@@ -51,6 +51,7 @@ from streams.offers.ranking import (
     Offer,
     ProductIndex,
     RankerConfig,
+    log_cart_sources,
     rank_by_copurchase_count,
     rank_by_popularity,
     rank_offers,
@@ -247,10 +248,21 @@ class RankerResult:
     """Every offer's p_accept, in order (calibration)."""
     accepted: list[bool] = field(default_factory=list)
     """Whether each offer's product was bought in the order (``EvaluationCase.bought``)."""
+    cart_sources: list[float] = field(default_factory=list)
+    """Each offer's ``log_cart_sources`` (``basketlift_fitted`` only, the second input of
+    its calibration map; empty for the other rankers)."""
 
-    def add(self, case: EvaluationCase, offers: Sequence[Offer], seconds: float) -> None:
-        """Count one case."""
+    def add(
+        self,
+        case: EvaluationCase,
+        offers: Sequence[Offer],
+        seconds: float,
+        cart_sources: float | None = None,
+    ) -> None:
+        """Count one case (`cart_sources`: its ``log_cart_sources``, kept per offer)."""
         self.cases += 1
+        if cart_sources is not None:
+            self.cart_sources.extend([cart_sources] * len(offers))
         self.seconds += seconds
         self.offers += len(offers)
         for offer in offers:
@@ -340,13 +352,15 @@ def evaluate_cases(
         results = {}
     for name in names:
         results.setdefault(name, RankerResult(name, k, len(context.index)))
-    rankers = [(results[name], RANKERS[name]) for name in names]
+    rankers = [(results[name], RANKERS[name], name == "basketlift_fitted") for name in names]
     clock = time.perf_counter
     for done, case in enumerate(cases, start=1):
-        for result, ranker in rankers:
+        for result, ranker, fitted in rankers:
             started = clock()
             offers = ranker(case, context)
-            result.add(case, offers, clock() - started)
+            seconds = clock() - started
+            sources = log_cart_sources(case.cart, context.index) if fitted else None
+            result.add(case, offers, seconds, sources)
         if progress is not None and (done % 500 == 0 or done == len(cases)):
             progress(done)
     return results

@@ -27,7 +27,9 @@ from streams.tools.evaluation.training import (
     TrainingError,
     TrainingOptions,
     TrainingOutcome,
+    recalibration,
     train_acceptance,
+    uncalibrated,
 )
 from streams.tools.replay.orderlog import Order, OrderLog
 
@@ -74,6 +76,9 @@ class EvaluationReport:
     """The model ``basketlift_fitted`` ranked with (fitted on the training orders, or given)."""
     fit_error: str | None = None
     """Why no model could be fitted (``basketlift_fitted`` is then left out), else None."""
+    recalibrations: list[dict[str, float]] = field(default_factory=list)
+    """With a refreshed state: the calibration map refitted at each refresh (its time,
+    offers fitted on, slope, shift, log_cart_sources)."""
 
     def ratios(self) -> dict[str, dict[str, float | None]]:
         """Each ranker's hit@k and revenue per impression divided by the baseline's."""
@@ -117,6 +122,7 @@ class EvaluationReport:
                 self.acceptance_model.to_dict() if self.acceptance_model is not None else None
             ),
             "acceptance_model_fit_error": self.fit_error,
+            "recalibrations": list(self.recalibrations),
         }
 
 
@@ -150,10 +156,13 @@ def run_evaluation(
     """Fold the orders before the split, then evaluate the (first `limit_orders`) later ones.
 
     `refresh_days` > 0: after the cases of each window of that many days, its orders are
-    folded into the state and the index is rebuilt (what a live worker would know); 0: the
-    state stays frozen at the split. `progress(step, done, total)` reports "fold" (orders)
-    and "rank" (cases). `configs` are the worker's (``streams.config.domain_configs``), the
-    defaults when None; the ranker offers `k` products whatever their `top_n`.
+    folded into the state and the index is rebuilt (what a live worker would know), and
+    ``basketlift_fitted``'s calibration map is refitted on every offer whose outcome is
+    known by then (the validation slice's and the windows' already ranked; the report's
+    ``recalibrations``); 0: the state and the model stay frozen at the split.
+    `progress(step, done, total)` reports "fold" (orders) and "rank" (cases). `configs` are
+    the worker's (``streams.config.domain_configs``), the defaults when None; the ranker
+    offers `k` products whatever their `top_n`.
 
     ``basketlift`` is the hand-built model (whatever model file the settings name);
     ``basketlift_fitted`` ranks with `acceptance_model` when given, else with one fitted
@@ -252,10 +261,20 @@ def run_evaluation(
     rank_seconds = 0.0
     refresh_seconds = 0.0
     windows = _windows(test, split_at_ms, refresh_days) if refresh_days > 0 else [test]
+    # With a refreshed state the calibration map is refitted at each refresh on every offer
+    # whose outcome is known by then (the validation slice's and the test windows' already
+    # ranked): the model's weights stay, only its reported p_accept follows the drift.
+    # Uncalibrated p_accept, accepted, log_cart_sources of each offer:
+    known_p: list[float] = list(outcome.validation_offers[0]) if outcome else []
+    known_accepted: list[bool] = list(outcome.validation_offers[1]) if outcome else []
+    known_sources: list[float] = list(outcome.validation_offers[2]) if outcome else []
+    recalibrations: list[dict[str, float]] = []
     done = 0
     for window in windows:
         ids = {order.order_id for order in window}
         window_cases = [case for case in cases if case.order_id in ids]
+        fitted_result = results.get("basketlift_fitted")
+        offers_before = len(fitted_result.p_accepts) if fitted_result is not None else 0
         started = time.perf_counter()
         evaluate_cases(window_cases, context, names, results=results)
         rank_seconds += time.perf_counter() - started
@@ -272,6 +291,32 @@ def run_evaluation(
                 * refresh_days
                 * DAY_MS
             )
+            if fitted_result is not None and fitted is not None and fitted.acceptance:
+                model = fitted.acceptance
+                sources = fitted_result.cart_sources[offers_before:]
+                known_p.extend(
+                    uncalibrated(model, fitted_result.p_accepts[offers_before:], sources)
+                )
+                known_accepted.extend(fitted_result.accepted[offers_before:])
+                known_sources.extend(sources)
+                if len(set(known_accepted)) > 1:  # else nothing to fit: the map stays
+                    slope, shift, cart = recalibration(known_p, known_accepted, known_sources)
+                    acceptance_model = replace(
+                        model,
+                        calibration_slope=slope,
+                        calibration_shift=shift,
+                        calibration_cart=cart,
+                    )
+                    fitted = replace(fitted, acceptance=acceptance_model)
+                    recalibrations.append(
+                        {
+                            "at_ms": window_end,
+                            "offers": len(known_p),
+                            "slope": slope,
+                            "shift": shift,
+                            "log_cart_sources": cart,
+                        }
+                    )
             context = context_at(window_end)
             refresh_seconds += time.perf_counter() - started
     timings["rank"] = rank_seconds
@@ -290,4 +335,5 @@ def run_evaluation(
         timings=timings,
         acceptance_model=acceptance_model,
         fit_error=fit_error,
+        recalibrations=recalibrations,
     )

@@ -8,9 +8,10 @@
    ``start``. The window is ``window_days`` (90), at most half of the history.
 2. The window's orders become cases exactly as in the evaluation (``protocol.make_cases``:
    one product hidden, the rest is the cart), in time order. The earlier ``fit_share``
-   (two thirds) of them are FIT cases, the rest VALIDATION cases. The features of a case
-   come from the state as of ``start``, which has never seen the window's orders, so they
-   are out of sample just as the test period's are.
+   (two thirds) of them are FIT cases, the later ones, from the first VALIDATION case's
+   time on, VALIDATION cases. The features of a fit case come from the state as of
+   ``start``, which has never seen the window's orders, so they are out of sample just as
+   the test period's are.
 3. Fit examples: every candidate the ranker would score first
    (``ranking.candidate_features``), labelled 1 when its product was bought in the order
    outside the visible cart (the evaluation's "accepted"), else 0. All positives are kept,
@@ -19,16 +20,24 @@
    rest, each of those weighted by (rest / drawn) so that the weighted examples stand for
    every candidate (the fitted probabilities are the whole candidate set's).
 4. ``fit_logistic`` (L2, Newton) on them gives the weights.
-5. The price exponent of the ranking (``p x price ** e``) is chosen on the validation cases,
+5. The orders before the validation start are folded in and the state (and the plain
+   counts) indexed as of it: the validation cases are ranked with a state as fresh as the
+   one the stream ranks with (and the evaluation's test period starts with), still
+   without their own orders. Ranked with the state as of ``start`` instead, 60 to 90 days
+   old, the calibration under-stated the acceptance of a fresh state's offers.
+6. The price exponent of the ranking (``p x price ** e``) is chosen on the validation cases,
    each ranked by the fitted model with e in ``PRICE_EXPONENTS`` and by ``copurchase_plain``
-   (plain counts as of ``start``): the e with the highest revenue per impression among those
-   whose hit@k is at least ``copurchase_plain``'s; when none is, the e with the highest hit@k.
-   The rule is the issue's target (more revenue without losing acceptance), applied to the
-   store's own history; no number in it is tuned to a data set.
-6. The reported p_accept is calibrated on the offers of the chosen exponent on the
-   validation cases (``recalibration``: Platt scaling, see ``ranking.acceptance``).
-7. The window's orders are folded too, so the returned state holds every order before
-   ``until_ms`` (what the evaluation then ranks the test period with).
+   (plain counts as of the validation start): the e with the highest revenue per
+   impression among those whose hit@k is at least ``copurchase_plain``'s; when none is, the
+   e with the highest hit@k. The rule is the issue's target (more revenue without losing
+   acceptance), applied to the store's own history; no number in it is tuned to a data set.
+7. The reported p_accept is calibrated on the offers of the chosen exponent on the
+   validation cases (``recalibration``: Platt scaling with the cart's
+   ``log_cart_sources`` as a second input, see ``ranking.acceptance``); those offers are
+   returned too (``TrainingOutcome.validation_offers``: ``evaluate --refresh-days`` refits
+   the map on them and the test outcomes known at each refresh).
+8. The validation cases' orders are folded too, so the returned state holds every order
+   before ``until_ms`` (what the evaluation then ranks the test period with).
 
 Pure apart from the clock: numpy and the stream's domain code, no Faust.
 """
@@ -72,8 +81,10 @@ __all__ = [
     "TrainingOutcome",
     "choose_exponent",
     "fit_examples",
+    "recalibrated",
     "recalibration",
     "train_acceptance",
+    "uncalibrated",
 ]
 
 PRICE_EXPONENTS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -113,6 +124,9 @@ class TrainingOutcome:
     plain: PlainCounts
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    validation_offers: tuple[list[float], list[bool], list[float]] = ([], [], [])
+    """The validation slice's offers with the chosen exponent: (uncalibrated p_accept,
+    accepted, log_cart_sources), what the calibration map was fitted on."""
 
 
 def fit_examples(
@@ -188,8 +202,16 @@ def train_acceptance(
     window = [order for order in history if order.ts_ms >= start_ms]
     cases = make_cases(window, options.seed)
     cut = int(len(cases) * options.fit_share)
-    fit_cases = _spread(cases[:cut], options.max_fit_cases)
-    validation = _spread(cases[cut:], options.max_validation_cases)
+    # The validation slice starts at a case's time: the orders before it are folded before
+    # the validation cases are ranked, and none of those cases' orders is.
+    validation_start_ms = cases[cut].ts_ms if cut < len(cases) else until_ms
+    fit_cases = _spread(
+        [case for case in cases if case.ts_ms < validation_start_ms], options.max_fit_cases
+    )
+    validation = _spread(
+        [case for case in cases if case.ts_ms >= validation_start_ms],
+        options.max_validation_cases,
+    )
     if len(fit_cases) < MIN_CASES or len(validation) < MIN_CASES:
         raise TrainingError(
             f"too few orders to fit on: {len(cases)} with 2+ products in the "
@@ -213,16 +235,34 @@ def train_acceptance(
     fit = fit_logistic(features, labels, weights, l2=options.l2)
     timings["fit"] = time.perf_counter() - started
 
+    # The validation cases are ranked with the state as fresh as the test period's: the
+    # fit slice's orders folded in, indexed as of the validation start (the fit cases were
+    # ranked with a state 0 to 60 days old, which under-states what a fresh state gives).
+    started = time.perf_counter()
+    fit_orders = [order for order in window if order.ts_ms < validation_start_ms]
+    validation_orders = [order for order in window if order.ts_ms >= validation_start_ms]
+    fold(fit_orders, state)
+    plain.add(fit_orders)
+    context = build_context(
+        state,
+        validation_start_ms,
+        replace(config, acceptance=None),
+        half_life_days,
+        neighbours_k,
+        plain,
+    )
+    timings["fold_fit_slice"] = time.perf_counter() - started
+
     started = time.perf_counter()
     by_exponent: dict[float, tuple[float, float, float]] = {}
-    offers_by_exponent: dict[float, tuple[list[float], list[bool]]] = {}
+    offers_by_exponent: dict[float, tuple[list[float], list[bool], list[float]]] = {}
     plain_result = evaluate_cases(validation, context, ["copurchase_plain"])["copurchase_plain"]
     for exponent in PRICE_EXPONENTS:
         trial = model_from_fit(fit, price_exponent=exponent)
         trial_context = replace(context, fitted=replace(context.config, acceptance=trial))
         result = evaluate_cases(validation, trial_context, ["basketlift_fitted"])
         fitted = result["basketlift_fitted"]
-        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted)
+        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted, fitted.cart_sources)
         by_exponent[exponent] = (
             fitted.hit_at_k,
             fitted.revenue_per_impression,
@@ -231,24 +271,24 @@ def train_acceptance(
         if progress is not None:
             progress("validate", len(by_exponent), len(PRICE_EXPONENTS))
     exponent = choose_exponent(by_exponent, plain_result.hit_at_k)
-    offered_p, offered_accepted = offers_by_exponent[exponent]
-    slope, shift = recalibration(offered_p, offered_accepted, l2=options.l2)
-    raw = np.clip(np.asarray(offered_p, np.float64), 1e-12, 1 - 1e-12)
-    calibrated = sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + shift)
+    offered_p, offered_accepted, offered_sources = offers_by_exponent[exponent]
+    slope, shift, cart = recalibration(offered_p, offered_accepted, offered_sources, l2=options.l2)
+    calibrated = recalibrated(offered_p, offered_sources, slope, shift, cart)
     calibrated_ece = expected_calibration_error(
         reliability_bins(calibrated.tolist(), offered_accepted)
     )
     timings["validate"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    fold(window, state)
-    plain.add(window)
-    timings["fold_window"] = time.perf_counter() - started
+    fold(validation_orders, state)
+    plain.add(validation_orders)
+    timings["fold_validation_slice"] = time.perf_counter() - started
     summary: dict[str, Any] = {
         "until_ms": until_ms,
         "window_start_ms": start_ms,
         "orders_before_window": len(early),
         "window_orders": len(window),
+        "validation_start_ms": validation_start_ms,
         "fit_cases": len(fit_cases),
         "validation_cases": len(validation),
         "examples": len(labels),
@@ -266,35 +306,82 @@ def train_acceptance(
             for e, (h, r, c) in by_exponent.items()
         },
         "price_exponent": exponent,
-        "calibration": {"slope": slope, "shift": shift, "validation_ece": calibrated_ece},
+        "calibration": {
+            "slope": slope,
+            "shift": shift,
+            "log_cart_sources": cart,
+            "offers": len(offered_p),
+            "validation_ece": calibrated_ece,
+        },
     }
     model = model_from_fit(
-        fit, price_exponent=exponent, calibration=(slope, shift), training=summary
+        fit, price_exponent=exponent, calibration=(slope, shift, cart), training=summary
     )
-    return TrainingOutcome(model, state, plain, summary, timings)
+    return TrainingOutcome(model, state, plain, summary, timings, offers_by_exponent[exponent])
 
 
 def recalibration(
-    p_accepts: Sequence[float], accepted: Sequence[bool], *, l2: float = 1.0
-) -> tuple[float, float]:
-    """(slope, shift) of ``logit p' = slope x logit p + shift`` fitted on offers (Platt scaling).
+    p_accepts: Sequence[float],
+    accepted: Sequence[bool],
+    cart_sources: Sequence[float] | None = None,
+    *,
+    l2: float = 1.0,
+) -> tuple[float, float, float]:
+    """(slope, shift, cart) of ``logit p' = slope x logit p + cart x log_cart_sources +
+    shift`` fitted on offers (Platt scaling with the cart size as a second input).
 
     The logistic fit is calibrated over every candidate, but the ranker shows only its top
     few, chosen for their high log-odds, and those are accepted less often than the fit
-    says; refitting the offered ones' log-odds on whether they were accepted maps the
-    model's probabilities onto the observed acceptance of what it actually offers
-    (``AcceptanceModel.calibrated``). (1, 0) when there is nothing to fit (no offer, or all
+    says, by an amount that depends on the cart (how many candidates the top few were
+    chosen from, how much evidence each has); refitting the offered ones' log-odds and
+    their carts' ``log_cart_sources`` on whether they were accepted maps the model's
+    probabilities onto the observed acceptance of what it actually offers
+    (``AcceptanceModel.calibrated``). `cart_sources`: per offer (None or all equal: the
+    cart coefficient is 0). (1, 0, 0) when there is nothing to fit (no offer, or all
     accepted alike, or all predictions equal).
     """
     if not len(p_accepts) or len(set(accepted)) < 2:
-        return 1.0, 0.0
+        return 1.0, 0.0, 0.0
     p = np.clip(np.asarray(p_accepts, np.float64), 1e-9, 1 - 1e-9)
     logit = np.log(p) - np.log1p(-p)
     if float(logit.std()) < 1e-9:
-        return 1.0, 0.0
-    fit = fit_logistic(logit[:, None], np.asarray(accepted, np.float64), l2=l2)
-    slope = float(fit.weights[0] / fit.scales[0])
-    return slope, fit.intercept - slope * float(fit.means[0])
+        return 1.0, 0.0, 0.0
+    columns = [logit]
+    if cart_sources is not None:
+        if len(cart_sources) != len(p):
+            raise ValueError(f"{len(cart_sources)} cart sizes for {len(p)} offers")
+        columns.append(np.asarray(cart_sources, np.float64))
+    fit = fit_logistic(np.column_stack(columns), np.asarray(accepted, np.float64), l2=l2)
+    coef = fit.weights / fit.scales
+    shift = fit.intercept - float(coef @ fit.means)
+    return float(coef[0]), shift, float(coef[1]) if len(coef) > 1 else 0.0
+
+
+def recalibrated(
+    p_accepts: Sequence[float],
+    cart_sources: Sequence[float],
+    slope: float,
+    shift: float,
+    cart: float,
+) -> FloatArray:
+    """The offers' p_accept (uncalibrated, as ranked) through a map ``recalibration`` fitted."""
+    raw = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
+    sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
+    return sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + cart * sources + shift)
+
+
+def uncalibrated(
+    model: AcceptanceModel, p_accepts: Sequence[float], cart_sources: Sequence[float]
+) -> list[float]:
+    """The fitted (ranking) probabilities behind reported p_accepts of `model`: its
+    calibration map inverted (the map is strictly increasing in the log-odds)."""
+    p = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
+    sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
+    logit = (
+        np.log(p) - np.log1p(-p) - model.calibration_cart * sources - model.calibration_shift
+    ) / model.calibration_slope
+    result: list[float] = sigmoid(logit).tolist()
+    return result
 
 
 def choose_exponent(

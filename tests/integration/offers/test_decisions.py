@@ -20,6 +20,7 @@ from tests.integration.replay_support import (
     STATE_ENV,
     metric_total,
     offline_state,
+    probe_cart,
     sample_slice,
     send_events,
     wait_for_index,
@@ -74,22 +75,7 @@ def test_every_cart_and_order_gets_one_valid_filtered_decision(
         triggers: list[tuple[str, str, dict[str, Any]]] = []
         for order in probes:
             event = order_event(order)
-            cart_items = event["items"][:-1]
-            triggers.append(
-                (
-                    "carts",
-                    event_key(order),
-                    {
-                        "event_id": f"probe-cart-{order.order_id}",
-                        "ts": order.ts_ms - 60_000,
-                        "shopper_id": event["shopper_id"],
-                        "session_id": event["session_id"],
-                        "cart_id": f"k-{order.order_id}",
-                        "currency": "GBP",
-                        "items": cart_items,
-                    },
-                )
-            )
+            triggers.append(probe_cart(order))
             triggers.append(("orders", event_key(order), event))
         send_events(deployment, triggers)
 

@@ -422,4 +422,6 @@ def test_pruning_selects_the_same_neighbours_as_a_full_sort_by_weight_then_id() 
         # Few distinct weights, so that ties at the k-th weight are common.
         neighbours = {f"p{rng.randint(0, 999):03d}": float(rng.randint(1, 6)) for _ in range(size)}
         expected = dict(sorted(neighbours.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
-        assert _pruned(dict(neighbours), k) == expected
+        pruned = _pruned(dict(neighbours), k)
+        assert pruned == expected
+        assert list(pruned) == [other for other in neighbours if other in expected]  # order kept

@@ -20,6 +20,7 @@ from streams.offers.ranking import (
     candidate_features,
     fit_logistic,
     load_acceptance_model,
+    log_cart_sources,
     model_from_fit,
     rank_offers,
 )
@@ -217,6 +218,49 @@ def test_candidate_features_are_what_the_ranker_scores() -> None:
         for o in rank_offers(cart, index, 1000, config=RankerConfig(top_n=2))
     }
     assert [plain["b"], plain["c"]] == pytest.approx(hand_p.tolist())
+
+
+def test_the_calibration_map_reads_the_carts_size_and_keeps_the_order() -> None:
+    index = store()
+    small = [CartItem("a", unit_price=5.0, category="x")]
+    large = [*small, CartItem("b", unit_price=2.0, category="y")]
+    # Every cart item with neighbours is a source.
+    assert log_cart_sources(small, index) == pytest.approx(np.log1p(1))
+    assert log_cart_sources(large, index) == pytest.approx(np.log1p(2))
+    for cart in (small, large):
+        _codes, features, _p = candidate_features(cart, index, 1000)
+        np.testing.assert_allclose(
+            features[:, FEATURE_NAMES.index("log_cart_sources")], log_cart_sources(cart, index)
+        )
+    base = constant_model(0.2, 1.0, log_price=0.1)
+    with_cart = replace(base, calibration_slope=0.5, calibration_shift=-1.0, calibration_cart=0.7)
+    for cart in (small, large):
+        codes, features, _p = candidate_features(cart, index, 1000)
+        logit = base.logit(features)
+        expected = sigmoid(0.5 * logit + 0.7 * log_cart_sources(cart, index) - 1.0)
+        np.testing.assert_allclose(with_cart.p_accept(features), expected)
+        ranked = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=with_cart))
+        unmapped = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=base))
+        assert [o.product_id for o in ranked] == [o.product_id for o in unmapped]
+        by_id = dict(zip([index.product_ids[c] for c in codes], expected, strict=True))
+        scored = [offer for offer in ranked if offer.product_id in by_id]  # not the fallbacks
+        assert scored
+        for offer in scored:
+            assert offer.p_accept == pytest.approx(by_id[offer.product_id])
+
+
+def test_a_model_file_without_the_cart_term_reads_as_zero(tmp_path: Path) -> None:
+    model = a_model(calibration_cart=0.4)
+    assert load_acceptance_model(model.write(tmp_path / "m.json")).calibration_cart == 0.4
+    data = model.to_dict()
+    del data["calibration"]["log_cart_sources"]
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(data))
+    assert load_acceptance_model(older) == replace(model, calibration_cart=0.0)
+    data["calibration"]["log_cart_sources"] = "big"
+    older.write_text(json.dumps(data))
+    with pytest.raises(AcceptanceModelError, match="log_cart_sources"):
+        load_acceptance_model(older)
 
 
 def test_observed_acceptance_moves_the_fitted_p_and_the_ranking() -> None:

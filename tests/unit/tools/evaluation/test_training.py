@@ -21,6 +21,7 @@ from streams.tools.evaluation.state import LiveState, fold_orders
 from streams.tools.evaluation.training import (
     TrainingError,
     choose_exponent,
+    recalibrated,
     recalibration,
     train_acceptance,
 )
@@ -123,10 +124,31 @@ def test_recalibration_undoes_overconfidence() -> None:
     logit = rng.normal(-2.0, 1.0, 20_000)
     accepted = rng.random(len(logit)) < 1 / (1 + np.exp(-logit))
     overconfident = 1 / (1 + np.exp(-2 * logit))  # log-odds doubled
-    slope, shift = recalibration(overconfident.tolist(), accepted.tolist())
+    slope, shift, cart = recalibration(overconfident.tolist(), accepted.tolist())
     assert slope == pytest.approx(0.5, abs=0.05)
     assert shift == pytest.approx(0.0, abs=0.1)
-    assert recalibration([0.2, 0.3], [True, True]) == (1.0, 0.0)
+    assert cart == 0.0
+    assert recalibration([0.2, 0.3], [True, True]) == (1.0, 0.0, 0.0)
+
+
+def test_recalibration_learns_how_acceptance_moves_with_the_cart_size() -> None:
+    # The same log-odds are accepted more in larger carts: one slope and shift cannot map
+    # both cart sizes onto their acceptance, the cart term can.
+    rng = np.random.default_rng(4)
+    logit = rng.normal(-2.0, 1.0, 40_000)
+    sources = np.log1p(rng.choice([2.0, 20.0], len(logit)))
+    accepted = rng.random(len(logit)) < 1 / (1 + np.exp(-(logit + 0.8 * sources - 1.0)))
+    p = (1 / (1 + np.exp(-logit))).tolist()
+    slope, shift, cart = recalibration(p, accepted.tolist(), sources.tolist())
+    assert slope == pytest.approx(1.0, abs=0.05)
+    assert cart == pytest.approx(0.8, abs=0.08)
+    assert shift == pytest.approx(-1.0, abs=0.2)
+    with_cart = recalibrated(p, sources.tolist(), slope, shift, cart)
+    without = recalibration(p, accepted.tolist())
+    plain = recalibrated(p, [], without[0], without[1], 0.0)
+    large = sources > 2
+    assert abs(with_cart[large].mean() - accepted[large].mean()) < 0.01
+    assert abs(plain[large].mean() - accepted[large].mean()) > 0.03
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -149,6 +171,53 @@ def test_evaluate_reports_the_fitted_ranker_beside_the_hand_built_one() -> None:
     assert model["training"]["until_ms"] == SPLIT  # fitted on the training period only
     # The fitted p_accept is its own, not the hand-built one's.
     assert fitted.p_accepts != report.results["basketlift"].p_accepts
+
+
+def test_a_refreshed_evaluation_refits_the_calibration_on_outcomes_already_known() -> None:
+    report = run_evaluation(shop_log(), SPLIT, k=3, refresh_days=7, names=["basketlift_fitted"])
+    assert report.acceptance_model is not None
+    fits = report.recalibrations
+    validation_offers = report.acceptance_model.training["calibration"]["offers"]
+    assert len(fits) >= 2
+    offers = [fit["offers"] for fit in fits]
+    assert offers == sorted(set(offers)) and offers[0] > validation_offers
+    # The last window's outcomes are never fitted on: no refresh follows it.
+    assert offers[-1] < validation_offers + report.results["basketlift_fitted"].offers
+    week = 7 * DAY_MS
+    assert [fit["at_ms"] for fit in fits] == [SPLIT + (i + 1) * week for i in range(len(fits))]
+    # The reported model carries the last map; the weights are the trained ones.
+    last = fits[-1]
+    model = report.acceptance_model
+    assert (model.calibration_slope, model.calibration_shift, model.calibration_cart) == (
+        last["slope"],
+        last["shift"],
+        last["log_cart_sources"],
+    )
+    frozen = run_evaluation(shop_log(), SPLIT, k=3, names=["basketlift_fitted"])
+    assert frozen.recalibrations == []
+    assert frozen.acceptance_model is not None
+    assert frozen.acceptance_model.weights == model.weights
+
+
+def test_a_refresh_with_no_outcome_of_both_kinds_keeps_the_models_map() -> None:
+    # A given model (no validation offers) and test orders of products never seen before:
+    # every offer is declined, so there is nothing to refit the map on.
+    model = train(shop_log().orders).model
+    history = tuple(o for o in shop_log().orders if o.ts_ms < SPLIT)
+    unseen = []
+    for n in range(30):
+        oid, ts = f"new-{n}", SPLIT + n * DAY_MS
+        products = (f"zz{n}a", f"zz{n}b", "g0p0")  # g0p0 known: the cart has evidence
+        lines = tuple(OrderLine(oid, "s1", ts, p, 1, 5.0, "c0", None) for p in products)
+        unseen.append(Order(oid, "s1", ts, lines))
+    log = OrderLog(history + tuple(unseen))
+    report = run_evaluation(
+        log, SPLIT, k=3, refresh_days=7, names=["basketlift_fitted"], acceptance_model=model
+    )
+    fitted = report.results["basketlift_fitted"]
+    assert fitted.offers > 0 and not any(fitted.accepted)
+    assert report.recalibrations == []
+    assert report.acceptance_model == model
 
 
 def test_evaluate_leaves_the_fitted_ranker_out_of_a_history_too_short_to_fit() -> None:
