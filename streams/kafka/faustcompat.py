@@ -336,11 +336,84 @@ class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
 
 class CommitGatedConsumer(aiokafka_driver.Consumer):
-    """Faust's aiokafka consumer whose commits wait until no batch is in flight, and whose
-    table recovery reads changelog ends from the broker (`BrokerEndOffsetsConsumerThread`)."""
+    """Faust's aiokafka consumer whose commits wait until no batch is in flight, whose
+    table recovery reads changelog ends from the broker (`BrokerEndOffsetsConsumerThread`),
+    and whose source partitions are sought to their committed offsets before they are
+    fetched again after an assignment (`perform_seek`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seek_pending = False
+        """An assignment arrived and its source partitions are not sought yet."""
+        self.held_resumes: set[Any] = set()
+        """Source partitions recovery resumed while `seek_pending`: resumed after the seek."""
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return BrokerEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Drop a seek still pending: a new assignment follows, and seeks again."""
+        self.seek_pending = False
+        self.held_resumes.clear()
+        await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        """Hold the source partitions back until recovery has sought them (`perform_seek`)."""
+        self.seek_pending = True
+        self.held_resumes.clear()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def resume_partitions(self, tps: Any) -> None:
+        """Resume fetching; a source partition resumed before the pending seek waits for it.
+
+        Changelog partitions are resumed at once (recovery reads them before it seeks).
+        """
+        partitions = set(tps)
+        if self.seek_pending:
+            held = {tp for tp in partitions if not self._is_changelog_tp(tp)}
+            self.held_resumes |= held
+            partitions -= held
+        if partitions:
+            super().resume_partitions(partitions)
+
+    async def perform_seek(self) -> None:
+        """Seek the source partitions to their committed offsets before fetching them, and
+        only after an assignment.
+
+        Faust 0.15.3 seeks in two places, both while its fetcher runs. Table recovery
+        (`Recovery._resume_streams`, `on_recovery_completed`) resumes the source partitions
+        and then seeks them, one committed-offset request per partition: meanwhile the
+        fetcher fetches and delivers records, the seek moves the position back under them,
+        and Faust resets its read offsets to the committed ones. Records fetched before the
+        seek and delivered after it then jump ahead of the read offset, and Faust takes the
+        jump for offsets that do not exist (`Consumer._add_gap`, meant for transaction
+        markers): the records in between count as acknowledged and their offsets are
+        committed without their being processed (a cart or order left without a decision
+        and its co-purchase deltas lost), while the records delivered twice are processed
+        twice. The fetcher's own seek (`Consumer.getmany` with the flow stopped, during a
+        rebalance) runs on while the next assignment arrives: it fails half-way ("No
+        current assignment for partition") or moves positions of the new assignment.
+        Upstream: faust-streaming/faust#216 (closed; PR #217 reordered the table-less path
+        only; the same race remains with tables) and #264 (the half-way failure is only
+        logged); related open report #629 (partitions never fetched after a start).
+
+        Here the seek runs once per assignment, while the source partitions are still held
+        back (`resume_partitions`), and they are resumed after it, seek failed or not.
+        Without an assignment pending there is nothing to seek: a stopped flow means a
+        rebalance, and aiokafka starts every partition of the next assignment at its
+        committed offset (eager protocol). Can go when Faust seeks before it resumes the
+        source partitions and stops seeking from the fetcher.
+        """
+        if not self.seek_pending:
+            log.debug("no seek: no assignment waits for one")
+            return
+        try:
+            await super().perform_seek()
+        finally:
+            self.seek_pending = False
+            held, self.held_resumes = self.held_resumes, set()
+            if held:
+                super().resume_partitions(held)
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         """Wait until no batch is in flight, then commit as Faust does.
@@ -907,6 +980,23 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "Consumer.transactions",
         "CommitGatedConsumer.commit",
         lambda s: hasattr(s.consumer, "transactions"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.on_partitions_revoked(revoked), on_partitions_assigned(assigned,"
+        " generation_id), resume_partitions(tps), perform_seek(), _is_changelog_tp(tp)",
+        "CommitGatedConsumer.perform_seek (source partitions sought before they are fetched)",
+        lambda s: (
+            _callable_with(aiokafka_driver.Consumer, "on_partitions_revoked", "self", "revoked")
+            and _callable_with(
+                aiokafka_driver.Consumer,
+                "on_partitions_assigned",
+                *("self", "assigned", "generation_id"),
+            )
+            and _callable_with(aiokafka_driver.Consumer, "resume_partitions", "self", "tps")
+            and _callable_with(aiokafka_driver.Consumer, "perform_seek", "self")
+            and _callable_with(aiokafka_driver.Consumer, "_is_changelog_tp", "self", "tp")
+        ),
     ),
     Assumption(
         "faust-streaming",
