@@ -393,6 +393,60 @@ async def test_a_failed_seek_still_resumes_the_held_source_partitions(
     assert SOURCE in consumer._get_active_partitions()
 
 
+class OpenTransaction:
+    """An aiokafka transactional producer in the middle of a transaction (what the revoke
+    path touches of it)."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+        self._txn_manager = self
+
+    def is_in_transaction(self) -> bool:
+        return self.committed == 0
+
+    async def commit_transaction(self) -> None:
+        self.committed += 1
+
+    async def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+async def test_a_revocation_commits_what_was_processed_before_faust_forgets_it(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust forgets the acknowledged offsets of revoked partitions before its handler
+    commits, so the events processed since the last commit are processed again after the
+    rebalance while their outputs wait in the still open transaction: both copies commit."""
+    consumer = throwaway_app.consumer
+    assert isinstance(consumer, CommitGatedConsumer)
+    orders = TP("shop.orders", 7)
+    consumer._acked[orders] = [17, 18]  # processed since the last commit (offset 17)
+    consumer._acked_index[orders] = {17, 18}
+    consumer._committed_offset[orders] = 17
+    committed: list[dict[Any, int]] = []
+    faust_handler_saw: list[Any] = []
+
+    async def commit_offsets(offsets: Any, start_new_transaction: bool = True) -> bool:
+        committed.append(dict(offsets))
+        return True
+
+    async def app_handler(revoked: set[Any]) -> None:
+        faust_handler_saw.append((list(committed), dict(consumer._acked)))
+
+    open_transaction = OpenTransaction()
+    producer = consumer.transactions.producer
+    monkeypatch.setattr(consumer, "in_transaction", True)  # as in a worker under exactly-once
+    monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+    monkeypatch.setattr(consumer, "_on_partitions_revoked", app_handler)
+    monkeypatch.setattr(producer, "_transaction_producers", {"app-1-7": open_transaction})
+    monkeypatch.setattr(producer, "_trn_locks", {"app-1-7": asyncio.Lock()})
+    await consumer.on_partitions_revoked({orders})
+    assert committed == [{orders: 19}], "committed before the offsets were forgotten"
+    assert open_transaction.committed == 1, "no transaction outlives the rebalance"
+    assert faust_handler_saw == [([{orders: 19}], {})]
+    assert consumer.flow_active is False
+
+
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
     producer = throwaway_app.producer
     assert isinstance(producer, DrainableProducer)
