@@ -367,8 +367,9 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
         keys they touch: an event id remembered, a profile updated), and consumption
         restarts at the committed offsets: the same events are processed again as new, and
         both copies of their outputs commit together (in the three-worker test: an order's
-        co-purchase deltas applied twice).
-        No upstream issue found. Can go when Faust commits before it forgets the offsets.
+        co-purchase deltas applied twice). No upstream issue names the cause; the symptom
+        is faust-streaming/faust#502 (open: messages processed twice after a rebalance).
+        Can go when Faust commits before it forgets the offsets.
 
         Here the flow is stopped and the stream buffers are cleared as Faust's handler does
         next, the batches in flight finish (`wait_empty`), everything acknowledged is
