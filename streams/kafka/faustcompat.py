@@ -811,7 +811,10 @@ def install_exactly_once_fixes(app: faust.App, commit_gate: CommitGate) -> None:
     the transaction first (`CommitGatedConsumer`, `SourcePartitionTransactions.commit`);
     records are sent in their source partition's transaction
     (`SourcePartitionTransactions.send`); the producer's buffer drains completely and
-    transactions commit concurrently, also after they ended (`DrainableProducer`).
+    transactions commit concurrently, also after they ended (`DrainableProducer`); before a
+    rebalance everything processed is committed and every transaction ended, and after it
+    the source partitions are fetched only once sought to their committed offsets
+    (`CommitGatedConsumer.on_partitions_revoked`, `CommitGatedConsumer.perform_seek`).
     """
     app.transport = ExactlyOnceTransport(app.conf.broker_consumer, app, commit_gate)
 
