@@ -356,11 +356,129 @@ class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
 
 class CommitGatedConsumer(aiokafka_driver.Consumer):
-    """Faust's aiokafka consumer whose commits wait until no batch is in flight, and whose
-    table recovery reads changelog ends from the broker (`BrokerEndOffsetsConsumerThread`)."""
+    """Faust's aiokafka consumer whose commits wait until no batch is in flight, whose
+    table recovery reads changelog ends from the broker (`BrokerEndOffsetsConsumerThread`),
+    and whose source partitions are sought to their committed offsets before they are
+    fetched again after an assignment (`perform_seek`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seek_pending = False
+        """An assignment arrived and its source partitions are not sought yet."""
+        self.held_resumes: set[Any] = set()
+        """Source partitions recovery resumed while `seek_pending`: resumed after the seek."""
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return BrokerEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Commit what was processed and end every transaction, then let Faust forget the
+        revoked partitions (and drop a seek still pending: the next assignment seeks).
+
+        Faust 0.15.3 (`Consumer.on_partitions_revoked`) forgets the acknowledged offsets of
+        the revoked partitions (`_acked`; with aiokafka's eager protocol, all of them) and
+        only then calls the app's handler, whose `wait_empty` commits: it finds nothing to
+        commit. The events processed since the last commit keep their outputs in the
+        partition's open transaction while their offsets stay uncommitted. For a partition
+        the worker keeps, that transaction survives the rebalance (Faust's
+        `begin_transaction` then fails with aiokafka's "Invalid state transition
+        IN_TRANSACTION -> IN_TRANSACTION" and carries on), recovery replays the committed
+        changelog records onto the tables (which takes back the uncommitted changes of the
+        keys they touch: an event id remembered, a profile updated), and consumption
+        restarts at the committed offsets: the same events are processed again as new, and
+        both copies of their outputs commit together (in the three-worker test: an order's
+        co-purchase deltas applied twice). No upstream issue names the cause; the symptom
+        is faust-streaming/faust#502 (open: messages processed twice after a rebalance).
+        Can go when Faust commits before it forgets the offsets.
+
+        Here the flow is stopped and the stream buffers are cleared as Faust's handler does
+        next, the batches in flight finish (`wait_empty`), everything acknowledged is
+        committed with its transaction, and every transaction still open is committed too
+        (`DrainableProducer.end_transactions`), so the next assignment begins clean ones.
+        """
+        self.seek_pending = False
+        self.held_resumes.clear()
+        if revoked and not self.app.should_stop:
+            try:
+                await self.commit_before_revocation()
+            except Exception as exc:  # exactly-once cannot be kept: stop as Faust would
+                await self.app.crash(exc)
+        await super().on_partitions_revoked(revoked)
+
+    async def commit_before_revocation(self) -> None:
+        """Stop taking events, let the batches in flight finish, commit everything they
+        acknowledged, and end every transaction (see `on_partitions_revoked`)."""
+        self.stop_flow()
+        self.app.flow_control.suspend()
+        self.app.flow_control.clear()
+        if self.app.conf.stream_wait_empty:
+            await self.wait_empty()
+        # wait_empty's last commit gives way to a commit already running, which began new
+        # transactions: commit (and end) once more.
+        await self.commit(start_new_transaction=False)
+        producer = self.transactions.producer
+        if self.in_transaction and isinstance(producer, DrainableProducer):
+            ended = await producer.end_transactions()
+            if ended:
+                log.info("ended %d transactions before the rebalance", len(ended))
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        """Hold the source partitions back until recovery has sought them (`perform_seek`)."""
+        self.seek_pending = True
+        self.held_resumes.clear()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def resume_partitions(self, tps: Any) -> None:
+        """Resume fetching; a source partition resumed before the pending seek waits for it.
+
+        Changelog partitions are resumed at once (recovery reads them before it seeks).
+        """
+        partitions = set(tps)
+        if self.seek_pending:
+            held = {tp for tp in partitions if not self._is_changelog_tp(tp)}
+            self.held_resumes |= held
+            partitions -= held
+        if partitions:
+            super().resume_partitions(partitions)
+
+    async def perform_seek(self) -> None:
+        """Seek the source partitions to their committed offsets before fetching them, and
+        only after an assignment.
+
+        Faust 0.15.3 seeks in two places, both while its fetcher runs. Table recovery
+        (`Recovery._resume_streams`, `on_recovery_completed`) resumes the source partitions
+        and then seeks them, one committed-offset request per partition: meanwhile the
+        fetcher fetches and delivers records, the seek moves the position back under them,
+        and Faust resets its read offsets to the committed ones. Records fetched before the
+        seek and delivered after it then jump ahead of the read offset, and Faust takes the
+        jump for offsets that do not exist (`Consumer._add_gap`, meant for transaction
+        markers): the records in between count as acknowledged and their offsets are
+        committed without their being processed (a cart or order left without a decision
+        and its co-purchase deltas lost), while the records delivered twice are processed
+        twice. The fetcher's own seek (`Consumer.getmany` with the flow stopped, during a
+        rebalance) runs on while the next assignment arrives: it fails half-way ("No
+        current assignment for partition") or moves positions of the new assignment.
+        Upstream: faust-streaming/faust#216 (closed; PR #217 reordered the table-less path
+        only; the same race remains with tables) and #264 (the half-way failure is only
+        logged); related open report #629 (partitions never fetched after a start).
+
+        Here the seek runs once per assignment, while the source partitions are still held
+        back (`resume_partitions`), and they are resumed after it, seek failed or not.
+        Without an assignment pending there is nothing to seek: a stopped flow means a
+        rebalance, and aiokafka starts every partition of the next assignment at its
+        committed offset (eager protocol). Can go when Faust seeks before it resumes the
+        source partitions and stops seeking from the fetcher.
+        """
+        if not self.seek_pending:
+            log.debug("no seek: no assignment waits for one")
+            return
+        try:
+            await super().perform_seek()
+        finally:
+            self.seek_pending = False
+            held, self.held_resumes = self.held_resumes, set()
+            if held:
+                super().resume_partitions(held)
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
         """Wait until no batch is in flight, then commit as Faust does.
@@ -558,6 +676,30 @@ class DrainableProducer(aiokafka_driver.Producer):
             if start_new_transaction:
                 await producer.begin_transaction()
 
+    async def end_transactions(self) -> list[str]:
+        """Commit every transaction still open, with the records sent in it (the buffered
+        ones first) and no offsets; return the ids of those ended.
+
+        Called before a rebalance once every acknowledged offset has been committed
+        (`CommitGatedConsumer.on_partitions_revoked`). What an open transaction can still
+        hold then came from events whose offsets Faust could not commit yet (an offset it
+        waits for before them); their state changes commit with it, so when the events come
+        again the tables recognise them (event ids, applied delta positions). Aborting
+        instead would discard the changes from the changelogs but not from the local
+        stores, where a key that no later committed record touches keeps them: an event
+        could then be taken for a duplicate and lost.
+        """
+        await self.drain_buffer()
+        await self.flush()
+        ended = []
+        for transactional_id in transactional_ids(self):
+            async with transaction_lock(self, transactional_id):
+                producer = transaction_producer(self, transactional_id)
+                if producer is not None and in_transaction(producer):
+                    await producer.commit_transaction()
+                    ended.append(transactional_id)
+        return ended
+
     async def drain_buffer(self, max_seconds: float | None = None) -> None:
         """Wait until every buffered message has been handed to the Kafka client.
 
@@ -689,7 +831,10 @@ def install_exactly_once_fixes(app: faust.App, commit_gate: CommitGate) -> None:
     the transaction first (`CommitGatedConsumer`, `SourcePartitionTransactions.commit`);
     records are sent in their source partition's transaction
     (`SourcePartitionTransactions.send`); the producer's buffer drains completely and
-    transactions commit concurrently, also after they ended (`DrainableProducer`).
+    transactions commit concurrently, also after they ended (`DrainableProducer`); before a
+    rebalance everything processed is committed and every transaction ended, and after it
+    the source partitions are fetched only once sought to their committed offsets
+    (`CommitGatedConsumer.on_partitions_revoked`, `CommitGatedConsumer.perform_seek`).
     """
     app.transport = ExactlyOnceTransport(app.conf.broker_consumer, app, commit_gate)
 
@@ -927,6 +1072,37 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "Consumer.transactions",
         "CommitGatedConsumer.commit",
         lambda s: hasattr(s.consumer, "transactions"),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.on_partitions_revoked(revoked), on_partitions_assigned(assigned,"
+        " generation_id), resume_partitions(tps), perform_seek(), _is_changelog_tp(tp)",
+        "CommitGatedConsumer.perform_seek (source partitions sought before they are fetched)",
+        lambda s: (
+            _callable_with(aiokafka_driver.Consumer, "on_partitions_revoked", "self", "revoked")
+            and _callable_with(
+                aiokafka_driver.Consumer,
+                "on_partitions_assigned",
+                *("self", "assigned", "generation_id"),
+            )
+            and _callable_with(aiokafka_driver.Consumer, "resume_partitions", "self", "tps")
+            and _callable_with(aiokafka_driver.Consumer, "perform_seek", "self")
+            and _callable_with(aiokafka_driver.Consumer, "_is_changelog_tp", "self", "tp")
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Consumer.stop_flow(), wait_empty(), in_transaction, App.flow_control.suspend()/"
+        "clear(), conf.stream_wait_empty",
+        "CommitGatedConsumer.commit_before_revocation",
+        lambda s: (
+            _callable_with(aiokafka_driver.Consumer, "stop_flow", "self")
+            and _callable_with(aiokafka_driver.Consumer, "wait_empty", "self")
+            and isinstance(s.consumer.in_transaction, bool)
+            and callable(getattr(s.consumer.app.flow_control, "suspend", None))
+            and callable(getattr(s.consumer.app.flow_control, "clear", None))
+            and isinstance(s.consumer.app.conf.stream_wait_empty, bool)
+        ),
     ),
     Assumption(
         "faust-streaming",

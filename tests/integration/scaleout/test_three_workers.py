@@ -5,8 +5,10 @@ recomputation of a single worker, and every cart and order has exactly one decis
 Nothing but the consumer group coordinates the workers: each partition has one owner at a
 time, and each owner's writes, co-purchase deltas and offsets commit in one transaction.
 The killed worker's open transaction is aborted by the partitions' next owner, which
-processes those records again; a count applied twice or lost shows up as a state that
-differs from the offline one. Decisions are published outside the transaction: the next
+processes those records again; the survivors commit what they processed before each
+rebalance and start every partition they keep again from there (see the exactly-once
+patches in streams.kafka.faustcompat). A count applied twice or lost shows up as a state
+that differs from the offline one. Decisions are published outside the transaction: the next
 owner reads back those already on the offers topic and keeps them, so a trigger processed
 twice still has a single distinct decision (a re-made one would differ, in its `ts` at
 least).
@@ -113,12 +115,6 @@ async def stream_kill_restart(
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, intermittent: exactly-once across this kill and rebalance is not airtight"
-    " (README, Known limits): in some runs a co-purchase delta is applied twice, or a"
-    " trigger's decision is still missing after 240 s",
-)
 def test_three_workers_one_killed_and_restarted_end_with_the_offline_state(
     deployment: Deployment, tmp_path: Path
 ) -> None:

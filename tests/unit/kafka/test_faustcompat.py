@@ -19,6 +19,7 @@ from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
 
 from streams import cli
 from streams.kafka import faustcompat
@@ -296,6 +297,154 @@ async def test_a_rebalance_stops_the_producers_of_partitions_no_longer_owned(
     await transactions.on_rebalance({kept}, revoked, set())
     assert stopped == ["app-1-0"]
     assert faust_calls == [({kept}, revoked, set())]
+
+
+SOURCE = TP("shop.carts", 2)
+CHANGELOG = TP("app-table-changelog", 2)
+
+
+@pytest.fixture
+def rebalancing_consumer(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CommitGatedConsumer, list[dict[str, Any]]]]:
+    """The transport's consumer with Faust's rebalance callbacks reduced to what they do to
+    the fetched partitions, and a seek that records which partitions could be fetched while
+    it ran (committed offset 7 for the source partition, none for the changelog)."""
+    consumer = throwaway_app.consumer
+    assert isinstance(consumer, CommitGatedConsumer)
+    seeks: list[dict[str, Any]] = []
+
+    async def faust_assigned(self: Any, assigned: set[Any], generation_id: int = 0) -> None:
+        self._set_active_tps(assigned)
+        self.pause_partitions(assigned)  # as the app does before recovery starts
+
+    async def faust_revoked(self: Any, revoked: set[Any]) -> None:
+        self._get_active_partitions().difference_update(revoked)
+
+    async def seek_to_committed() -> dict[Any, int | None]:
+        seeks.append({"fetchable": set(consumer._get_active_partitions())})
+        return {SOURCE: 7, CHANGELOG: None}
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "on_partitions_assigned", faust_assigned)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "on_partitions_revoked", faust_revoked)
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp.topic.endswith("-changelog"))
+    yield consumer, seeks
+
+
+async def test_source_partitions_resumed_by_recovery_are_fetched_only_once_sought(
+    rebalancing_consumer: tuple[CommitGatedConsumer, list[dict[str, Any]]],
+) -> None:
+    """Faust's recovery resumes the source partitions and then seeks them while the fetcher
+    runs: records fetched before the seek and delivered after it count as a gap, and the
+    records in between are committed unprocessed. Here they wait for the seek."""
+    consumer, seeks = rebalancing_consumer
+    await consumer.on_partitions_assigned({SOURCE, CHANGELOG})
+    consumer.resume_partitions({CHANGELOG})  # recovery reads the changelog first
+    assert consumer._get_active_partitions() == {CHANGELOG}
+    consumer.resume_partitions({SOURCE})  # recovery done: Faust resumes, then seeks
+    assert SOURCE not in consumer._get_active_partitions()
+    await consumer.perform_seek()
+    assert seeks == [{"fetchable": {CHANGELOG}}], "the source partition waited for the seek"
+    assert consumer._get_active_partitions() == {CHANGELOG, SOURCE}
+    assert committed_offsets(consumer)[SOURCE] == 7 and consumer._read_offset[SOURCE] == 7
+    consumer.resume_partitions({SOURCE})  # after the seek: resumed at once
+    await consumer.perform_seek()
+    assert len(seeks) == 1, "one seek per assignment"
+
+
+async def test_a_seek_asked_for_while_a_rebalance_stopped_the_flow_seeks_nothing(
+    rebalancing_consumer: tuple[CommitGatedConsumer, list[dict[str, Any]]],
+) -> None:
+    """Faust's fetcher seeks when it finds the flow stopped, which runs on into the next
+    assignment ("No current assignment for partition"); that assignment seeks once."""
+    consumer, seeks = rebalancing_consumer
+    await consumer.on_partitions_assigned({SOURCE})
+    consumer.resume_partitions({SOURCE})
+    await consumer.perform_seek()
+    await consumer.on_partitions_revoked({SOURCE})
+    await consumer.perform_seek()  # the fetcher, flow stopped
+    assert len(seeks) == 1
+    await consumer.on_partitions_assigned({SOURCE})
+    consumer.resume_partitions({SOURCE})
+    await consumer.perform_seek()
+    assert len(seeks) == 2 and SOURCE in consumer._get_active_partitions()
+
+
+async def test_a_failed_seek_still_resumes_the_held_source_partitions(
+    rebalancing_consumer: tuple[CommitGatedConsumer, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held back until a seek that then fails, the source partition is fetched after all:
+    aiokafka started it at its committed offset, so it is not lost to the worker."""
+    consumer, _seeks = rebalancing_consumer
+    fetchable_during_seek: list[bool] = []
+
+    async def seek_fails() -> dict[Any, int | None]:
+        fetchable_during_seek.append(SOURCE in consumer._get_active_partitions())
+        raise TimeoutError("no committed offsets")
+
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_fails)
+    await consumer.on_partitions_assigned({SOURCE})
+    consumer.resume_partitions({SOURCE})
+    with pytest.raises(TimeoutError):
+        await consumer.perform_seek()
+    assert fetchable_during_seek == [False]
+    assert SOURCE in consumer._get_active_partitions()
+
+
+class OpenTransaction:
+    """An aiokafka transactional producer in the middle of a transaction (what the revoke
+    path touches of it)."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+        self._txn_manager = self
+
+    def is_in_transaction(self) -> bool:
+        return self.committed == 0
+
+    async def commit_transaction(self) -> None:
+        self.committed += 1
+
+    async def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+async def test_a_revocation_commits_what_was_processed_before_faust_forgets_it(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust forgets the acknowledged offsets of revoked partitions before its handler
+    commits, so the events processed since the last commit are processed again after the
+    rebalance while their outputs wait in the still open transaction: both copies commit."""
+    consumer = throwaway_app.consumer
+    assert isinstance(consumer, CommitGatedConsumer)
+    orders = TP("shop.orders", 7)
+    consumer._acked[orders] = [17, 18]  # processed since the last commit (offset 17)
+    consumer._acked_index[orders] = {17, 18}
+    consumer._committed_offset[orders] = 17
+    committed: list[dict[Any, int]] = []
+    faust_handler_saw: list[Any] = []
+
+    async def commit_offsets(offsets: Any, start_new_transaction: bool = True) -> bool:
+        committed.append(dict(offsets))
+        return True
+
+    async def app_handler(revoked: set[Any]) -> None:
+        faust_handler_saw.append((list(committed), dict(consumer._acked)))
+
+    open_transaction = OpenTransaction()
+    producer = consumer.transactions.producer
+    monkeypatch.setattr(consumer, "in_transaction", True)  # as in a worker under exactly-once
+    monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+    monkeypatch.setattr(consumer, "_on_partitions_revoked", app_handler)
+    monkeypatch.setattr(producer, "_transaction_producers", {"app-1-7": open_transaction})
+    monkeypatch.setattr(producer, "_trn_locks", {"app-1-7": asyncio.Lock()})
+    await consumer.on_partitions_revoked({orders})
+    assert committed == [{orders: 19}], "committed before the offsets were forgotten"
+    assert open_transaction.committed == 1, "no transaction outlives the rebalance"
+    assert faust_handler_saw == [([{orders: 19}], {})]
+    assert consumer.flow_active is False
 
 
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
