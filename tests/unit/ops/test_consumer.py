@@ -110,7 +110,7 @@ def fake_app(kafka: AIOKafkaConsumer) -> Any:
         highwater={carts0: 10, carts1: 4}.get,
         # carts0: 3 records handed to a stream and not acknowledged yet (fetch position
         # unknown here, so counted from the committed offset: 10 - 7).
-        _unacked_messages=[SimpleNamespace(tp=carts0)] * 3,
+        _unacked_messages=[SimpleNamespace(tp=carts0, offset=o) for o in (7, 8, 9)],
         _committed_offset={carts0: 7, carts1: 4},
     )
     return SimpleNamespace(consumer=consumer, tables=manager, rebalancing_count=3)
@@ -150,6 +150,20 @@ async def test_offsets_without_fausts_committed_offsets_raise_rather_than_look_s
     del app.consumer._committed_offset
     with pytest.raises(AttributeError):
         partition_offsets(app.consumer)
+
+
+async def test_unacknowledged_messages_below_the_committed_offset_are_not_pending(
+    kafka: AIOKafkaConsumer,
+) -> None:
+    # carts1 is committed up to 4 (its end): message objects of offsets 1-3 still in Faust's
+    # unacknowledged set (a batch given up at a rebalance) are processed, not pending.
+    app = fake_app(kafka)
+    carts1 = tp("shop.carts", 1)
+    app.consumer._unacked_messages += [SimpleNamespace(tp=carts1, offset=o) for o in (1, 2, 3)]
+    offsets = partition_offsets(app.consumer)
+    assert offsets[("shop.carts", 1)].unprocessed == 0
+    assert offsets[("shop.carts", 1)].pending() == 0
+    assert offsets[("shop.carts", 0)].unprocessed == 3
 
 
 def read_errors(source: str) -> float:
