@@ -312,10 +312,10 @@ class Settings(BaseSettings):
         " them only changed products are indexed again; category averages wait for the next).",
     )
     gc_freeze: bool = Field(
-        True,
+        False,
         description="After each full build of the ranker's index, move the objects alive out"
-        " of the garbage collector's full collections (gc.freeze), which would otherwise walk"
-        " the views and the index again and again.",
+        " of the garbage collector's full collections (gc.freeze): shorter full collections"
+        " but more of them (bench/results/gc_pauses.md).",
     )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."
