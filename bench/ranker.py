@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -128,7 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--carts", type=int, default=2000)
     parser.add_argument("--name", default="default", help="Key of this run in the results.")
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()
     result = time_rounds(prepare(args.carts), args.rounds)
+    # Other processes' load stretches every round: it is recorded with the timings.
+    result["loadavg_start"] = [round(v, 2) for v in load_at_start]
+    result["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     result["machine"] = machine()
     print(result)
     path = save_named_result("ranker.json", args.name, result)
