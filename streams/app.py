@@ -21,6 +21,7 @@ from streams.kafka.faustcompat import (
 )
 from streams.kafka.publisher import DirectPublisher
 from streams.kafka.security import KafkaAccess, kafka_access
+from streams.ops import metrics
 from streams.ops.access import ApiGuard
 from streams.runtime.clock import EventClock
 from streams.runtime.gate import CommitGate
@@ -134,8 +135,9 @@ settings: Settings = get_settings()
 """The worker's settings (BASKETLIFT_* environment variables), read once."""
 configs: DomainConfigs = domain_configs(settings)
 """Every domain's configuration, built once from the settings (streams.config)."""
-commit_gate = CommitGate()
-"""Holds Faust's commits off while a batch is in flight (streams.runtime.gate)."""
+commit_gate = CommitGate(on_held=metrics.COMMIT_HOLD_SECONDS.observe)
+"""Holds Faust's commits off while a batch is in flight (streams.runtime.gate); the time each
+commit holds new batches off is in basketlift_commit_hold_seconds."""
 kafka: KafkaAccess = kafka_access(settings)
 """How every Kafka client of the worker connects (streams.kafka.security), built once."""
 direct_publisher = DirectPublisher(kafka)

@@ -134,6 +134,14 @@ DECISION_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+COMMIT_HOLD_SECONDS = Histogram(
+    "basketlift_commit_hold_seconds",
+    "How long each commit (offsets and, under exactly-once, the transactions) held new batches"
+    " off: from asking for the gate, through waiting for the batches in flight, to done."
+    " Events arriving meanwhile wait that long on top of their own processing.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
 GC_PAUSE = Histogram(
     "basketlift_gc_pause_seconds",
     "Garbage collections of the worker process and how long each held the interpreter (the"

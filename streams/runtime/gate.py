@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -23,7 +24,10 @@ class CommitGate:
     commit awaits `before_commit` and does not commit if it raises.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_held: Callable[[float], None] | None = None) -> None:
+        """`on_held`: told how many seconds each commit held new batches off (from the
+        moment it asked until it was done), for the worker's metrics."""
+        self.on_held = on_held
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._batches = 0
         self._no_batches = asyncio.Event()
@@ -66,8 +70,11 @@ class CommitGate:
     async def committing(self) -> AsyncIterator[None]:
         """Hold new batches off and wait for the running ones, for the duration of a commit."""
         self._no_commit.clear()
+        asked = time.perf_counter()
         try:
             await self._no_batches.wait()
             yield
         finally:
             self._no_commit.set()
+            if self.on_held is not None:
+                self.on_held(time.perf_counter() - asked)

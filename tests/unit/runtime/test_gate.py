@@ -74,3 +74,21 @@ async def test_before_commit_runs_every_check_in_order_and_a_raise_reaches_the_c
     with pytest.raises(RuntimeError, match="not delivered"):
         await gate.before_commit()
     assert ran == ["first", "first", "refuse"]
+
+
+async def test_each_commit_reports_how_long_it_held_batches_off() -> None:
+    held: list[float] = []
+    gate = CommitGate(on_held=held.append)
+    await gate.start_batch()
+
+    async def commit() -> None:
+        async with gate.committing():
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(commit())
+    await asyncio.sleep(0.03)  # the commit waits for the batch in flight meanwhile
+    assert held == []
+    gate.end_batch()
+    await asyncio.wait_for(task, 1)
+    (seconds,) = held
+    assert seconds >= 0.05 - 0.005  # the wait for the batch and the commit itself
