@@ -172,6 +172,13 @@ class Histogram:
         return out
 
 
+STALLS: dict[str, tuple[str, dict[str, str]]] = {
+    "commit_hold": ("basketlift_commit_hold_seconds", {}),
+    "gc_full_collection": ("basketlift_gc_pause_seconds", {"generation": "2"}),
+}
+"""Worker histograms of what makes decisions wait besides their own work, per rate."""
+
+
 def read_histogram(text: str, name: str, **labels: str) -> Histogram:
     """The series of histogram `name` whose labels include `labels`, from /metrics text."""
     hist = Histogram()
@@ -428,6 +435,10 @@ async def run_rate(
         text = worker.metrics_text()
         hist_before = read_histogram(text, HISTOGRAM, placement="cart")
         conf_before = read_histogram(text, HISTOGRAM, placement="confirmation")
+        stalls_before = {
+            name: read_histogram(text, metric, **labels)
+            for name, (metric, labels) in STALLS.items()
+        }
         load_start = loadavg()
         cpu_start = cpu_now(pids)
         futures = []
@@ -464,6 +475,10 @@ async def run_rate(
         text = worker.metrics_text()
         hist_after = read_histogram(text, HISTOGRAM, placement="cart")
         conf_after = read_histogram(text, HISTOGRAM, placement="confirmation")
+        stalls_after = {
+            name: read_histogram(text, metric, **labels)
+            for name, (metric, labels) in STALLS.items()
+        }
     finally:
         stop.set()
         await asyncio.gather(*receivers, return_exceptions=True)
@@ -504,6 +519,10 @@ async def run_rate(
         ),
         "worker_histogram_bucket_interpolated": worker_hist.report(),
         "worker_histogram_count_equals_sent": int(worker_hist.count) == len(sent_at),
+        # What held the event loop or the batches off meanwhile (the worker's histograms).
+        "worker_waits": {
+            name: stalls_after[name].minus(stalls_before[name]).report() for name in STALLS
+        },
         "confirmation_decisions_in_window": int(conf_after.minus(conf_before).count),
         "end_to_end_read_uncommitted": end_to_end(uncommitted),
         "end_to_end_read_committed": end_to_end(committed),
