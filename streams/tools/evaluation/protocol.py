@@ -251,6 +251,9 @@ class RankerResult:
     cart_sources: list[float] = field(default_factory=list)
     """Each offer's ``log_cart_sources`` (``basketlift_fitted`` only, the second input of
     its calibration map; empty for the other rankers)."""
+    case_revenues: list[float] = field(default_factory=list)
+    """Each case's revenue (its hidden product's price when offered, else 0), in order:
+    the per-order values a bootstrap over the cases resamples."""
 
     def add(
         self,
@@ -265,6 +268,7 @@ class RankerResult:
             self.cart_sources.extend([cart_sources] * len(offers))
         self.seconds += seconds
         self.offers += len(offers)
+        earned = 0.0
         for offer in offers:
             self.offered.add(offer.product_id)
             self.p_accept_sum += offer.p_accept
@@ -274,6 +278,8 @@ class RankerResult:
             if offer.product_id == case.hidden:
                 self.hits += 1
                 self.revenue += case.hidden_price
+                earned += case.hidden_price
+        self.case_revenues.append(earned)
 
     @property
     def hit_at_k(self) -> float:

@@ -112,11 +112,47 @@ def test_too_short_a_history_is_refused_before_folding() -> None:
     assert folded == []
 
 
+def _revenues(mean: float, cases: int = 400) -> list[float]:
+    """Per-case revenues with the given mean: a share of cases earn 10, the rest 0."""
+    hits = round(mean * cases / 10)
+    return [10.0] * hits + [0.0] * (cases - hits)
+
+
 def test_the_exponent_rule_prefers_revenue_among_those_as_accepted_as_the_baseline() -> None:
-    results = {0.0: (0.12, 0.10, 0.0), 0.5: (0.11, 0.15, 0.0), 1.0: (0.09, 0.20, 0.0)}
-    assert choose_exponent(results, plain_hit=0.10) == 0.5
-    assert choose_exponent(results, plain_hit=0.08) == 1.0
-    assert choose_exponent(results, plain_hit=0.13) == 0.0  # none is: the best hit rate
+    # Revenue gaps far beyond the noise: the rule is the plain argmax among the eligible.
+    results = {
+        0.0: (0.12, _revenues(1.0)),
+        0.5: (0.11, _revenues(2.0)),
+        1.0: (0.09, _revenues(3.0)),
+    }
+    assert choose_exponent(results, plain_hit=0.10).exponent == 0.5
+    assert choose_exponent(results, plain_hit=0.08).exponent == 1.0
+    assert choose_exponent(results, plain_hit=0.13).exponent == 0.0  # none is: the best hit
+
+
+def test_the_exponent_rule_takes_the_larger_exponent_within_one_standard_error() -> None:
+    rng = np.random.default_rng(5)
+    cases = 1300
+    prices = rng.lognormal(1.0, 0.8, cases)
+    base = rng.random(cases) < 0.15
+    # e = 0.5 and e = 1 each hit some cases the other misses (as neighbouring exponents'
+    # rankings do), e = 0.5 two more: it earns a little more, much less than the noise of
+    # 1,300 orders; e = 0 earns clearly less.
+    misses = np.flatnonzero(~base)
+    only_half, only_one = misses[:12], misses[12:22]
+    prices[only_half] = prices[only_one] = 5.0
+    half = np.where(base | np.isin(np.arange(cases), only_half), prices, 0.0).tolist()
+    one = np.where(base | np.isin(np.arange(cases), only_one), prices, 0.0).tolist()
+    low = np.where(base & (rng.random(cases) < 0.5), prices, 0.0).tolist()
+    results = {0.0: (0.2, low), 0.5: (0.2, half), 1.0: (0.2, one)}
+    choice = choose_exponent(results, plain_hit=0.1)
+    assert choice.best == 0.5  # the argmax, which the old rule returned
+    assert 0 < choice.below_best[1.0] <= choice.standard_errors[1.0]
+    assert choice.exponent == 1.0
+    assert choice.below_best[0.0] > choice.standard_errors[0.0]
+    # Equal revenues (no prices): the largest exponent.
+    flat = {e: (0.2, [1.0, 0.0, 1.0]) for e in (0.0, 0.5, 1.0)}
+    assert choose_exponent(flat, plain_hit=0.1).exponent == 1.0
 
 
 def test_recalibration_undoes_overconfidence() -> None:
