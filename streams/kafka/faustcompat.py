@@ -175,6 +175,10 @@ def new_changelog_topic(table: TableT) -> TopicT:
     return topic
 
 
+ESTIMATED_KEYS = "rocksdb.estimate-num-keys"
+"""RocksDB's property: its estimate of the keys in a database."""
+
+
 def estimated_table_keys(table: TableT) -> int:
     """The keys a table holds for this worker's active partitions, without walking them.
 
@@ -190,9 +194,6 @@ def estimated_table_keys(table: TableT) -> int:
     if isinstance(store, rocksdb_store.Store) and store.use_rocksdict:
         return sum(db.property_int_value(ESTIMATED_KEYS) or 0 for db in store._dbs_for_actives())
     return len(store)
-
-
-ESTIMATED_KEYS = "rocksdb.estimate-num-keys"
 
 
 def transaction_producer(producer: Any, transactional_id: str) -> AIOKafkaProducer | None:

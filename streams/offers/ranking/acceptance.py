@@ -376,12 +376,12 @@ def model_from_fit(
     fit: LogisticFit,
     *,
     price_exponent: float = 1.0,
-    calibration: tuple[float, float] | tuple[float, float, float] = (1.0, 0.0),
+    calibration: tuple[float, float, float] = (1.0, 0.0, 0.0),
     version: str = "fitted",
     training: Mapping[str, Any] | None = None,
 ) -> AcceptanceModel:
-    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift) or
-    (slope, shift, coefficient on ``log_cart_sources``)."""
+    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift,
+    coefficient on ``log_cart_sources``)."""
     return AcceptanceModel(
         tuple(float(v) for v in fit.means),
         tuple(float(v) for v in fit.scales),
@@ -392,5 +392,5 @@ def model_from_fit(
         calibration[1],
         version,
         dict(training or {}),
-        calibration[2] if len(calibration) > 2 else 0.0,
+        calibration[2],
     )
