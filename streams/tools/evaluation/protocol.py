@@ -48,6 +48,7 @@ from typing import Any, Final
 
 from streams.offers.ranking import (
     CartItem,
+    CatalogEntry,
     Offer,
     ProductIndex,
     RankerConfig,
@@ -212,12 +213,15 @@ def build_context(
     k_neighbours: int,
     plain: PlainCounts | None = None,
     fitted: RankerConfig | None = None,
+    catalog: Mapping[str, CatalogEntry] | None = None,
 ) -> RankerContext:
     """Index the folded state as the worker would, decayed to `as_of_ms`, and the `plain`
     counts (if given) over the same products, prices and categories. `fitted`: the
-    config of ``basketlift_fitted``."""
+    config of ``basketlift_fitted``. `catalog`: catalog entries by product id, indexed as
+    the worker indexes its catalog view (products never ordered included)."""
     snapshot = build_snapshot(
         state.products.values(),
+        catalog,
         as_of_ms=as_of_ms,
         half_life_days=half_life_days,
         neighbours_k=k_neighbours,
