@@ -779,9 +779,10 @@ def train(
         fail(f"cannot write {out}: {error.strerror or error}")
     summary = outcome.summary
     chosen = summary["validation_by_price_exponent"][f"{outcome.model.price_exponent:g}"]
+    final = summary["final_fit"]
     click.echo(
-        f"wrote {out}: {summary['examples']:,} examples ({summary['positives']:,} accepted) "
-        f"from {summary['fit_cases']:,} orders, price exponent "
+        f"wrote {out}: {final['examples']:,} examples ({final['positives']:,} accepted) "
+        f"from {final['cases']:,} orders, price exponent "
         f"{outcome.model.price_exponent:g} (validation on {summary['validation_cases']:,} "
         f"orders: hit@{config.top_n} {chosen['hit_at_k']:.4f}, revenue/impression "
         f"{chosen['revenue_per_impression']:.4f}, calibrated ECE "

@@ -19,7 +19,8 @@
    (those the ranker must tell apart) and ``random_negatives`` drawn uniformly from the
    rest, each of those weighted by (rest / drawn) so that the weighted examples stand for
    every candidate (the fitted probabilities are the whole candidate set's).
-4. ``fit_logistic`` (L2, Newton) on them gives the weights.
+4. ``fit_logistic`` (L2, Newton) on them gives the weights the exponent is chosen with
+   (step 6): the fit slice's alone, so that the validation cases are out of sample.
 5. The orders before the validation start are folded in and the state (and the plain
    counts) indexed as of it: the validation cases are ranked with a state as fresh as the
    one the stream ranks with (and the evaluation's test period starts with), still
@@ -40,11 +41,25 @@
    error" rule of model selection). The rule is the issue's target (more revenue without
    losing acceptance), applied to the store's own history; no number in it is tuned to a
    data set.
-7. The reported p_accept is calibrated on the offers of the chosen exponent on the
-   validation cases (``recalibration``: Platt scaling with the cart's
-   ``log_cart_sources`` as a second input, see ``ranking.acceptance``); those offers are
-   returned too (``TrainingOutcome.validation_offers``: ``evaluate --refresh-days`` refits
-   the map on them and the test outcomes known at each refresh).
+7. The final weights are refitted on the fit slice's examples and the validation cases'
+   (``refit_on_validation``; the validation cases' features from the state of step 5):
+   once the exponent is chosen, the validation slice has done its job as held-out
+   evidence, and it is the latest third of the window, the closest to the period the model
+   ranks. Left out, the weights learnt only from cases 30 to 90 days older than the
+   training end, and on a UCI split whose acceptance rose over the months before and after
+   the split, the reported p_accept stayed below the test period's acceptance.
+   The reported p_accept is then calibrated on the offers the FINAL weights make, with the
+   chosen exponent, on the validation cases (``recalibration``: Platt scaling with the
+   cart's ``log_cart_sources`` as a second input, see ``ranking.acceptance``): the map must
+   match the log-odds scale of the weights it is applied to (a map fitted on the step-4
+   weights' offers and applied to the refitted ones left the calibration error above the
+   target on two UCI splits). Those validation cases are in the final fit's examples, but
+   the map has three parameters and the weights twelve, fitted on over 100,000 examples
+   of about 4,000 orders, so the in-sample optimism of the offers' log-odds is small against
+   the selection effect the map corrects (the top k of every cart are accepted less often
+   than their fitted p says). Those offers are returned too
+   (``TrainingOutcome.validation_offers``: ``evaluate --refresh-days`` refits the map on
+   them and the test outcomes known at each refresh).
 8. The validation cases' orders are folded too, so the returned state holds every order
    before ``until_ms`` (what the evaluation then ranks the test period with).
 
@@ -68,7 +83,7 @@ from streams.offers.ranking import (
     fit_logistic,
     model_from_fit,
 )
-from streams.offers.ranking.acceptance import sigmoid
+from streams.offers.ranking.acceptance import LogisticFit, sigmoid
 from streams.offers.ranking.index import FloatArray
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.plain import PlainCounts
@@ -94,6 +109,7 @@ __all__ = [
     "fit_examples",
     "recalibrated",
     "recalibration",
+    "refit_on_validation",
     "train_acceptance",
     "uncalibrated",
 ]
@@ -138,8 +154,9 @@ class TrainingOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     validation_offers: tuple[list[float], list[bool], list[float]] = ([], [], [])
-    """The validation slice's offers with the chosen exponent: (uncalibrated p_accept,
-    accepted, log_cart_sources), what the calibration map was fitted on."""
+    """The validation slice's offers of the final weights with the chosen exponent:
+    (uncalibrated p_accept, accepted, log_cart_sources), what the calibration map was
+    fitted on."""
 
 
 def fit_examples(
@@ -269,14 +286,12 @@ def train_acceptance(
     started = time.perf_counter()
     by_exponent: dict[float, tuple[float, float, float]] = {}
     revenues_by_exponent: dict[float, list[float]] = {}
-    offers_by_exponent: dict[float, tuple[list[float], list[bool], list[float]]] = {}
     plain_result = evaluate_cases(validation, context, ["copurchase_plain"])["copurchase_plain"]
     for exponent in PRICE_EXPONENTS:
         trial = model_from_fit(fit, price_exponent=exponent)
         trial_context = replace(context, fitted=replace(context.config, acceptance=trial))
         result = evaluate_cases(validation, trial_context, ["basketlift_fitted"])
         fitted = result["basketlift_fitted"]
-        offers_by_exponent[exponent] = (fitted.p_accepts, fitted.accepted, fitted.cart_sources)
         revenues_by_exponent[exponent] = fitted.case_revenues
         by_exponent[exponent] = (
             fitted.hit_at_k,
@@ -291,13 +306,28 @@ def train_acceptance(
         seed=options.seed,
     )
     exponent = choice.exponent
-    offered_p, offered_accepted, offered_sources = offers_by_exponent[exponent]
-    slope, shift, cart = recalibration(offered_p, offered_accepted, offered_sources, l2=options.l2)
-    calibrated = recalibrated(offered_p, offered_sources, slope, shift, cart)
-    calibrated_ece = expected_calibration_error(
-        reliability_bins(calibrated.tolist(), offered_accepted)
-    )
     timings["validate"] = time.perf_counter() - started
+
+    # The final weights: refitted on the fit and the validation slices' examples (the
+    # validation cases' from the state as of the validation start, as ranked above), then
+    # the validation cases ranked once more with them for the calibration map.
+    started = time.perf_counter()
+    final_fit, final_counts = refit_on_validation(
+        (features, labels, weights), validation, context, options
+    )
+    final = model_from_fit(final_fit, price_exponent=exponent)
+    offered = evaluate_cases(
+        validation,
+        replace(context, fitted=replace(context.config, acceptance=final)),
+        ["basketlift_fitted"],
+    )["basketlift_fitted"]
+    offers = (offered.p_accepts, offered.accepted, offered.cart_sources)
+    slope, shift, cart = recalibration(*offers, l2=options.l2)
+    calibrated = recalibrated(offered.p_accepts, offered.cart_sources, slope, shift, cart)
+    calibrated_ece = expected_calibration_error(
+        reliability_bins(calibrated.tolist(), offered.accepted)
+    )
+    timings["refit"] = time.perf_counter() - started
 
     started = time.perf_counter()
     fold(validation_orders, state)
@@ -332,18 +362,54 @@ def train_acceptance(
             "revenue_per_case_below_best": {f"{e:g}": d for e, d in choice.below_best.items()},
             "standard_error": {f"{e:g}": d for e, d in choice.standard_errors.items()},
         },
+        "final_fit": {
+            "cases": len(fit_cases) + len(validation),
+            **final_counts,
+            "iterations": final_fit.iterations,
+            "converged": final_fit.converged,
+            "log_loss": final_fit.log_loss,
+            "validation_hit_at_k": offered.hit_at_k,
+            "validation_revenue_per_impression": offered.revenue_per_impression,
+        },
         "calibration": {
             "slope": slope,
             "shift": shift,
             "log_cart_sources": cart,
-            "offers": len(offered_p),
+            "offers": len(offered.p_accepts),
             "validation_ece": calibrated_ece,
         },
     }
     model = model_from_fit(
-        fit, price_exponent=exponent, calibration=(slope, shift, cart), training=summary
+        final_fit, price_exponent=exponent, calibration=(slope, shift, cart), training=summary
     )
-    return TrainingOutcome(model, state, plain, summary, timings, offers_by_exponent[exponent])
+    return TrainingOutcome(model, state, plain, summary, timings, offers)
+
+
+def refit_on_validation(
+    fit_slice: tuple[FloatArray, FloatArray, FloatArray],
+    validation: Sequence[EvaluationCase],
+    context: RankerContext,
+    options: TrainingOptions,
+) -> tuple[LogisticFit, dict[str, int]]:
+    """The final weights (module docstring, 7): ``fit_logistic`` on the fit slice's
+    examples (`fit_slice`: features, labels, weights) and the validation cases' (from
+    `context`, the state as of the validation start), with its counts of examples.
+
+    The validation cases' negatives are drawn with their own random stream (seed + 1), so
+    that the fit slice's draw stays what it was for the exponent's choice. The validation
+    slice is the latest evidence before the training end: the weights learn from it too,
+    rather than only from cases 30 to 90 days older.
+    """
+    features, labels, weights = fit_slice
+    more = fit_examples(validation, context, replace(options, seed=options.seed + 1))
+    all_labels = np.concatenate([labels, more[1]])
+    fit = fit_logistic(
+        np.concatenate([features, more[0]]),
+        all_labels,
+        np.concatenate([weights, more[2]]),
+        l2=options.l2,
+    )
+    return fit, {"examples": len(all_labels), "positives": int(all_labels.sum())}
 
 
 def recalibration(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from streams.copurchase.model import CopurchaseConfig
 from streams.offers.ranking import DEFAULT_RANKER_CONFIG, FEATURE_NAMES, load_acceptance_model
 from streams.settings import Settings, SettingsError, get_settings
 from streams.tools.evaluation import parse_split_at, run_evaluation
+from streams.tools.evaluation.protocol import make_case
 from streams.tools.evaluation.state import LiveState, fold_orders
 from streams.tools.evaluation.training import (
     TrainingError,
@@ -97,6 +99,24 @@ def test_the_fitted_model_learns_the_stores_evidence() -> None:
     assert weights["pair_lift"] > 0.2
     assert outcome.model.price_exponent in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert outcome.model.calibration_slope > 0
+
+
+def test_the_final_weights_learn_from_the_validation_slice_too() -> None:
+    before = tuple(o for o in shop_log().orders if o.ts_ms < SPLIT)
+    outcome = train(before)
+    start = outcome.summary["validation_start_ms"]
+    # The same history up to the validation start; after it, every order keeps only its
+    # first two products (still a case each, at the same time).
+    changed = tuple(o if o.ts_ms < start else replace(o, lines=o.lines[:2]) for o in before)
+    other = train(changed)
+    assert other.summary["validation_start_ms"] == start
+    # The fit slice's examples are the same; the final fit also has the validation slice's.
+    assert other.summary["examples"] == outcome.summary["examples"]
+    final = outcome.summary["final_fit"]
+    assert final["examples"] > outcome.summary["examples"]
+    assert final["positives"] > outcome.summary["positives"]
+    assert final["cases"] == outcome.summary["fit_cases"] + outcome.summary["validation_cases"]
+    assert other.model.weights != outcome.model.weights
 
 
 def test_too_short_a_history_is_refused_before_folding() -> None:
@@ -236,16 +256,22 @@ def test_a_refreshed_evaluation_refits_the_calibration_on_outcomes_already_known
 
 
 def test_a_refresh_with_no_outcome_of_both_kinds_keeps_the_models_map() -> None:
-    # A given model (no validation offers) and test orders of products never seen before:
-    # every offer is declined, so there is nothing to refit the map on.
+    # A given model (no validation offers) and test orders of products never seen before
+    # but g0p0, kept only where the protocol hides one of the unseen ones: g0p0 stays in
+    # the visible cart (the cart has evidence) and nothing bought outside it can be
+    # offered, so every offer is declined and there is nothing to refit the map on.
     model = train(shop_log().orders).model
     history = tuple(o for o in shop_log().orders if o.ts_ms < SPLIT)
     unseen = []
-    for n in range(30):
+    for n in range(60):
         oid, ts = f"new-{n}", SPLIT + n * DAY_MS
-        products = (f"zz{n}a", f"zz{n}b", "g0p0")  # g0p0 known: the cart has evidence
+        products = (f"zz{n}a", f"zz{n}b", "g0p0")
         lines = tuple(OrderLine(oid, "s1", ts, p, 1, 5.0, "c0", None) for p in products)
-        unseen.append(Order(oid, "s1", ts, lines))
+        order = Order(oid, "s1", ts, lines)
+        case = make_case(order, 0)
+        if case is not None and case.hidden != "g0p0":
+            unseen.append(order)
+    assert len(unseen) >= 20
     log = OrderLog(history + tuple(unseen))
     report = run_evaluation(
         log, SPLIT, k=3, refresh_days=7, names=["basketlift_fitted"], acceptance_model=model
