@@ -7,18 +7,20 @@ views, its ranker index): the pause grows with the catalog. Most of those object
 long as the process or until the next full index build, and need not be visited again and
 again: `gc.freeze` moves every object alive into a permanent generation that collections
 skip. Frozen objects that die are still freed by reference counting when nothing refers to
-them; only reference cycles among them stay until the process ends, so each freeze can keep
-the cyclic garbage of the oldest generation not collected yet (bounded: the collector
-collects that generation once it has grown by a quarter since its last collection).
+them; only reference cycles among them wait, until the next freeze: each freeze first
+unfreezes and runs one full collection, so the frozen cyclic garbage of one period is
+freed at the next and never accumulates.
 
 - `observe_gc_pauses` records every collection's duration, by generation, into a histogram
   (the worker's ``basketlift_gc_pause_seconds``).
-- `freeze_survivors` freezes what is alive now. The worker calls it after its imports and,
-  when ``BASKETLIFT_GC_FREEZE`` is on, after every full build of the ranker's index
-  (``streams.offers.live``), when the bulk of the long-lived objects has just been made.
-  That halved the mean full collection in ``bench.scale`` at 50,000 products but made them
-  more frequent (the collector's trigger counts from the objects not frozen), for about the
-  same total pause (``bench/results/gc_pauses.md``); it is off by default.
+- `freeze_survivors` collects everything once and freezes what is alive then. The worker
+  calls it after its imports and, when ``BASKETLIFT_GC_FREEZE`` is on, after every full
+  build of the ranker's index (``streams.offers.live``: every
+  ``BASKETLIFT_INDEX_FULL_BUILD_SECONDS`` of event time, and whenever the product set
+  changes), when the bulk of the long-lived objects has just been made. Between freezes
+  the collector's full collections visit only what was made since, and the one full
+  collection a freeze runs is the only one that visits the views and the index
+  (``bench/results/gc_pauses.md``).
 """
 
 from __future__ import annotations
@@ -57,13 +59,16 @@ def observe_gc_pauses(record: Callable[[int, float], None]) -> GcPauseObserver:
 
 
 def freeze_survivors() -> int:
-    """Move every object the collector tracks now into the permanent generation, which
-    collections skip (see the module docstring); the number of objects frozen in all.
+    """Collect every generation, the frozen one included, then move every object the
+    collector still tracks into the permanent generation, which collections skip (see the
+    module docstring); the number of objects frozen.
 
-    The young generations are collected first (milliseconds: they hold only what was made
-    since the last collections), so that recent garbage in reference cycles, such as a
-    finished batch's, is freed rather than frozen.
+    The full collection frees the reference cycles that died since the last freeze, frozen
+    or not (frozen ones are out of every other collection's reach), so repeated freezes
+    keep at most one period's cyclic garbage. It holds the interpreter as long as any full
+    collection: one such pause per freeze.
     """
-    gc.collect(1)
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
     return gc.get_freeze_count()

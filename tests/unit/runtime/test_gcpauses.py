@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -49,5 +50,27 @@ def test_frozen_objects_are_out_of_the_collectors_reach() -> None:
         assert frozen >= len(survivors) == 1000
         assert frozen == gc.get_freeze_count()
         assert not in_a_generation()  # collections no longer visit it
+    finally:
+        gc.unfreeze()
+
+
+class _Node:
+    """A container that can be weakly referenced and put in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_cycles_that_die_while_frozen_are_freed_by_the_next_freeze() -> None:
+    first, second = _Node(), _Node()
+    first.other, second.other = second, first  # a cycle: reference counting cannot free it
+    probe = weakref.ref(first)
+    try:
+        freeze_survivors()
+        del first, second  # the cycle is garbage now, but frozen
+        gc.collect()  # an ordinary full collection skips the frozen generation
+        assert probe() is not None
+        freeze_survivors()  # the next freeze collects it
+        assert probe() is None
     finally:
         gc.unfreeze()
