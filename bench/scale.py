@@ -3,7 +3,10 @@
 For each catalog size (``--products``, default 10k, 50k and 250k products) a synthetic store
 is generated (``--orders`` orders by ``--shoppers`` shoppers, seeded) and replayed through one
 fresh worker (``start_worker``: exactly-once, RocksDB, K = ``--k`` neighbours) on a fresh
-deployment of the local broker, in three phases:
+deployment of the local broker. With ``--seed-profiles N``, N profiles (the store's own
+shoppers' profiles folded offline, cycled under new shopper ids: bench.shoppers's
+``seed_profiles``) are written to the profiles table's changelog before the worker starts,
+and the worker restores them at start-up, as after a redeploy. Then three phases:
 
 1. the full catalog (every product, also those never ordered: ``synthstore.catalog_events``)
    is produced and counted; the ranker index is then brought up to date;
@@ -12,22 +15,29 @@ deployment of the local broker, in three phases:
    date again;
 3. cart events derived from the store's orders (all lines but the last) are sent at
    ``--rate`` carts/s for ``--seconds`` and every decision is timed (bench.decision_latency's
-   ``run_rate``: the worker's histogram and ``read_committed`` end to end).
+   ``run_rate``: the worker's histogram and ``read_committed`` end to end). With
+   ``--soak-seconds`` the phase lasts that long instead and each cart comes from a shopper
+   drawn at random over the seeded and the store's shoppers (bench.shoppers's
+   ``carts_of_many_shoppers``), so it reads profiles across the whole table.
 
-Reported per size: the worker's RSS when healthy, after the catalog, after the orders and
-after the decisions, and its peak (VmHWM); memory per catalog product (RSS growth over phase
-1 / products) and per profile (RSS growth over phase 2 / shoppers with an order: an upper
-bound, since phase 2 also grows the product graph); the data directory on disk by table,
-per product (the ``copurchase-products`` table over the catalog and over the products
-ordered; the catalog itself is only a replicated view in memory) and per profile (the
-``shopper-profiles`` table over the shoppers with an order); the ranker
-index build time (``basketlift_index_build_seconds``: builds, mean, bucket-interpolated
-p50/p99 and the largest bucket hit, per phase); decision p50/p99; events/s of phases 1
-and 2 (from the first send until the worker counted them all). Phases and sizes run one
-after another, one worker at a time. Results are printed and merged into
+Reported per size: the seeding (profiles, bytes, time) and the time from worker start to
+healthy (the restore, when seeded); the worker's RSS when healthy, after the catalog, after
+the orders and after the decisions, and its peak (VmHWM); RSS sampled every
+``--sample-seconds`` over phase 3 (first, min, max, last; max/min: flat is near 1);
+memory per catalog product (RSS growth over phase 1 / products) and per profile (RSS growth
+over phase 2 / shoppers with an order: an upper bound, since phase 2 also grows the product
+graph; seeded profiles are already in the healthy RSS, which has no profile-free baseline);
+the data directory on disk by table, per product (the ``copurchase-products`` table over the
+catalog and over the products ordered; the catalog itself is only a replicated view in
+memory) and per profile (the ``shopper-profiles`` table over the shoppers with an order plus
+the seeded ones); the ranker index build time (``basketlift_index_build_seconds``: builds,
+mean, bucket-interpolated p50/p99 and the largest bucket hit, per phase); decision p50/p99;
+events/s of phases 1 and 2 (from the first send until the worker counted them all). Phases
+and sizes run one after another, one worker at a time. Results are printed and merged into
 bench/results/scale.json under --name; topics are deleted afterwards. Usage:
 
-    .venv/bin/python -m bench.scale [--products 10000,50000,250000] [--orders 10000]
+    .venv/bin/python -m bench.scale [--products 10000,50000,250000] [--orders 10000] \\
+        [--seed-profiles 1000000 --soak-seconds 1800 --sample-seconds 10]
 """
 
 from __future__ import annotations
@@ -36,7 +46,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +72,7 @@ from bench.harness import (
     start_worker,
     wait_for_index,
 )
+from bench.shoppers import RssSampler, carts_of_many_shoppers, seed_profiles, template_profiles
 from bench.state_replay import (
     code_report,
     code_version,
@@ -70,17 +80,16 @@ from bench.state_replay import (
     disk_usage,
     fill,
     proc_status_kib,
+    table_bytes,
 )
 from bench.synthstore import StoreSpec, catalog_events, write_store
 from streams.settings import Settings
-from streams.tools.replay.events import event_key, order_event
-from streams.tools.replay.orderlog import read_orders_file
+from streams.tools.replay.events import event_key, order_event, shopper_id_of
+from streams.tools.replay.orderlog import OrderLog, read_orders_file
 
 BUILD_HISTOGRAM = "basketlift_index_build_seconds"
 GC_HISTOGRAM = "basketlift_gc_pause_seconds"
 RESULTS_FILE = "scale.json"
-TABLE_DIR = re.compile(r"^(.+)-(\d+)\.db$")
-"""A RocksDB directory of one table partition: ``<table>-<partition>.db``."""
 PRODUCT_TABLES = ("copurchase-products",)
 """Tables holding per-product state on disk (the catalog is a replicated view in memory)."""
 PROFILE_TABLES = ("shopper-profiles",)
@@ -89,27 +98,6 @@ PROFILE_TABLES = ("shopper-profiles",)
 def rss_kib(worker: WorkerProcess) -> int | None:
     """The worker's resident set size now."""
     return proc_status_kib(worker.process.pid, "VmRSS")
-
-
-def table_bytes(data_dir: Path) -> dict[str, int]:
-    """Bytes on disk per table of the worker's data directory (partitions summed)."""
-    sizes: dict[str, int] = {}
-    for file in data_dir.rglob("*"):
-        if not file.is_file():
-            continue
-        table = next(
-            (
-                found.group(1)
-                for part in file.relative_to(data_dir).parts
-                if (found := TABLE_DIR.match(part))
-            ),
-            "other",
-        )
-        try:
-            sizes[table] = sizes.get(table, 0) + file.stat().st_size
-        except OSError:
-            continue
-    return dict(sorted(sizes.items()))
 
 
 def build_report(
@@ -159,6 +147,12 @@ def run_size(
         print(f"[{products:,}] store: {result['store']}", flush=True)
         deployment = new_deployment(bootstrap, partitions=args.partitions)
         asyncio.run(deployment.create_topics())
+        if args.seed_profiles:
+            result["seeded"] = asyncio.run(
+                seed_profiles(deployment, args.seed_profiles, template_profiles(log))
+            )
+            print(f"[{products:,}] seeded {result['seeded']}", flush=True)
+        started = time.monotonic()
         worker = start_worker(
             deployment,
             workdir,
@@ -168,7 +162,8 @@ def run_size(
         pids["worker"] = worker.process.pid
         rss: dict[str, int | None] = {}
         try:
-            worker.wait_healthy(timeout=180)
+            worker.wait_healthy(timeout=args.timeout)
+            result["healthy_after_s"] = round(time.monotonic() - started, 1)
             time.sleep(2)
             rss["healthy"] = rss_kib(worker)
             text = worker.metrics_text()
@@ -202,17 +197,11 @@ def run_size(
             tables_after_load = table_bytes(data_dir)
             print(f"[{products:,}] orders counted in {orders_s:.1f}s, {settle}", flush=True)
 
-            decisions = asyncio.run(
-                run_rate(
-                    worker,
-                    args.rate,
-                    args.seconds,
-                    carts_source(log),
-                    0,
-                    args.drain_timeout,
-                    pids,
+            seconds, carts = decision_carts(log, args)
+            with RssSampler(worker.process.pid, args.sample_seconds) as sampler:
+                decisions = asyncio.run(
+                    run_rate(worker, args.rate, seconds, carts, 0, args.drain_timeout, pids)
                 )
-            )
             rss["decisions"] = rss_kib(worker)
             rss["peak"] = proc_status_kib(worker.process.pid, "VmHWM")
             end_text = worker.metrics_text()
@@ -229,6 +218,7 @@ def run_size(
                 asyncio.run(deployment.delete_topics())
 
     shoppers = log.shopper_count
+    profiles = shoppers + args.seed_profiles
     catalog_growth = _delta(rss.get("catalog"), rss.get("healthy"))
     orders_growth = _delta(rss.get("orders"), rss.get("catalog"))
     state_tables = {k: v for k, v in tables_after_load.items() if k != "other"}
@@ -250,7 +240,9 @@ def run_size(
             "disk_bytes_per_ordered_product": per(
                 product_disk, result["store"]["products_ordered"]
             ),
-            "disk_bytes_per_profile": per(profile_disk, shoppers),
+            "profiles": profiles,
+            "disk_bytes_per_profile": per(profile_disk, profiles),
+            "decision_phase_rss": sampler.report(),
             "index_products": metric_total(text, "basketlift_index_products"),
             "index_builds_catalog_phase": build_report(builds_start, builds_catalog),
             "index_builds_orders_phase": build_report(builds_catalog, builds_orders),
@@ -274,6 +266,26 @@ def run_size(
     return result
 
 
+def decision_carts(
+    log: OrderLog, args: argparse.Namespace
+) -> tuple[float, list[tuple[str, dict[str, Any]]]]:
+    """Phase 3's sending time and carts: the store's carts under their own shoppers for
+    ``--seconds``; with ``--soak-seconds``, for that long, each cart under a shopper drawn at
+    random over the ``--seed-profiles`` seeded and the store's shoppers, so the soak reads
+    profiles across the whole table (mostly ones no cache holds)."""
+    if args.soak_seconds is None:
+        return args.seconds, carts_source(log)
+    store_shoppers = sorted({s for o in log.orders if (s := shopper_id_of(o)) is not None})
+    carts = carts_of_many_shoppers(
+        carts_source(log),
+        args.seed_profiles,
+        round(args.rate * args.soak_seconds),
+        args.seed,
+        store_shoppers,
+    )
+    return args.soak_seconds, carts
+
+
 def _delta(after: int | None, before: int | None) -> int | None:
     return None if after is None or before is None else after - before
 
@@ -285,7 +297,8 @@ def _kib_bytes(kib: int | None) -> int | None:
 def summary_table(sizes: list[dict[str, Any]]) -> str:
     """A Markdown table of the headline numbers per catalog size."""
     header = (
-        "| products | shoppers | RSS healthy / catalog / orders / peak MiB | B/product (mem) | "
+        "| products | shoppers (+ seeded) | healthy after s | RSS healthy / catalog / orders / "
+        "peak MiB | phase 3 RSS first / min / max / last MiB (max/min) | B/product (mem) | "
         "B/profile (mem, upper) | B/product (disk) | B/profile (disk) | index build mean s "
         "(orders phase) | decision p50/p99 ms (worker) | read_committed p50/p99 ms | "
         "catalog ev/s | order ev/s |"
@@ -296,10 +309,15 @@ def summary_table(sizes: list[dict[str, Any]]) -> str:
             lines.append(f"| {size['products']:,} | {size.get('status', '')[:80]} |")
             continue
         r = size["rss_mib"]
+        soak = size["decision_phase_rss"]
         builds = size["index_builds_orders_phase"]
+        seeded = size.get("seeded", {}).get("profiles", 0)
         lines.append(
-            f"| {size['products']:,} | {size['store']['shoppers_with_orders']:,} | "
+            f"| {size['products']:,} | {size['store']['shoppers_with_orders']:,} (+ {seeded:,}) | "
+            f"{size['healthy_after_s']} | "
             f"{r.get('healthy')} / {r.get('catalog')} / {r.get('orders')} / {r.get('peak')} | "
+            f"{soak.get('first_mib')} / {soak.get('min_mib')} / {soak.get('max_mib')} / "
+            f"{soak.get('last_mib')} ({soak.get('max_over_min')}) | "
             f"{size['memory_bytes_per_catalog_product']} | "
             f"{size['memory_bytes_per_profile_upper_bound']} | "
             f"{size['disk_bytes_per_product']} | {size['disk_bytes_per_profile']} | "
@@ -322,12 +340,27 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100, help="BASKETLIFT_NEIGHBOURS_K.")
     parser.add_argument("--rate", type=float, default=100.0, help="Carts/s in phase 3.")
     parser.add_argument("--seconds", type=float, default=30.0, help="Phase 3 sending time.")
+    parser.add_argument(
+        "--seed-profiles",
+        type=int,
+        default=0,
+        help="Profiles written to the profiles changelog before the worker starts.",
+    )
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        help="Phase 3 runs this long (instead of --seconds) with carts from random shoppers "
+        "over the seeded and the store's ones.",
+    )
+    parser.add_argument("--sample-seconds", type=float, default=10.0, help="RSS sampling (s).")
     parser.add_argument("--drain-timeout", type=float, default=60.0)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=1800.0, help="Per phase wait (s).")
     parser.add_argument("--name", help="Key of this run in the results file.")
     parser.add_argument("--keep-topics", action="store_true", help="Do not delete the topics.")
     args = parser.parse_args()
+    if args.seed_profiles < 0:
+        parser.error("--seed-profiles must be >= 0")
     try:
         sizes = [int(p) for p in args.products.split(",") if p.strip()]
     except ValueError:

@@ -36,6 +36,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,7 @@ from bench.harness import (
     save_named_result,
     start_worker,
 )
-from bench.scale import table_bytes
-from bench.state_replay import proc_status_kib
+from bench.state_replay import proc_status_kib, table_bytes
 from streams.kafka import admin as kafka_admin
 from streams.kafka.producer import make_producer
 from streams.settings import Settings
@@ -163,15 +163,24 @@ class RssSampler:
 
 
 def carts_of_many_shoppers(
-    log: OrderLog, count: int, carts: int, seed: int
+    source: list[tuple[str, dict[str, Any]]],
+    seeded: int,
+    carts: int,
+    seed: int,
+    others: Sequence[str] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
-    """`carts` sample carts, each under a shopper drawn at random among the `count` seeded."""
+    """`carts` carts cycled from `source`, each under a shopper drawn uniformly at random among
+    the `seeded` profiles (``shopper_id(0)`` .. ``shopper_id(seeded - 1)``) and `others`, keyed
+    by that shopper (as the table is partitioned) with a session of its own."""
+    population = seeded + len(others)
+    if population < 1 or not source:
+        raise ValueError("carts need a source cart and at least one shopper")
     rng = random.Random(seed)
-    source = carts_source(log)
     out = []
     for n in range(carts):
         _key, cart = source[n % len(source)]
-        shopper = shopper_id(rng.randrange(count))
+        drawn = rng.randrange(population)
+        shopper = shopper_id(drawn) if drawn < seeded else others[drawn - seeded]
         out.append((shopper, dict(cart, shopper_id=shopper, session_id=f"sess-{n}")))
     return out
 
@@ -209,7 +218,7 @@ def run_count(
                 result["state"] = build_state(worker, log, timeout=args.timeout)
                 rss["state"] = rss_mib(worker)
                 carts = carts_of_many_shoppers(
-                    log, count, round(args.rate * args.soak_seconds), args.seed
+                    carts_source(log), count, round(args.rate * args.soak_seconds), args.seed
                 )
                 with RssSampler(worker.process.pid, args.sample_seconds) as sampler:
                     decisions = asyncio.run(

@@ -38,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -81,6 +82,8 @@ LAG_CHECK_S = 3.0
 PROGRESS_EVERY_S = 30.0
 """Spacing of the coarse progress samples kept in the result."""
 MIB = 1024 * 1024
+TABLE_DIR = re.compile(r"^(.+)-(\d+)\.db$")
+"""A RocksDB directory of one table partition: ``<table>-<partition>.db``."""
 GROUP_TIMING = (
     "broker_session_timeout_seconds",
     "broker_heartbeat_interval_seconds",
@@ -264,6 +267,27 @@ def disk_usage(path: Path) -> dict[str, int | None]:
         except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
             out[label] = None
     return out
+
+
+def table_bytes(data_dir: Path) -> dict[str, int]:
+    """Bytes on disk per table of the worker's data directory (partitions summed)."""
+    sizes: dict[str, int] = {}
+    for file in data_dir.rglob("*"):
+        if not file.is_file():
+            continue
+        table = next(
+            (
+                found.group(1)
+                for part in file.relative_to(data_dir).parts
+                if (found := TABLE_DIR.match(part))
+            ),
+            "other",
+        )
+        try:
+            sizes[table] = sizes.get(table, 0) + file.stat().st_size
+        except OSError:
+            continue
+    return dict(sorted(sizes.items()))
 
 
 def mib(kib: int | None) -> float | None:

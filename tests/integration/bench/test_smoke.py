@@ -163,3 +163,41 @@ def test_the_bench_runs_and_records_machine_and_commit(
     result = saved.get("smoke", saved)  # named runs, or the single latest run
     machine = result["machine"]
     assert machine["cpus"] and machine["commit"] != "unknown"
+
+
+SEEDED_PROFILES = 300
+SOAK_RATE, SOAK_SECONDS = 5, 4
+
+
+@pytest.mark.timeout(900)
+def test_the_scale_bench_seeds_profiles_and_soaks_over_every_shopper(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """bench.scale with seeded profiles and a soak: the seeded profiles are restored into the
+    worker's table (counted on disk beside the store's), phase 3 runs the soak's length (not
+    --seconds) and its RSS is sampled."""
+    args = [
+        *SMOKE_RUNS["scale"][0][:-2],
+        "--seed-profiles",
+        str(SEEDED_PROFILES),
+        "--soak-seconds",
+        str(SOAK_SECONDS),
+        "--rate",
+        str(SOAK_RATE),
+        "--sample-seconds",
+        "1",
+        "--name",
+        "smoke-soak",
+    ]
+    done = run_bench("scale", args, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "scale.json").read_text())["smoke-soak"]
+    (size,) = result["sizes"]
+    assert size["seeded"]["profiles"] == SEEDED_PROFILES
+    assert size["profiles"] == size["store"]["shoppers_with_orders"] + SEEDED_PROFILES
+    assert size["disk_bytes_by_table"]["shopper-profiles"] > 0
+    assert size["decisions"]["carts_sent"] == SOAK_RATE * SOAK_SECONDS
+    soak = size["decision_phase_rss"]
+    assert soak["samples"] >= 2
+    assert soak["min_mib"] <= soak["first_mib"] <= soak["max_mib"]
+    assert result["machine"]["commit"] != "unknown"
