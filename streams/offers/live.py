@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 
@@ -22,7 +23,7 @@ from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
 from streams.offers.snapshot import RankingSnapshot, Refresh, SnapshotMaintainer
 from streams.ops import metrics
-from streams.runtime.gcpauses import freeze_survivors
+from streams.runtime.gcpauses import FULL_COLLECTION_EVERY_S, freeze_survivors
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,19 @@ class LiveSnapshot:
 
     `freeze_after_full_build`: after installing a fully built index, move every object alive
     out of the garbage collector's reach (``streams.runtime.gcpauses``), so that its full
-    collections do not walk the views and the index each time.
+    collections do not walk the views and the index each time; the freeze runs a full
+    collection first when the last one it ran is `full_collection_every_s` (wall clock) ago
+    or more, which frees the cyclic garbage frozen since.
     """
 
-    def __init__(self, freeze_after_full_build: bool) -> None:
+    def __init__(
+        self,
+        freeze_after_full_build: bool,
+        full_collection_every_s: float = FULL_COLLECTION_EVERY_S,
+    ) -> None:
         self.freeze_after_full_build = freeze_after_full_build
+        self.full_collection_every_s = full_collection_every_s
+        self._last_full_collection = -math.inf
         self.snapshot: RankingSnapshot | None = None
         self.built_from: tuple[int, int] = (-1, -1)
         self._building = False
@@ -62,7 +71,11 @@ class LiveSnapshot:
         metrics.INDEX_PRODUCTS.set(len(snapshot.index))
         metrics.INDEX_AGE.set(time.time())
         if refresh.kind == "full" and self.freeze_after_full_build:
-            metrics.GC_FROZEN_OBJECTS.set(freeze_survivors())
+            now = time.monotonic()
+            collect = now - self._last_full_collection >= self.full_collection_every_s
+            if collect:
+                self._last_full_collection = now
+            metrics.GC_FROZEN_OBJECTS.set(freeze_survivors(full_collection=collect))
 
     def current(self) -> RankingSnapshot:
         """The snapshot to rank with now (built inline the first time)."""

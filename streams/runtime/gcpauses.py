@@ -7,19 +7,19 @@ views, its ranker index): the pause grows with the catalog. Most of those object
 long as the process or until the next full index build, and need not be visited again and
 again: `gc.freeze` moves every object alive into a permanent generation that collections
 skip. Frozen objects that die are still freed by reference counting when nothing refers to
-them; only reference cycles among them wait, until the next freeze: each freeze first
-unfreezes and runs one full collection, so the frozen cyclic garbage of one period is
-freed at the next and never accumulates.
+them; only reference cycles among them wait, until the next freeze that runs a full
+collection first (unfrozen): frozen cyclic garbage is freed then and never accumulates.
 
 - `observe_gc_pauses` records every collection's duration, by generation, into a histogram
   (the worker's ``basketlift_gc_pause_seconds``).
-- `freeze_survivors` collects everything once and freezes what is alive then. The worker
-  calls it after its imports and, when ``BASKETLIFT_GC_FREEZE`` is on, after every full
-  build of the ranker's index (``streams.offers.live``: every
+- `freeze_survivors` freezes what is alive, after one full collection when asked. The
+  worker calls it after its imports and, when ``BASKETLIFT_GC_FREEZE`` is on, after every
+  full build of the ranker's index (``streams.offers.live``: every
   ``BASKETLIFT_INDEX_FULL_BUILD_SECONDS`` of event time, and whenever the product set
-  changes), when the bulk of the long-lived objects has just been made. Between freezes
-  the collector's full collections visit only what was made since, and the one full
-  collection a freeze runs is the only one that visits the views and the index
+  changes), when the bulk of the long-lived objects has just been made, with the full
+  collection at most every ``FULL_COLLECTION_EVERY_S``. Between those, the collector's
+  full collections visit only what was made since the last freeze: the collections a
+  freeze runs are the only ones that visit the views and the index
   (``bench/results/gc_pauses.md``).
 """
 
@@ -28,9 +28,9 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["GcPauseObserver", "freeze_survivors", "observe_gc_pauses"]
+__all__ = ["FULL_COLLECTION_EVERY_S", "GcPauseObserver", "freeze_survivors", "observe_gc_pauses"]
 
 
 class GcPauseObserver:
@@ -58,17 +58,28 @@ def observe_gc_pauses(record: Callable[[int, float], None]) -> GcPauseObserver:
     return observer
 
 
-def freeze_survivors() -> int:
-    """Collect every generation, the frozen one included, then move every object the
-    collector still tracks into the permanent generation, which collections skip (see the
-    module docstring); the number of objects frozen.
+FULL_COLLECTION_EVERY_S: Final = 600.0
+"""Wall-clock seconds at least between the full collections of `freeze_survivors` in the
+worker (``streams.offers.live``): its full builds can come every few seconds while the
+product set changes, and each full collection holds the event loop for as long as it
+visits everything (hundreds of milliseconds at 250,000 products)."""
 
-    The full collection frees the reference cycles that died since the last freeze, frozen
-    or not (frozen ones are out of every other collection's reach), so repeated freezes
-    keep at most one period's cyclic garbage. It holds the interpreter as long as any full
-    collection: one such pause per freeze.
+
+def freeze_survivors(full_collection: bool = True) -> int:
+    """Move every object the collector tracks into the permanent generation, which
+    collections skip (see the module docstring); the number of objects frozen.
+
+    With `full_collection`, every generation is collected first, the frozen one included:
+    that frees the reference cycles that died since the last such freeze, frozen or not
+    (frozen ones are out of every other collection's reach), so frozen cyclic garbage is
+    kept for one period at most. It holds the interpreter as long as any full collection.
+    Without, only the young generations are collected first (milliseconds), so that recent
+    garbage in reference cycles, such as a finished batch's, is freed rather than frozen.
     """
-    gc.unfreeze()
-    gc.collect()
+    if full_collection:
+        gc.unfreeze()
+        gc.collect()
+    else:
+        gc.collect(1)
     gc.freeze()
     return gc.get_freeze_count()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from streams.offers import live
+from streams.offers.snapshot import Refresh
 from streams.ops.metrics import REGISTRY
 
 
@@ -29,12 +30,38 @@ def test_each_index_build_is_timed_in_the_build_seconds_histogram(views: None) -
 def test_a_full_build_freezes_what_is_alive_when_the_setting_is_on(
     views: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frozen: list[int] = []
-    monkeypatch.setattr(live, "freeze_survivors", lambda: frozen.append(1) or 12345)
+    frozen: list[bool] = []
+
+    def freeze(full_collection: bool = True) -> int:
+        frozen.append(full_collection)
+        return 12345
+
+    monkeypatch.setattr(live, "freeze_survivors", freeze)
     on = live.LiveSnapshot(freeze_after_full_build=True)
     on.current()  # the first build is a full one
-    assert frozen == [1]
+    assert frozen == [True]
     assert REGISTRY.get_sample_value("basketlift_gc_frozen_objects") == 12345
     off = live.LiveSnapshot(freeze_after_full_build=False)
     off.current()
-    assert frozen == [1]
+    assert frozen == [True]
+
+
+def test_full_builds_in_a_row_run_the_freezes_full_collection_once_per_interval(
+    views: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen: list[bool] = []
+
+    def freeze(full_collection: bool = True) -> int:
+        frozen.append(full_collection)
+        return 1
+
+    monkeypatch.setattr(live, "freeze_survivors", freeze)
+    hourly = live.LiveSnapshot(freeze_after_full_build=True, full_collection_every_s=3600.0)
+    full = Refresh(hourly.current(), "full", 1)
+    hourly._install(full, (0, 0))  # a second full build at once: frozen, not collected
+    hourly._install(Refresh(full.snapshot, "incremental", 1), (0, 0))  # no freeze
+    assert frozen == [True, False]
+    always = live.LiveSnapshot(freeze_after_full_build=True, full_collection_every_s=0.0)
+    always.current()
+    always._install(full, (0, 0))
+    assert frozen == [True, False, True, True]
