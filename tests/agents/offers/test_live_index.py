@@ -27,16 +27,23 @@ def test_each_index_build_is_timed_in_the_build_seconds_histogram(views: None) -
     assert _builds_observed() == before + 1
 
 
-def test_a_full_build_freezes_what_is_alive_when_the_setting_is_on(
-    views: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    frozen: list[bool] = []
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The freezes the live snapshot asks for (whether with a full collection), recorded
+    instead of made; each reports 12345 objects frozen."""
+    asked: list[bool] = []
 
     def freeze(full_collection: bool = True) -> int:
-        frozen.append(full_collection)
+        asked.append(full_collection)
         return 12345
 
     monkeypatch.setattr(live, "freeze_survivors", freeze)
+    return asked
+
+
+def test_a_full_build_freezes_what_is_alive_when_the_setting_is_on(
+    views: None, frozen: list[bool]
+) -> None:
     on = live.LiveSnapshot(freeze_after_full_build=True)
     on.current()  # the first build is a full one
     assert frozen == [True]
@@ -47,15 +54,8 @@ def test_a_full_build_freezes_what_is_alive_when_the_setting_is_on(
 
 
 def test_full_builds_in_a_row_run_the_freezes_full_collection_once_per_interval(
-    views: None, monkeypatch: pytest.MonkeyPatch
+    views: None, frozen: list[bool]
 ) -> None:
-    frozen: list[bool] = []
-
-    def freeze(full_collection: bool = True) -> int:
-        frozen.append(full_collection)
-        return 1
-
-    monkeypatch.setattr(live, "freeze_survivors", freeze)
     hourly = live.LiveSnapshot(freeze_after_full_build=True, full_collection_every_s=3600.0)
     full = Refresh(hourly.current(), "full", 1)
     hourly._install(full, (0, 0))  # a second full build at once: frozen, not collected
