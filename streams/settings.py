@@ -314,8 +314,9 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(
         False,
         description="After each full build of the ranker's index, move the objects alive out"
-        " of the garbage collector's full collections (gc.freeze): shorter full collections"
-        " but more of them (bench/results/gc_pauses.md).",
+        " of the garbage collector's full collections (gc.freeze; a full collection first"
+        " at most every 10 minutes): shorter full collections, not fewer"
+        " (bench/results/gc_pauses.md).",
     )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."
