@@ -31,7 +31,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
@@ -319,12 +319,21 @@ async def _take_available_events(
 # --- patches -------------------------------------------------------------------------------
 
 
+class CommitHold(Protocol):
+    """A commit's hold on new batches (`streams.runtime.gate.CommitHold`)."""
+
+    def release(self) -> None:
+        """Let new batches start before the commit has ended."""
+        ...
+
+
 class CommitGate(Protocol):
     """What a commit waits for (`streams.runtime.gate.CommitGate`): no batch in flight, and
     the checks that must pass before offsets are committed."""
 
-    def committing(self) -> AbstractAsyncContextManager[None]:
-        """Hold new batches off and wait for the running ones, for the duration of a commit."""
+    def committing(self) -> AbstractAsyncContextManager[CommitHold]:
+        """Hold new batches off and wait for the running ones, until the commit releases
+        the hold or ends."""
         ...
 
     async def before_commit(self) -> None:
@@ -334,6 +343,18 @@ class CommitGate(Protocol):
 
 PRE_DRAIN_SECONDS = 2.0
 """Longest a commit sends buffered table writes before it holds new batches off."""
+
+_commit_hold: ContextVar[CommitHold | None] = ContextVar("basketlift_commit_hold", default=None)
+"""The hold of the commit the current task runs (`CommitGatedConsumer.commit` sets it):
+Faust's commit path down to `DrainableProducer.commit_transactions` passes no argument
+through that could carry it."""
+
+
+def release_commit_hold() -> None:
+    """Release the hold of the commit the calling task runs, if any (see `_commit_hold`)."""
+    hold = _commit_hold.get()
+    if hold is not None:
+        hold.release()
 
 
 class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -496,7 +517,9 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
         Then the gate's `before_commit` checks run, once before it closes (most of the
         waiting) and once inside; if one raises, nothing is committed and the app crashes
         (Faust's `App.crash`, as for a fenced producer): the uncommitted batches are
-        re-processed by whichever worker takes their partitions.
+        re-processed by whichever worker takes their partitions. The gate holds new batches
+        off until the transactions can take no further record
+        (`DrainableProducer.commit_transactions` releases the hold), not until they ended.
         """
         producer = self.transactions.producer
         if isinstance(producer, DrainableProducer):
@@ -504,10 +527,14 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
         gate = cast(ExactlyOnceTransport, self.transport).commit_gate
         if not await self._may_commit(gate):
             return False
-        async with gate.committing():
+        async with gate.committing() as hold:
             if not await self._may_commit(gate):
                 return False
-            return bool(await super().commit(*args, **kwargs))
+            token = _commit_hold.set(hold)
+            try:
+                return bool(await super().commit(*args, **kwargs))
+            finally:
+                _commit_hold.reset(token)
 
     async def _may_commit(self, gate: CommitGate) -> bool:
         """Whether the gate's `before_commit` checks pass; if one raises, the app crashes."""
@@ -587,19 +614,22 @@ class SourcePartitionTransactions(TransactionManager):
         await super().on_rebalance(assigned, revoked, newly_assigned)
 
     async def commit(self, offsets: Any, start_new_transaction: bool = True) -> bool:
-        """Flush buffered records (table changelog writes) into the transactions, then commit.
+        """Hand buffered records (table changelog writes) to their transactions, then commit.
 
         Faust 0.15.3 (`Consumer.commit`) flushes its producer buffer before a commit only
         without transactions (added by faust-streaming/faust#273); with them, buffered
         changelog records are sent after the commit has ended the transaction, and the
         worker crashes ("Can't send messages while not in transaction"). Related open report:
         faust-streaming/faust#177 (records sent outside a transaction). Can go when Faust
-        flushes the buffer inside the transactional commit.
+        drains the buffer into the transactions before it commits them.
+
+        Only the buffer is drained here: aiokafka's `commit_transaction` sends every record
+        of the transaction before it ends it (`flush_for_commit`), so a flush of the Kafka
+        clients would only make the commit hold batches off for their linger time.
         """
         producer = self.producer
         if isinstance(producer, DrainableProducer):
             await producer.drain_buffer()
-        await producer.flush()
         return bool(await super().commit(offsets, start_new_transaction=start_new_transaction))
 
 
@@ -642,7 +672,8 @@ class DrainableProducer(aiokafka_driver.Producer):
         group_id: str,
         start_new_transaction: bool = True,
     ) -> None:
-        """Faust's commit, concurrent, and a transaction already ended gets a new one.
+        """Faust's commit, concurrent, releasing the commit's hold on batches early, and a
+        transaction already ended gets a new one.
 
         At shutdown Faust 0.15.3 commits and ends every transaction, and then may commit
         again (the consumer's last commit): aiokafka refuses that ("Not in the middle of a
@@ -653,29 +684,50 @@ class DrainableProducer(aiokafka_driver.Producer):
         trips in a row while every batch waits behind the commit. No upstream issue found
         for either. Can go when Faust begins a transaction that has ended before committing
         offsets into it.
-        """
-        await asyncio.gather(
-            *(
-                self._commit_one(transactional_id, offsets, group_id, start_new_transaction)
-                for transactional_id, offsets in tid_to_offset_map.items()
-            )
-        )
 
-    async def _commit_one(
-        self, transactional_id: str, offsets: Any, group_id: str, start_new_transaction: bool
-    ) -> None:
-        """Commit one partition's transaction with its offsets (Faust's steps, per tid)."""
-        async with transaction_lock(self, transactional_id):
-            producer = transaction_producer(self, transactional_id)
-            if producer is None:
-                log.warning("Commit invoked for unknown transaction %s", transactional_id)
-                return
-            if not in_transaction(producer):
-                await producer.begin_transaction()
-            await producer.send_offsets_to_transaction(offsets, group_id)
-            await producer.commit_transaction()
+        Every transaction's send lock (`transaction_lock`, which Faust's `Producer.send`
+        takes) is held from before the first commit step until the next transaction has
+        begun. Once all are held, the records of the batches being committed are in their
+        transactions (the buffer was drained) and any later record waits for the next one,
+        so the commit's hold on new batches is released then (`release_commit_hold`): new
+        batches decide, write their tables and publish while the transactions commit. Not
+        at a last commit (`start_new_transaction` false), after which nothing may be sent.
+        """
+        async with AsyncExitStack() as locks:
+            committing = []
+            for transactional_id in sorted(tid_to_offset_map):
+                producer = transaction_producer(self, transactional_id)
+                if producer is None:
+                    log.warning("Commit invoked for unknown transaction %s", transactional_id)
+                    continue
+                await locks.enter_async_context(transaction_lock(self, transactional_id))
+                committing.append((producer, tid_to_offset_map[transactional_id]))
             if start_new_transaction:
-                await producer.begin_transaction()
+                release_commit_hold()
+            # Every commit ends before the locks are let go, also when one of them fails.
+            outcomes = await asyncio.gather(
+                *(
+                    self._commit_one(producer, offsets, group_id, start_new_transaction)
+                    for producer, offsets in committing
+                ),
+                return_exceptions=True,
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    @staticmethod
+    async def _commit_one(
+        producer: AIOKafkaProducer, offsets: Any, group_id: str, start_new_transaction: bool
+    ) -> None:
+        """Commit one partition's transaction with its offsets (Faust's steps; the caller
+        holds the transaction's lock)."""
+        if not in_transaction(producer):
+            await producer.begin_transaction()
+        await producer.send_offsets_to_transaction(offsets, group_id)
+        await producer.commit_transaction()
+        if start_new_transaction:
+            await producer.begin_transaction()
 
     async def end_transactions(self) -> list[str]:
         """Commit every transaction still open, with the records sent in it (the buffered

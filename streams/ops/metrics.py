@@ -137,7 +137,8 @@ DECISION_LATENCY = Histogram(
 COMMIT_HOLD_SECONDS = Histogram(
     "basketlift_commit_hold_seconds",
     "How long each commit (offsets and, under exactly-once, the transactions) held new batches"
-    " off: from asking for the gate, through waiting for the batches in flight, to done."
+    " off: from asking for the gate, through waiting for the batches in flight, to its"
+    " transactions taking no further record (under exactly-once, before they have ended)."
     " Events arriving meanwhile wait that long on top of their own processing.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,

@@ -447,6 +447,104 @@ async def test_a_revocation_commits_what_was_processed_before_faust_forgets_it(
     assert consumer.flow_active is False
 
 
+class CommittingTransaction:
+    """An aiokafka transactional producer whose commit waits until `ended` is set; it
+    records its transaction steps."""
+
+    def __init__(self, ended: asyncio.Event) -> None:
+        self.ended = ended
+        self.steps: list[Any] = []
+        self.open = True
+        self._txn_manager = self
+
+    def is_in_transaction(self) -> bool:
+        return self.open
+
+    async def begin_transaction(self) -> None:
+        self.steps.append("begin")
+        self.open = True
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+        self.steps.append(("offsets", dict(offsets), group_id))
+
+    async def commit_transaction(self) -> None:
+        await self.ended.wait()
+        self.steps.append("commit")
+        self.open = False
+
+
+def committing_transactions(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch, *, start_new_transaction: bool
+) -> tuple[dict[str, CommittingTransaction], asyncio.Event]:
+    """Two partitions' transactions on the app's producer, and Faust's commit replaced by
+    the call it ends in (`Producer.commit_transactions`) with offsets for both."""
+    ended = asyncio.Event()
+    transactions = {tid: CommittingTransaction(ended) for tid in ("app-1-0", "app-1-3")}
+    producer = throwaway_app.producer
+    monkeypatch.setattr(producer, "_transaction_producers", transactions)
+    monkeypatch.setattr(producer, "_trn_locks", {tid: asyncio.Lock() for tid in transactions})
+
+    async def commit_as_faust_does(self: Any, *args: Any, **kwargs: Any) -> bool:
+        offsets = {tid: {TP("shop.carts", int(tid[-1])): 5} for tid in transactions}
+        await producer.commit_transactions(
+            offsets, "app", start_new_transaction=start_new_transaction
+        )
+        return True
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "commit", commit_as_faust_does)
+    return transactions, ended
+
+
+async def test_new_batches_start_once_the_commit_holds_every_transaction_lock(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records sent after the hold is released wait for the next transactions, so batches
+    need not wait for the transactions to end."""
+    transactions, ended = committing_transactions(
+        throwaway_app, monkeypatch, start_new_transaction=True
+    )
+    gate = throwaway_app.transport.commit_gate
+    producer = throwaway_app.producer
+    commit = asyncio.create_task(throwaway_app.consumer.commit())
+    for _ in range(100):
+        if all(t.steps for t in transactions.values()):
+            break
+        await asyncio.sleep(0.001)
+    assert all(len(t.steps) == 1 for t in transactions.values()), "offsets sent, commit waits"
+    assert not gate.commit_waiting, "the hold was released before the transactions ended"
+    await asyncio.wait_for(gate.start_batch(), 1)
+
+    async def send_into(tid: str) -> list[Any]:
+        async with transaction_lock(producer, tid):
+            return list(transactions[tid].steps)
+
+    sending = asyncio.create_task(send_into("app-1-3"))
+    await asyncio.sleep(0.01)
+    assert not sending.done(), "a send waits while its transaction commits"
+    ended.set()
+    assert await asyncio.wait_for(commit, 1) is True
+    offsets = ("offsets", {TP("shop.carts", 3): 5}, "app")
+    assert await asyncio.wait_for(sending, 1) == [offsets, "commit", "begin"]
+    gate.end_batch()
+
+
+async def test_a_last_commit_holds_batches_off_until_the_transactions_ended(
+    throwaway_app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a commit that begins no new transactions nothing may be sent: no early release."""
+    transactions, ended = committing_transactions(
+        throwaway_app, monkeypatch, start_new_transaction=False
+    )
+    gate = throwaway_app.transport.commit_gate
+    commit = asyncio.create_task(throwaway_app.consumer.commit())
+    await asyncio.sleep(0.01)
+    assert gate.commit_waiting and not commit.done()
+    ended.set()
+    assert await asyncio.wait_for(commit, 1) is True
+    assert not gate.commit_waiting
+    assert all(t.steps[-1] == "commit" for t in transactions.values())
+
+
 async def test_producer_accessors_read_real_producers(throwaway_app: faust.App) -> None:
     producer = throwaway_app.producer
     assert isinstance(producer, DrainableProducer)

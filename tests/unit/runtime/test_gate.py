@@ -92,3 +92,53 @@ async def test_each_commit_reports_how_long_it_held_batches_off() -> None:
     await asyncio.wait_for(task, 1)
     (seconds,) = held
     assert seconds >= 0.05 - 0.005  # the wait for the batch and the commit itself
+
+
+async def test_a_released_hold_lets_batches_start_while_the_commit_goes_on() -> None:
+    held: list[float] = []
+    gate = CommitGate(on_held=held.append)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def commit() -> None:
+        async with gate.committing() as hold:
+            await asyncio.sleep(0.02)
+            hold.release()
+            hold.release()  # a second release changes nothing
+            await release.wait()
+            order.append("commit done")
+
+    committing = asyncio.create_task(commit())
+    await asyncio.sleep(0.005)
+    assert gate.commit_waiting
+    await asyncio.wait_for(gate.start_batch(), 1)
+    order.append("batch started")
+    assert not gate.commit_waiting and len(held) == 1 and held[0] >= 0.02 - 0.005
+    release.set()
+    await asyncio.wait_for(committing, 1)
+    assert order == ["batch started", "commit done"] and len(held) == 1
+    gate.end_batch()
+
+
+async def test_a_hold_released_by_one_commit_leaves_another_commits_hold() -> None:
+    gate = CommitGate()
+    first_released = asyncio.Event()
+    second_done = asyncio.Event()
+
+    async def first() -> None:
+        async with gate.committing() as hold:
+            hold.release()
+            first_released.set()
+            await second_done.wait()
+
+    async def second() -> None:
+        async with gate.committing():
+            await first_released.wait()
+            await asyncio.sleep(0.01)
+        second_done.set()
+
+    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
+    await first_released.wait()
+    assert gate.commit_waiting, "the second commit still holds batches off"
+    await asyncio.wait_for(asyncio.gather(*tasks), 1)
+    assert not gate.commit_waiting
