@@ -135,9 +135,12 @@ settings: Settings = get_settings()
 """The worker's settings (BASKETLIFT_* environment variables), read once."""
 configs: DomainConfigs = domain_configs(settings)
 """Every domain's configuration, built once from the settings (streams.config)."""
-commit_gate = CommitGate(on_held=metrics.COMMIT_HOLD_SECONDS.observe)
+commit_gate = CommitGate(
+    on_held=metrics.COMMIT_HOLD_SECONDS.observe, on_committed=metrics.COMMIT_SECONDS.observe
+)
 """Holds Faust's commits off while a batch is in flight (streams.runtime.gate); the time each
-commit holds new batches off is in basketlift_commit_hold_seconds."""
+commit holds new batches off is in basketlift_commit_hold_seconds, its whole duration in
+basketlift_commit_seconds."""
 kafka: KafkaAccess = kafka_access(settings)
 """How every Kafka client of the worker connects (streams.kafka.security), built once."""
 direct_publisher = DirectPublisher(kafka)

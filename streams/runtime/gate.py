@@ -50,10 +50,16 @@ class CommitGate:
     commit awaits `before_commit` and does not commit if it raises.
     """
 
-    def __init__(self, on_held: Callable[[float], None] | None = None) -> None:
-        """`on_held`: told how many seconds each commit held new batches off (from the
-        moment it asked until its hold was released), for the worker's metrics."""
+    def __init__(
+        self,
+        on_held: Callable[[float], None] | None = None,
+        on_committed: Callable[[float], None] | None = None,
+    ) -> None:
+        """For the worker's metrics: `on_held` is told how many seconds each commit held new
+        batches off (from the moment it asked until its hold was released), `on_committed`
+        how long the whole commit took (until its transactions had ended)."""
         self.on_held = on_held
+        self.on_committed = on_committed
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._batches = 0
         self._no_batches = asyncio.Event()
@@ -105,6 +111,8 @@ class CommitGate:
             yield hold
         finally:
             hold.release()
+            if self.on_committed is not None:
+                self.on_committed(time.perf_counter() - hold.asked)
 
     def _end_hold(self, hold: CommitHold) -> None:
         self._holds -= 1

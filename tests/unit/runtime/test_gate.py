@@ -96,7 +96,8 @@ async def test_each_commit_reports_how_long_it_held_batches_off() -> None:
 
 async def test_a_released_hold_lets_batches_start_while_the_commit_goes_on() -> None:
     held: list[float] = []
-    gate = CommitGate(on_held=held.append)
+    committed: list[float] = []
+    gate = CommitGate(on_held=held.append, on_committed=committed.append)
     release = asyncio.Event()
     order: list[str] = []
 
@@ -114,9 +115,13 @@ async def test_a_released_hold_lets_batches_start_while_the_commit_goes_on() -> 
     await asyncio.wait_for(gate.start_batch(), 1)
     order.append("batch started")
     assert not gate.commit_waiting and len(held) == 1 and held[0] >= 0.02 - 0.005
+    assert committed == [], "the commit goes on"
+    await asyncio.sleep(0.02)
     release.set()
     await asyncio.wait_for(committing, 1)
     assert order == ["batch started", "commit done"] and len(held) == 1
+    (whole,) = committed
+    assert whole >= held[0] + 0.02 - 0.005, "the whole commit, past the release"
     gate.end_batch()
 
 
