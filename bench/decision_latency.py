@@ -174,6 +174,7 @@ class Histogram:
 
 STALLS: dict[str, tuple[str, dict[str, str]]] = {
     "commit_hold": ("basketlift_commit_hold_seconds", {}),
+    "commit_whole": ("basketlift_commit_seconds", {}),
     "gc_full_collection": ("basketlift_gc_pause_seconds", {"generation": "2"}),
 }
 """Worker histograms of what makes decisions wait besides their own work, per rate."""
