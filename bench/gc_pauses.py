@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench.harness import machine, save_named_result
-from bench.index_refresh import synthetic_graph
+from bench.index_refresh import as_views, synthetic_graph
 from streams.offers.snapshot import SnapshotConfig, SnapshotMaintainer
 from streams.runtime.gcpauses import freeze_survivors
 
@@ -36,7 +36,7 @@ def timed_collections(repeats: int) -> list[float]:
 
 def run_size(products: int, k: int, categories: int, repeats: int, seed: int) -> dict[str, Any]:
     """Index one synthetic graph and time full collections before and after a freeze."""
-    states, catalog = synthetic_graph(products, k, categories, seed)
+    states, catalog = as_views(*synthetic_graph(products, k, categories, seed))
     maintainer = SnapshotMaintainer(
         SnapshotConfig(half_life_days=90.0, neighbours_k=k, full_build_every_ms=600_000)
     )

@@ -29,7 +29,8 @@ import numpy as np
 
 from bench.decision_latency import loadavg
 from bench.harness import machine, save_named_result
-from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
+from streams.catalog.facts import CatalogFacts, PackedCatalogFacts
+from streams.copurchase.model import TOTAL_ORDERS_KEY, PackedProductState, ProductState
 from streams.offers.snapshot import SnapshotConfig, SnapshotMaintainer
 
 RESULTS_FILE = "index_refresh.json"
@@ -81,16 +82,28 @@ def synthetic_graph(
     return states, catalog
 
 
-def changed(states: list[ProductState], count: int, rng: np.random.Generator) -> list[ProductState]:
-    """The states with `count` products (not the order total) replaced by updated ones."""
+def as_views(
+    states: list[ProductState], catalog: dict[str, Entry]
+) -> tuple[list[PackedProductState], dict[str, PackedCatalogFacts]]:
+    """The graph packed, as the worker's views hold it (what the maintainer takes)."""
+    return [state.packed() for state in states], {
+        product_id: CatalogFacts(entry.unit_price, entry.category, entry.in_stock).packed()
+        for product_id, entry in catalog.items()
+    }
+
+
+def changed(
+    states: list[PackedProductState], count: int, rng: np.random.Generator
+) -> list[PackedProductState]:
+    """The states with `count` products (not the order total, last) replaced by updated ones."""
     out = list(states)
     for i in rng.choice(len(states) - 1, size=min(count, len(states) - 1), replace=False):
-        state = out[i]
+        state = ProductState.from_packed(out[i])
         out[i] = replace(
             state,
             purchases=state.purchases + 1.0,
             neighbours={p: w * 1.01 for p, w in state.neighbours.items()},
-        )
+        ).packed()
     return out
 
 
@@ -103,7 +116,7 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 def run_size(products: int, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    states, catalog = synthetic_graph(products, args.k, args.categories, args.seed)
+    states, catalog = as_views(*synthetic_graph(products, args.k, args.categories, args.seed))
     generated_s = time.perf_counter() - started
     config = SnapshotConfig(half_life_days=90.0, neighbours_k=args.k, full_build_every_ms=3_600_000)
     rng = np.random.default_rng(args.seed + 1)

@@ -6,7 +6,9 @@ the view took about 1.5 KB per product (pydantic keeps a ``__dict__``, the set o
 given, the event id and time); as ``CatalogFacts`` (the five fields the worker reads, in
 slots, category names interned: a store has a few hundred categories for hundreds of
 thousands of products) about 0.3 KB with a 40-character title, key and dict slot included
-(tracemalloc over 20,000 decoded events).
+(tracemalloc over 20,000 decoded events). The view holds them packed (`PackedCatalogFacts`,
+a plain tuple of the same values), which the cyclic garbage collector stops tracking: a full
+collection then does not visit the catalog.
 Pure: no Faust.
 """
 
@@ -14,8 +16,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from schemas import CatalogEvent
+
+PackedCatalogFacts: TypeAlias = tuple[float, str, bool, float | None, str | None]
+"""`CatalogFacts` as a plain tuple, in field order (`CatalogFacts.packed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +45,12 @@ class CatalogFacts:
             event.margin,
             event.title,
         )
+
+    def packed(self) -> PackedCatalogFacts:
+        """These facts as a plain tuple (`from_packed` gives them back)."""
+        return (self.unit_price, self.category, self.in_stock, self.margin, self.title)
+
+    @classmethod
+    def from_packed(cls, packed: PackedCatalogFacts) -> CatalogFacts:
+        """The facts `packed` gave."""
+        return cls(*packed)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
 from streams.app import app, kafka, settings
-from streams.catalog.facts import CatalogFacts
+from streams.catalog.facts import CatalogFacts, PackedCatalogFacts
 from streams.kafka.replicated import ReplicatedTopicView
 
 
-def decode_catalog(value: bytes) -> CatalogFacts | None:
-    """The facts of a valid catalog event, or None (the ingest agent dead-letters invalid
-    ones).
+def decode_catalog(value: bytes) -> PackedCatalogFacts | None:
+    """The facts of a valid catalog event, packed, or None (the ingest agent dead-letters
+    invalid ones).
 
     Like the boundary, the view refuses an event stamped more than the allowed skew ahead
     of the wall clock, so it does not serve a record the ingest agent dead-letters.
@@ -24,11 +24,11 @@ def decode_catalog(value: bytes) -> CatalogFacts | None:
         )
     except InvalidEvent:
         return None
-    return CatalogFacts.of(event)
+    return CatalogFacts.of(event).packed()
 
 
-catalog_view: ReplicatedTopicView[CatalogFacts] = ReplicatedTopicView(
-    settings.topic_catalog, kafka, decode_catalog
+catalog_view: ReplicatedTopicView[PackedCatalogFacts, CatalogFacts] = ReplicatedTopicView(
+    settings.topic_catalog, kafka, decode_catalog, CatalogFacts.from_packed
 )
 
 

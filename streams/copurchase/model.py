@@ -68,7 +68,7 @@ import sys
 from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeAlias
 
 import orjson
 
@@ -81,12 +81,14 @@ __all__ = [
     "OrderFacts",
     "OrderLine",
     "OrderedProduct",
+    "PackedProductState",
     "ProductDelta",
     "ProductState",
     "decay_factor",
     "delta_messages",
     "deltas_for_order",
     "merge_delta_maps",
+    "packed_as_of_ts",
     "recent_products_within",
     "with_order",
 ]
@@ -130,6 +132,19 @@ class FrozenNeighbours(Mapping[str, float]):
     def items(self) -> ItemsView[str, float]:
         """(product id, weight) pairs, in the order given, without a lookup each."""
         return _FrozenItems(self)
+
+    def parts(self) -> tuple[tuple[str, ...], bytes]:
+        """(ids, weights as native doubles): what `from_parts` takes back."""
+        return self._ids, self._weights.tobytes()
+
+    @classmethod
+    def from_parts(cls, ids: tuple[str, ...], weights: bytes) -> FrozenNeighbours:
+        """The neighbours `parts` gave (the ids as they are: already interned)."""
+        neighbours = cls.__new__(cls)
+        neighbours._ids = ids
+        neighbours._weights = array("d")
+        neighbours._weights.frombytes(weights)
+        return neighbours
 
     def __repr__(self) -> str:
         return f"FrozenNeighbours({dict(self.items())!r})"
@@ -577,6 +592,21 @@ def merge_delta_maps(
 # --------------------------------------------------------------------------- state
 
 
+PackedProductState: TypeAlias = tuple[
+    str, float, tuple[str, ...], bytes, int, float | None, int, str | None, tuple[int, int] | None
+]
+"""A `ProductState` as a plain tuple of strings, numbers and bytes (`ProductState.packed`):
+how the replicated product view holds every product on every worker. The cyclic garbage
+collector stops tracking a tuple of such values, so a full collection does not visit the
+catalog's states (a `ProductState` and its `FrozenNeighbours` are two tracked objects
+each; ``bench/results/gc_pauses.md``)."""
+
+
+def packed_as_of_ts(packed: PackedProductState) -> int:
+    """The `as_of_ts` of a packed state, without unpacking it."""
+    return packed[4]
+
+
 @dataclass(frozen=True, slots=True)
 class ProductState:
     """A product's purchases and at most K neighbour weights, as of `as_of_ts`.
@@ -667,6 +697,31 @@ class ProductState:
 
     def _price_facts(self) -> _PriceFacts:
         return self.last_price, self.last_price_ts, self.category
+
+    def packed(self) -> PackedProductState:
+        """This state as a `PackedProductState` (`from_packed` gives it back)."""
+        neighbours = self.neighbours
+        if not isinstance(neighbours, FrozenNeighbours):
+            neighbours = FrozenNeighbours(neighbours)
+        ids, weights = neighbours.parts()
+        return (
+            self.product_id,
+            self.purchases,
+            ids,
+            weights,
+            self.as_of_ts,
+            self.last_price,
+            self.last_price_ts,
+            self.category,
+            self.applied_through,
+        )
+
+    @classmethod
+    def from_packed(cls, packed: PackedProductState) -> ProductState:
+        """The state `packed` gave, its neighbours frozen."""
+        product_id, purchases, ids, weights, as_of_ts, price, price_ts, category, through = packed
+        neighbours = FrozenNeighbours.from_parts(ids, weights)
+        return cls(product_id, purchases, neighbours, as_of_ts, price, price_ts, category, through)
 
     def to_dict(self) -> dict[str, Any]:
         """A compact JSON-able dict (keys in the module docstring)."""

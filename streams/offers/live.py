@@ -17,9 +17,9 @@ import threading
 import time
 
 from streams.app import configs, settings
-from streams.catalog.facts import CatalogFacts
+from streams.catalog.facts import PackedCatalogFacts
 from streams.catalog.view import catalog_view
-from streams.copurchase.model import ProductState
+from streams.copurchase.model import PackedProductState
 from streams.copurchase.view import products_view
 from streams.offers.snapshot import RankingSnapshot, Refresh, SnapshotMaintainer
 from streams.ops import metrics
@@ -56,7 +56,9 @@ class LiveSnapshot:
         """How many records the product and catalog views have applied so far."""
         return (products_view.records_read, catalog_view.records_read)
 
-    def _build(self, states: list[ProductState], catalog: dict[str, CatalogFacts]) -> Refresh:
+    def _build(
+        self, states: list[PackedProductState], catalog: dict[str, PackedCatalogFacts]
+    ) -> Refresh:
         started = time.perf_counter()
         with self._maintainer_lock:  # the inline first build may meet a refresh's thread
             refresh = self._maintainer.refresh(states, catalog)

@@ -14,7 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from streams.copurchase.model import TOTAL_ORDERS_KEY, ProductState
+from streams.catalog.facts import CatalogFacts, PackedCatalogFacts
+from streams.copurchase.model import (
+    TOTAL_ORDERS_KEY,
+    PackedProductState,
+    ProductState,
+    packed_as_of_ts,
+)
 from streams.offers.ranking import DEFAULT_RANKER_CONFIG, CatalogEntry, ProductIndex
 from streams.offers.ranking.index import facts_of_entry, facts_of_state
 
@@ -89,9 +95,11 @@ class SnapshotMaintainer:
     """A `RankingSnapshot` kept up to date with changing product states and catalog entries.
 
     Every count in the snapshot is valued at one base time: the newest state's time at the
-    last full build. Between full builds, a refresh indexes again only the products whose
-    state or catalog entry is not the very object it indexed last time (the views replace
-    a changed state by a new object), valuing their states at the base time too
+    last full build. It takes states and catalog entries packed, as the views hold them
+    (``PackedProductState``, ``PackedCatalogFacts``), and unpacks only what it indexes.
+    Between full builds, a refresh indexes again only the products whose packed state or
+    catalog entry is not the very object it indexed last time (the views replace a
+    changed value by a new object), valuing their states at the base time too
     (``ProductState.valued_at``), and recomputes what is derived over all products with
     numpy (``ProductIndex.with_changes``); the category stand-ins wait for the next full
     build. The base time is moved (a full build) after ``full_build_every_ms``: until then
@@ -102,28 +110,32 @@ class SnapshotMaintainer:
     def __init__(self, config: SnapshotConfig) -> None:
         self.config = config
         self.snapshot: RankingSnapshot | None = None
-        self._states: dict[str, ProductState] = {}
-        self._entries: Mapping[str, CatalogEntry] = {}
-        self._total: ProductState | None = None
+        self._states: dict[str, PackedProductState] = {}
+        self._entries: Mapping[str, PackedCatalogFacts] = {}
+        self._total: PackedProductState | None = None
 
     def refresh(
-        self, states: Iterable[ProductState], catalog: Mapping[str, CatalogEntry]
+        self,
+        states: Iterable[PackedProductState],
+        catalog: Mapping[str, PackedCatalogFacts],
     ) -> Refresh:
-        """The snapshot of these states and catalog entries (the views' current values).
+        """The snapshot of these states and catalog entries (the views' current values, as
+        the views hold them: packed; only what is indexed is unpacked).
 
         The maintainer keeps `catalog` to tell the next refresh what changed: hand it a
         mapping that nothing changes afterwards (the worker passes a copy of its view).
         """
-        products: dict[str, ProductState] = {}
-        total: ProductState | None = None
+        products: dict[str, PackedProductState] = {}
+        total: PackedProductState | None = None
         for state in states:
-            if state.product_id == TOTAL_ORDERS_KEY:
+            product_id = state[0]
+            if product_id == TOTAL_ORDERS_KEY:
                 total = state
-            elif not state.product_id.startswith("\x00"):
-                products[state.product_id] = state
-        latest = max((s.as_of_ts for s in products.values()), default=0)
+            elif not product_id.startswith("\x00"):
+                products[product_id] = state
+        latest = max(map(packed_as_of_ts, products.values()), default=0)
         if total is not None:
-            latest = max(latest, total.as_of_ts)
+            latest = max(latest, packed_as_of_ts(total))
         current = self.snapshot
         if (
             current is None
@@ -149,9 +161,11 @@ class SnapshotMaintainer:
         facts = []
         for product_id in changed:
             changed_state = products.get(product_id)
-            entry = catalog.get(product_id)
+            packed_entry = catalog.get(product_id)
+            entry = CatalogFacts.from_packed(packed_entry) if packed_entry is not None else None
             if changed_state is not None:
-                fact = facts_of_state(changed_state.valued_at(base, half_life), entry)
+                unpacked = ProductState.from_packed(changed_state)
+                fact = facts_of_state(unpacked.valued_at(base, half_life), entry)
             else:
                 assert entry is not None  # the product set is unchanged
                 fact = facts_of_entry(product_id, entry)
@@ -160,29 +174,33 @@ class SnapshotMaintainer:
             facts.append(fact)
         index = current.index.with_changes(facts)
         index.as_of_ms = base
-        total_orders = total.valued_at(base, half_life).purchases if total is not None else 0.0
+        total_orders = (
+            ProductState.from_packed(total).valued_at(base, half_life).purchases
+            if total is not None
+            else 0.0
+        )
         self.snapshot = RankingSnapshot(index, total_orders, base)
         self._states = products
         self._entries = catalog
         self._total = total
         return Refresh(self.snapshot, "incremental", len(facts))
 
-    def _total_unchanged(self, total: ProductState | None) -> bool:
+    def _total_unchanged(self, total: PackedProductState | None) -> bool:
         return total is self._total
 
     def _full(
         self,
-        products: dict[str, ProductState],
-        total: ProductState | None,
-        catalog: Mapping[str, CatalogEntry],
+        products: dict[str, PackedProductState],
+        total: PackedProductState | None,
+        catalog: Mapping[str, PackedCatalogFacts],
         latest: int,
     ) -> Refresh:
-        states: list[ProductState] = list(products.values())
+        states = [ProductState.from_packed(state) for state in products.values()]
         if total is not None:
-            states.append(total)
+            states.append(ProductState.from_packed(total))
         self.snapshot = build_snapshot(
             states,
-            catalog,
+            {product_id: CatalogFacts.from_packed(entry) for product_id, entry in catalog.items()},
             half_life_days=self.config.half_life_days,
             neighbours_k=self.config.neighbours_k,
             as_of_ms=latest,

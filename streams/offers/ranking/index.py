@@ -64,6 +64,16 @@ class IndexRow:
 
 EMPTY_ROW: Final = IndexRow(EMPTY_INT, EMPTY_FLOAT, 0.0, 0.0)
 
+_PackedRow: TypeAlias = tuple[IntArray, FloatArray, float, float]
+"""An `IndexRow`'s fields as a plain tuple: how the index holds its per-product rows. Numpy
+arrays and floats are not tracked by the cyclic garbage collector, so neither is a tuple of
+them once a collection has seen it: a full collection does not visit one object per product
+of the catalog (``bench/results/gc_pauses.md``)."""
+
+
+def _packed_row(row: IndexRow) -> _PackedRow:
+    return (row.codes, row.weights, row.purchases, row.floor)
+
 
 def _price_or_nan(price: float | None) -> float:
     """A usable price, NaN when unknown or not positive."""
@@ -141,15 +151,16 @@ class ProductIndex:
         )
         if rows is not None and len(rows) != len(ids):
             raise ValueError(f"rows: {len(rows)} rows for {len(ids)} products")
-        self.rows: list[IndexRow] = (
-            list(rows)
+        self._rows: list[_PackedRow] = (
+            [_packed_row(row) for row in rows]
             if rows is not None
             else [
                 self._make_row(f, neighbours_k is not None and len(f.neighbours) >= neighbours_k)
                 for f in ordered
             ]
         )
-        """Per product code: its neighbours (pair evidence when it is in a cart)."""
+        """Per product code: its neighbours (pair evidence when it is in a cart), packed
+        (`row` gives one as an `IndexRow`)."""
         self._derive()
         self.category_rows: list[IndexRow] = self._category_stand_ins()
         """Per category code: the category's "average product" (stands in for cold items)."""
@@ -177,7 +188,7 @@ class ProductIndex:
         new.price = self.price.copy()
         new.in_stock = self.in_stock.copy()
         new.category = self.category.copy()
-        new.rows = list(self.rows)
+        new._rows = list(self._rows)
         ncat = len(self.categories)
         k = self.neighbours_k
         for facts in changed:
@@ -188,7 +199,7 @@ class ProductIndex:
             new.category[code] = (
                 ncat if facts.category is None else self.category_code[facts.category]
             )
-            new.rows[code] = new._make_row(facts, k is not None and len(facts.neighbours) >= k)
+            new._rows[code] = new._make_row(facts, k is not None and len(facts.neighbours) >= k)
         new._derive()
         return new
 
@@ -243,7 +254,15 @@ class ProductIndex:
         self.price_bin_share: FloatArray = mass / total if total > 0 else np.full(bins, 1 / bins)
         """The population's share of purchases per price bin."""
 
-    def _make_row(self, facts: ProductFacts, pruned: bool) -> IndexRow:
+    def row(self, code: int) -> IndexRow:
+        """The neighbours of the product with this code."""
+        return IndexRow(*self._rows[code])
+
+    def row_size(self, code: int) -> int:
+        """How many neighbours the product with this code has."""
+        return len(self._rows[code][0])
+
+    def _make_row(self, facts: ProductFacts, pruned: bool) -> _PackedRow:
         code_of = self.code_of
         pairs = sorted(
             (code_of[pid], w)
@@ -251,26 +270,27 @@ class ProductIndex:
             if pid in code_of and pid != facts.product_id and w > 0
         )
         if not pairs:
-            return IndexRow(EMPTY_INT, EMPTY_FLOAT, max(facts.purchases, 0.0), 0.0)
+            return (EMPTY_INT, EMPTY_FLOAT, max(facts.purchases, 0.0), 0.0)
         codes = np.array([c for c, _ in pairs], np.int64)
         weights = np.array([w for _, w in pairs], np.float64)
         floor = float(weights.min()) if pruned or facts.pruned else 0.0
-        return IndexRow(codes, weights, max(facts.purchases, 0.0), floor)
+        return (codes, weights, max(facts.purchases, 0.0), floor)
 
     def _category_stand_ins(self) -> list[IndexRow]:
         """Per category, its "average product": mean purchases and mean neighbour weights."""
         ncat = len(self.categories)
-        with_rows = [c for c, row in enumerate(self.rows) if len(row.codes)]
+        packed = self._rows
+        with_rows = [c for c, (codes, _, _, _) in enumerate(packed) if len(codes)]
         if not with_rows or not ncat:
             return [EMPTY_ROW] * ncat
         source_cat = np.concatenate(
-            [np.full(len(self.rows[c].codes), self.category[c], np.int64) for c in with_rows]
+            [np.full(len(packed[c][0]), self.category[c], np.int64) for c in with_rows]
         )
-        target = np.concatenate([self.rows[c].codes for c in with_rows])
-        weight = np.concatenate([self.rows[c].weights for c in with_rows])
+        target = np.concatenate([packed[c][0] for c in with_rows])
+        weight = np.concatenate([packed[c][1] for c in with_rows])
         pruned_cat = np.zeros(ncat + 1, np.bool_)
         for c in with_rows:
-            if self.rows[c].floor > 0:
+            if packed[c][3] > 0:
                 pruned_cat[self.category[c]] = True
         keys = source_cat * len(self.product_ids) + target
         unique_keys, inverse = np.unique(keys, return_inverse=True)
@@ -367,7 +387,7 @@ class ProductIndex:
         code = self.code_of.get(product_id)
         if code is None:
             return None
-        row = self.rows[code]
+        row = self.row(code)
         price = float(self.price[code])
         return ProductFacts(
             product_id,

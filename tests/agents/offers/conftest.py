@@ -44,8 +44,10 @@ def views() -> Iterator[None]:
             ("p-9", "kitchen", 10.0),
         ]
     }
-    products_view.data.update(products)
-    catalog_view.data.update({pid: CatalogFacts.of(event) for pid, event in catalog.items()})
+    products_view.data.update({pid: state.packed() for pid, state in products.items()})
+    catalog_view.data.update(
+        {pid: CatalogFacts.of(event).packed() for pid, event in catalog.items()}
+    )
     live.live_snapshot.snapshot = None
     yield
     for key in products:

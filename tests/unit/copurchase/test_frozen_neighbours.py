@@ -1,8 +1,10 @@
 """Frozen neighbour lists (streams.copurchase.model.FrozenNeighbours) and the product view's
-decoding: the same state as a dict-backed one, in a fraction of the memory."""
+decoding: the same state as a dict-backed one, in a fraction of the memory, held packed where
+the garbage collector does not track it."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import tracemalloc
 
@@ -45,8 +47,9 @@ def test_product_ids_are_shared_between_lists() -> None:
 
 def test_the_view_decodes_the_same_state_and_it_encodes_back_the_same() -> None:
     original = state(3)
-    decoded = decode_product(orjson.dumps(original.to_dict()))
-    assert decoded is not None
+    packed = decode_product(orjson.dumps(original.to_dict()))
+    assert packed is not None
+    decoded = ProductState.from_packed(packed)
     assert isinstance(decoded.neighbours, FrozenNeighbours)
     assert decoded == original
     assert decoded.to_dict() == original.to_dict()
@@ -61,6 +64,29 @@ def test_a_bad_neighbour_list_is_refused_as_when_not_frozen(weights: object) -> 
     with pytest.raises(ValueError, match="not a ProductState dict"):
         ProductState.from_dict(data, frozen=True)
     assert decode_product(orjson.dumps(data)) is None
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_packed_state_unpacks_to_the_same_state(frozen: bool) -> None:
+    original = ProductState.from_dict(state(5).to_dict(), frozen=frozen)
+    again = ProductState.from_packed(original.packed())
+    assert again == original and again.to_dict() == original.to_dict()
+    assert list(again.neighbours) == list(original.neighbours)  # order kept
+    empty = ProductState("lonely", as_of_ts=7)
+    assert ProductState.from_packed(empty.packed()) == empty
+
+
+def test_the_garbage_collector_stops_tracking_a_packed_state() -> None:
+    # What the view holds for every product: once a collection has seen it, full collections
+    # no longer visit it (a ProductState and its FrozenNeighbours are tracked for life).
+    packed = decode_product(orjson.dumps(state(9).to_dict()))
+    unpacked = ProductState.from_packed(packed) if packed is not None else None
+    # A tuple is untracked by a collection that finds its items untracked; an item may
+    # be visited after it (another generation), so it can take a second collection.
+    gc.collect()
+    gc.collect()
+    assert packed is not None and not gc.is_tracked(packed)
+    assert gc.is_tracked(unpacked)
 
 
 def test_frozen_states_take_a_fraction_of_the_memory() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.copurchase.model import DAY_MS, TOTAL_ORDERS_KEY, ProductState
+from streams.catalog.facts import CatalogFacts, PackedCatalogFacts
+from streams.copurchase.model import DAY_MS, TOTAL_ORDERS_KEY, PackedProductState, ProductState
 from streams.offers.ranking import ProductIndex
 from streams.offers.ranking.index import IndexRow, facts_of_state
 from streams.offers.snapshot import (
     RankingSnapshot,
+    Refresh,
     SnapshotConfig,
     SnapshotMaintainer,
     build_snapshot,
@@ -34,6 +37,38 @@ class Entry:
     unit_price: float
     category: str
     in_stock: bool = True
+
+
+_packed: dict[int, tuple[Any, Any]] = {}
+
+
+def packed_state(state: ProductState) -> PackedProductState:
+    """`state` as the product view holds it. One object always gives the same packed tuple,
+    as a view keeps a value's packed form until a record replaces it: the maintainer tells
+    what changed by identity."""
+    if id(state) not in _packed:
+        _packed[id(state)] = (state, state.packed())
+    result: PackedProductState = _packed[id(state)][1]
+    return result
+
+
+def packed_entry(entry: Entry) -> PackedCatalogFacts:
+    """`entry` as the catalog view holds it (the same tuple for the same object)."""
+    if id(entry) not in _packed:
+        facts = CatalogFacts(entry.unit_price, entry.category, entry.in_stock)
+        _packed[id(entry)] = (entry, facts.packed())
+    result: PackedCatalogFacts = _packed[id(entry)][1]
+    return result
+
+
+def refresh_with(
+    maintainer: SnapshotMaintainer, states: dict[str, ProductState], catalog: dict[str, Entry]
+) -> Refresh:
+    """A refresh from these values, packed as the views hold them."""
+    return maintainer.refresh(
+        [packed_state(s) for s in states.values()],
+        {p: packed_entry(e) for p, e in catalog.items()},
+    )
 
 
 def config(full_build_every_ms: int = 10 * 60_000) -> SnapshotConfig:
@@ -95,7 +130,7 @@ def assert_same_index(got: ProductIndex, want: ProductIndex, *, stand_ins: Produ
     assert got.popular_codes_in.keys() == want.popular_codes_in.keys()
     for cat, codes in want.popular_codes_in.items():
         np.testing.assert_array_equal(got.popular_codes_in[cat], codes)
-    assert_same_rows(got.rows, want.rows)
+    assert_same_rows([got.row(c) for c in range(len(got))], [want.row(c) for c in range(len(want))])
     assert_same_rows(got.category_rows, stand_ins.category_rows)
 
 
@@ -139,11 +174,11 @@ def changed_store(
 def test_a_refresh_at_the_base_time_equals_a_full_build_of_the_new_values(seed: int) -> None:
     states, catalog = store(seed)
     maintainer = SnapshotMaintainer(config())
-    first = maintainer.refresh(states.values(), catalog)
+    first = refresh_with(maintainer, states, catalog)
     assert first.kind == "full"
     new_states, new_catalog, touched = changed_store(seed + 1, states, catalog, at=T0)
 
-    refresh = maintainer.refresh(new_states.values(), new_catalog)
+    refresh = refresh_with(maintainer, new_states, new_catalog)
 
     assert refresh.kind == "incremental"
     assert refresh.changed == len(touched)
@@ -156,11 +191,11 @@ def test_a_refresh_at_the_base_time_equals_a_full_build_of_the_new_values(seed: 
 def test_states_newer_than_the_base_are_valued_at_the_base_time() -> None:
     states, catalog = store(7)
     maintainer = SnapshotMaintainer(config(full_build_every_ms=DAY_MS))
-    maintainer.refresh(states.values(), catalog)
+    refresh_with(maintainer, states, catalog)
     later = T0 + 3_600_000
     new_states, new_catalog, _ = changed_store(8, states, catalog, at=later)
 
-    refresh = maintainer.refresh(new_states.values(), new_catalog)
+    refresh = refresh_with(maintainer, new_states, new_catalog)
 
     assert refresh.kind == "incremental"
     # The same values, brought back to T0 by hand: a full build of those at T0 is the target.
@@ -189,22 +224,25 @@ def test_valued_at_undoes_and_applies_decay() -> None:
 def test_the_snapshot_in_use_is_never_changed_by_a_refresh() -> None:
     states, catalog = store(3)
     maintainer = SnapshotMaintainer(config())
-    old = maintainer.refresh(states.values(), catalog).snapshot
+    old = refresh_with(maintainer, states, catalog).snapshot
     purchases = old.index.purchases.copy()
-    rows = list(old.index.rows)
+    rows = [
+        IndexRow(row.codes.copy(), row.weights.copy(), row.purchases, row.floor)
+        for row in (old.index.row(c) for c in range(len(old.index)))
+    ]
     new_states, new_catalog, _ = changed_store(4, states, catalog, at=T0)
 
-    assert maintainer.refresh(new_states.values(), new_catalog).snapshot is not old
+    assert refresh_with(maintainer, new_states, new_catalog).snapshot is not old
 
     np.testing.assert_array_equal(old.index.purchases, purchases)
-    assert old.index.rows == rows
+    assert_same_rows([old.index.row(c) for c in range(len(old.index))], rows)
 
 
 def test_nothing_changed_keeps_the_snapshot() -> None:
     states, catalog = store(5)
     maintainer = SnapshotMaintainer(config())
-    first = maintainer.refresh(states.values(), catalog)
-    again = maintainer.refresh(list(states.values()), dict(catalog))
+    first = refresh_with(maintainer, states, catalog)
+    again = refresh_with(maintainer, dict(states), dict(catalog))
     assert again.kind == "unchanged"
     assert again.snapshot is first.snapshot
 
@@ -213,7 +251,7 @@ def test_nothing_changed_keeps_the_snapshot() -> None:
 def test_a_full_build_when_codes_or_the_base_time_must_move(change: str) -> None:
     states, catalog = store(9)
     maintainer = SnapshotMaintainer(config(full_build_every_ms=60_000))
-    maintainer.refresh(states.values(), catalog)
+    refresh_with(maintainer, states, catalog)
     new_states = dict(states)
     new_catalog = dict(catalog)
     at = T0
@@ -227,7 +265,7 @@ def test_a_full_build_when_codes_or_the_base_time_must_move(change: str) -> None
         some = sorted(p for p in states if p != TOTAL_ORDERS_KEY)[0]
         new_states[some] = replace(states[some], purchases=99.0, as_of_ts=at)
 
-    refresh = maintainer.refresh(new_states.values(), new_catalog)
+    refresh = refresh_with(maintainer, new_states, new_catalog)
 
     assert refresh.kind == "full"
     assert refresh.changed == len(refresh.snapshot.index)
