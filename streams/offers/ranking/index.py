@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -51,8 +50,7 @@ EMPTY_INT: Final[IntArray] = np.zeros(0, np.int64)
 EMPTY_FLOAT: Final[FloatArray] = np.zeros(0, np.float64)
 
 
-@dataclass(frozen=True, slots=True)
-class IndexRow:
+class IndexRow(NamedTuple):
     """One evidence source's neighbours: product codes, weights, purchases, floor."""
 
     codes: IntArray
@@ -66,13 +64,13 @@ EMPTY_ROW: Final = IndexRow(EMPTY_INT, EMPTY_FLOAT, 0.0, 0.0)
 
 _PackedRow: TypeAlias = tuple[IntArray, FloatArray, float, float]
 """An `IndexRow`'s fields as a plain tuple: how the index holds its per-product rows. Numpy
-arrays and floats are not tracked by the cyclic garbage collector, so neither is a tuple of
-them once a collection has seen it: a full collection does not visit one object per product
-of the catalog (``bench/results/gc_pauses.md``)."""
+arrays and floats are not tracked by the cyclic garbage collector, so neither is a plain
+tuple of them once a collection has seen it (a named tuple stays tracked): a full collection
+does not visit one object per product of the catalog (``bench/results/gc_pauses.md``)."""
 
 
 def _packed_row(row: IndexRow) -> _PackedRow:
-    return (row.codes, row.weights, row.purchases, row.floor)
+    return (row.codes, row.weights, row.purchases, row.floor)  # a plain tuple: see above
 
 
 def _price_or_nan(price: float | None) -> float:
@@ -256,7 +254,7 @@ class ProductIndex:
 
     def row(self, code: int) -> IndexRow:
         """The neighbours of the product with this code."""
-        return IndexRow(*self._rows[code])
+        return IndexRow._make(self._rows[code])
 
     def row_size(self, code: int) -> int:
         """How many neighbours the product with this code has."""
