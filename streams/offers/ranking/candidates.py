@@ -112,8 +112,9 @@ def open_decision(
             cat = index.category_code.get(item.category, ncat)
         if cat < ncat and cat not in cart_categories:
             cart_categories.append(cat)
-        if code is not None and index.row_size(code):
-            sources.append(Source("product", item.product_id, index.row(code)))
+        row = index.row(code) if code is not None else None
+        if row is not None and len(row.codes):
+            sources.append(Source("product", item.product_id, row))
         elif cat < ncat and cat not in cold:
             cold.append(cat)
     for cat in cold:

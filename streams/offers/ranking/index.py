@@ -256,10 +256,6 @@ class ProductIndex:
         """The neighbours of the product with this code."""
         return IndexRow._make(self._rows[code])
 
-    def row_size(self, code: int) -> int:
-        """How many neighbours the product with this code has."""
-        return len(self._rows[code][0])
-
     def _make_row(self, facts: ProductFacts, pruned: bool) -> _PackedRow:
         code_of = self.code_of
         pairs = sorted(
