@@ -24,6 +24,11 @@ PackedCatalogFacts: TypeAlias = tuple[float, str, bool, float | None, str | None
 """`CatalogFacts` as a plain tuple, in field order (`CatalogFacts.packed`)."""
 
 
+def packed_unit_price(packed: PackedCatalogFacts) -> float:
+    """The unit price of packed facts, without unpacking them (read per cart line)."""
+    return packed[0]
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogFacts:
     """A product's catalog facts: price, category, stock, margin and title."""

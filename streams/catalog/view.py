@@ -6,7 +6,7 @@ from __future__ import annotations
 from schemas import CatalogEvent, InvalidEvent, check_not_in_future, decode_event
 from schemas.eventtime import wall_clock_ms
 from streams.app import app, kafka, settings
-from streams.catalog.facts import CatalogFacts, PackedCatalogFacts
+from streams.catalog.facts import CatalogFacts, PackedCatalogFacts, packed_unit_price
 from streams.kafka.replicated import ReplicatedTopicView
 
 
@@ -34,8 +34,8 @@ catalog_view: ReplicatedTopicView[PackedCatalogFacts, CatalogFacts] = Replicated
 
 def list_price(product_id: str) -> float | None:
     """The catalog price of a product, if the catalog has it."""
-    entry = catalog_view.get(product_id)
-    return entry.unit_price if entry is not None else None
+    packed = catalog_view.data.get(product_id)
+    return packed_unit_price(packed) if packed is not None else None
 
 
 async def start_catalog_view() -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from streams.catalog.facts import CatalogFacts
-from streams.catalog.view import catalog_view, decode_catalog
+from streams.catalog.view import catalog_view, decode_catalog, list_price
 
 YEAR_2984_MS = 31_998_758_400_000  # 2984-01-01T00:00:00Z
 
@@ -46,3 +46,15 @@ def test_the_view_holds_the_facts_packed_where_the_collector_does_not_track_them
         examples["catalog"].get("title"),
     )
     assert CatalogFacts.from_packed(facts.packed()) == facts
+
+
+def test_list_price_reads_the_packed_facts_of_the_view(examples) -> None:
+    packed = decode_catalog(catalog_at(examples, examples["catalog"]["ts"]))
+    assert packed is not None
+    key = "test-list-price-product"
+    catalog_view.data[key] = packed
+    try:
+        assert list_price(key) == examples["catalog"]["unit_price"]
+    finally:
+        del catalog_view.data[key]
+    assert list_price(key) is None
