@@ -2,13 +2,14 @@
 
 CPython's cyclic garbage collector runs on whichever thread allocates, holding the GIL, so
 the event loop stops until it is done. A full (oldest-generation) collection visits every
-container object alive, and a worker holding a large catalog holds millions of them (its
-views, its ranker index): the pause grows with the catalog. Most of those objects live as
-long as the process or until the next full index build, and need not be visited again and
-again: `gc.freeze` moves every object alive into a permanent generation that collections
-skip. Frozen objects that die are still freed by reference counting when nothing refers to
-them; only reference cycles among them wait, until the next freeze that runs a full
-collection first (unfrozen): frozen cyclic garbage is freed then and never accumulates.
+container object the collector tracks. The views and the ranker's index hold the catalog as
+plain tuples it does not track (``streams.kafka.replicated``, ``ProductIndex``), so the
+catalog does not lengthen the pause; what remains is what the process holds besides, most of
+it as long-lived as the process, which need not be visited again and again: `gc.freeze`
+moves every object alive into a permanent generation that collections skip. Frozen objects
+that die are still freed by reference counting when nothing refers to them; only reference
+cycles among them wait, until the next freeze that runs a full collection first (unfrozen):
+frozen cyclic garbage is freed then and never accumulates.
 
 - `observe_gc_pauses` records every collection's duration, by generation, into a histogram
   (the worker's ``basketlift_gc_pause_seconds``).
@@ -18,8 +19,7 @@ collection first (unfrozen): frozen cyclic garbage is freed then and never accum
   ``BASKETLIFT_INDEX_FULL_BUILD_SECONDS`` of event time, and whenever the product set
   changes), when the bulk of the long-lived objects has just been made, with the full
   collection at most every ``FULL_COLLECTION_EVERY_S``. Between those, the collector's
-  full collections visit only what was made since the last freeze: the collections a
-  freeze runs are the only ones that visit the views and the index
+  full collections visit only what was made since the last freeze
   (``bench/results/gc_pauses.md``).
 """
 
@@ -62,7 +62,7 @@ FULL_COLLECTION_EVERY_S: Final = 600.0
 """Wall-clock seconds at least between the full collections of `freeze_survivors` in the
 worker (``streams.offers.live``): its full builds can come every few seconds while the
 product set changes, and each full collection holds the event loop for as long as it
-visits everything (hundreds of milliseconds at 250,000 products)."""
+visits everything tracked."""
 
 
 def freeze_survivors(full_collection: bool = True) -> int:
