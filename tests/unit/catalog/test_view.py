@@ -8,6 +8,7 @@ from typing import Any
 
 from streams.catalog.facts import CatalogFacts
 from streams.catalog.view import catalog_view, decode_catalog, list_price
+from tests.support.collector import settle_collector
 
 YEAR_2984_MS = 31_998_758_400_000  # 2984-01-01T00:00:00Z
 
@@ -32,10 +33,7 @@ def test_the_view_holds_the_facts_packed_where_the_collector_does_not_track_them
     examples,
 ) -> None:
     packed = decode_catalog(catalog_at(examples, examples["catalog"]["ts"]))
-    # A tuple is untracked by a collection that finds its items untracked; an item may
-    # be visited after it (another generation), so it can take a second collection.
-    gc.collect()
-    gc.collect()
+    settle_collector()
     assert packed is not None and not gc.is_tracked(packed)
     facts = catalog_view.unpack(packed)
     assert facts == CatalogFacts(

@@ -13,6 +13,7 @@ import pytest
 
 from streams.copurchase.model import FrozenNeighbours, ProductState
 from streams.copurchase.view import decode_product
+from tests.support.collector import settle_collector
 
 
 def state(n: int, k: int = 50) -> ProductState:
@@ -81,10 +82,7 @@ def test_the_garbage_collector_stops_tracking_a_packed_state() -> None:
     # no longer visit it (a ProductState and its FrozenNeighbours are tracked for life).
     packed = decode_product(orjson.dumps(state(9).to_dict()))
     unpacked = ProductState.from_packed(packed) if packed is not None else None
-    # A tuple is untracked by a collection that finds its items untracked; an item may
-    # be visited after it (another generation), so it can take a second collection.
-    gc.collect()
-    gc.collect()
+    settle_collector()
     assert packed is not None and not gc.is_tracked(packed)
     assert gc.is_tracked(unpacked)
 

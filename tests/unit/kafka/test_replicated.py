@@ -3,14 +3,13 @@ them: values held packed, which the garbage collector does not visit, and unpack
 
 from __future__ import annotations
 
-import gc
-
 import orjson
 
 from streams.catalog.view import catalog_view
 from streams.copurchase.model import ProductState
 from streams.copurchase.view import products_view
 from streams.kafka.replicated import ReplicatedTopicView
+from tests.support.collector import tracked_objects
 
 
 def product_record(n: int) -> tuple[bytes, bytes]:
@@ -37,13 +36,6 @@ def catalog_record(n: int) -> tuple[bytes, bytes]:
         "title": f"Product {n}",
     }
     return event["product_id"].encode(), orjson.dumps(event)  # type: ignore[union-attr]
-
-
-def tracked_objects() -> int:
-    # Two collections: a tuple is untracked once a collection finds its items untracked.
-    gc.collect()
-    gc.collect()
-    return len(gc.get_objects())
 
 
 def view_like(worker_view: ReplicatedTopicView) -> ReplicatedTopicView:  # type: ignore[type-arg]

@@ -3,11 +3,10 @@ built, and a large catalog adds no objects for the garbage collector to visit.""
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 
 from streams.offers.ranking import ProductFacts, ProductIndex
+from tests.support.collector import tracked_objects
 
 
 def facts(products: int) -> list[ProductFacts]:
@@ -23,13 +22,6 @@ def facts(products: int) -> list[ProductFacts]:
         )
         for i, pid in enumerate(ids)
     ]
-
-
-def tracked_objects() -> int:
-    # Two collections: a tuple is untracked once a collection finds its items untracked.
-    gc.collect()
-    gc.collect()
-    return len(gc.get_objects())
 
 
 def test_a_row_reads_back_the_neighbours_it_was_built_from() -> None:
