@@ -40,8 +40,9 @@ async def run_batches(
     handover: BatchHandover,
 ) -> None:
     """Feed `stream` to `process` in batches of at most `batch_max` events, handed over as
-    `handover` says (never later than `within_seconds` after the previous one), with the
-    `gate` holding commits off while a batch is processed."""
+    `handover` says (`available`: never later than `within_seconds` after the batch's first
+    event; `window`: after the previous batch), with the `gate` holding commits off while a
+    batch is processed."""
     batches: AsyncIterator[Sequence[EventT]]
     if handover == "available":
         batches = take_available_events(stream, batch_max, within_seconds)

@@ -667,6 +667,30 @@ async def test_a_lone_event_is_handed_over_without_waiting_for_the_batch_to_fill
     await batches.aclose()
 
 
+async def test_an_idle_stream_waits_for_its_next_event_without_waking_up(
+    memory_stream: faust.Stream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing to hand over, nothing to time: Faust's take_events waits out `within` again
+    and again while idle (twenty wake-ups a second per agent at 50 ms)."""
+    timed_waits: list[float] = []
+    wait_for_stopped = memory_stream.wait_for_stopped
+
+    async def counted(*coros: Any, timeout: float | None = None) -> Any:
+        if timeout is not None:
+            timed_waits.append(timeout)
+        return await wait_for_stopped(*coros, timeout=timeout)
+
+    monkeypatch.setattr(memory_stream, "wait_for_stopped", counted)
+    batches = take_available_events(memory_stream, 500, within=0.01)
+    taking = asyncio.ensure_future(next_batch(batches))
+    await asyncio.sleep(0.2)  # idle for twenty times `within`
+    assert timed_waits == [] and not taking.done()
+    await send(memory_stream, 1)
+    assert values(await taking) == [1]
+    assert timed_waits == [0.01]  # the batch's wait for company, once it has an event
+    await batches.aclose()
+
+
 async def test_a_burst_is_taken_in_full_batches_and_the_rest_at_once(
     memory_stream: faust.Stream,
 ) -> None:
