@@ -18,13 +18,17 @@ import ctypes
 import ctypes.util
 import os
 from collections.abc import Mapping
+from functools import cache
 
 M_ARENA_MAX = -8
 """glibc's ``mallopt`` parameter for the largest number of malloc arenas."""
 DEFAULT_MALLOC_ARENAS = 2
 
 
+@cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded once: finding it runs `ldconfig` in a subprocess, and
+    `release_free_memory` is called after every full index build."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
