@@ -42,6 +42,7 @@ import faust.stores as faust_stores
 import rocksdict
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.cluster import ClusterMetadata
+from aiokafka.consumer.fetcher import Fetcher as AiokafkaFetcher
 from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust import streams as faust_streams
 from faust.stores import rocksdb as rocksdb_store
@@ -365,8 +366,57 @@ def release_commit_hold() -> None:
         hold.release()
 
 
+class ActivePartitionsView:
+    """The partitions a fetch may take records of: those in Faust's active set at the moment
+    aiokafka looks, and none when that set is empty.
+
+    aiokafka's `Fetcher.fetched_records(partitions)` reads an empty `partitions` as "every
+    assigned partition" (`if partitions and tp not in partitions`). This view is never
+    empty to that test, and asks the live set for each partition.
+    """
+
+    __slots__ = ("active",)
+
+    def __init__(self, active: Any) -> None:
+        self.active = active
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self.active
+
+
 class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, asking the broker where changelogs end."""
+    """Faust's aiokafka consumer thread, asking the broker where changelogs end and taking
+    fetched records only of the partitions active when they are taken."""
+
+    async def _fetch_records(
+        self,
+        consumer: AIOKafkaConsumer,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """Faust's fetch, with the active set seen through `ActivePartitionsView`.
+
+        Faust 0.15.3 hands its live set of active partitions to aiokafka's
+        `fetched_records`, which waits up to a second for records and reads an empty set as
+        "all partitions". When everything is paused during that wait (table recovery pauses
+        the changelogs once read, while the source partitions are still held back for the
+        seek, see `CommitGatedConsumer.perform_seek`), the wait returns the records of the
+        paused source partitions; Faust's `getmany` then drops them as inactive, but aiokafka
+        has already moved its fetch position past them, so they are never fetched again: a
+        restarted worker left a source partition unprocessed for good, its lag reading 0.
+        Seen in the crash-recovery test whenever fetches return often (a 100 ms fetch wait).
+        Upstream: robinhood/faust#69 fixed this race with a lock that faust-streaming no
+        longer has; faust-streaming/faust#629 (open) reports partitions never fetched after
+        a start. Can go when Faust passes aiokafka a stable, non-empty set.
+        """
+        view = None if active_partitions is None else ActivePartitionsView(active_partitions)
+        return await super()._fetch_records(
+            consumer, cast(Any, view), timeout=timeout, max_records=max_records
+        )
 
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         """The partitions' end offsets from the broker (ListOffsets, with the consumer's
@@ -1061,6 +1111,33 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             and _callable_with(
                 aiokafka_driver.AIOKafkaConsumerThread, "_highwaters", "self", "partitions"
             )
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "AIOKafkaConsumerThread._fetch_records(consumer, active_partitions, timeout, max_records)",
+        "BrokerEndOffsetsConsumerThread._fetch_records (ActivePartitionsView)",
+        lambda s: _callable_with(
+            aiokafka_driver.AIOKafkaConsumerThread,
+            "_fetch_records",
+            "self",
+            "consumer",
+            "active_partitions",
+            "timeout",
+            "max_records",
+        ),
+    ),
+    Assumption(
+        "aiokafka",
+        "Fetcher.fetched_records(partitions, timeout, max_records), partitions read by"
+        " truth and membership only",
+        "ActivePartitionsView",
+        lambda s: (
+            _callable_with(
+                AiokafkaFetcher, "fetched_records", "self", "partitions", "timeout", "max_records"
+            )
+            and "if partitions and tp not in partitions"
+            in inspect.getsource(AiokafkaFetcher.fetched_records)
         ),
     ),
     Assumption(

@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.consumer.fetcher import Fetcher, FetchResult
+from aiokafka.consumer.subscription_state import SubscriptionState
 from click.testing import CliRunner
 from faust.exceptions import ConsumerNotStarted
 from faust.streams import current_event
@@ -797,3 +800,72 @@ async def test_fast_wait_first_abandons_a_waiting_delivery_when_the_flow_is_susp
     assert results.results == [True]  # the suspend event won
     await asyncio.sleep(0)
     assert never.cancelled()  # the delivery was abandoned, as Faust does
+
+
+class FetcherState:
+    """The state aiokafka's `Fetcher.fetched_records` reads, around its real methods, without
+    the background task that sends fetch requests."""
+
+    fetched_records = Fetcher.fetched_records
+    _notify = Fetcher._notify
+    _create_fetch_waiter = Fetcher._create_fetch_waiter
+
+    def __init__(self, subscriptions: SubscriptionState) -> None:
+        self._subscriptions = subscriptions
+        self._records: dict[TopicPartition, Any] = {}
+        self._loop = asyncio.get_running_loop()
+        self._fetch_waiters: set[asyncio.Future[None]] = set()
+        self._wait_consume_future = None
+        self._closed = False
+
+
+class BufferedRecords:
+    """Fetched records of one partition as aiokafka's `FetchResult` iterates them."""
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.records = [SimpleNamespace(offset=offset) for offset in offsets]
+        self.next_fetch_offset = offsets[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        while self.records:
+            record = self.records.pop(0)
+            self.next_fetch_offset = record.offset + 1
+            yield record
+
+
+async def test_a_fetch_takes_no_records_of_partitions_paused_while_it_waits(
+    throwaway_app: faust.App,
+) -> None:
+    """Faust hands aiokafka its live set of active partitions, and aiokafka reads an empty
+    set as "all partitions": with everything paused during the fetch's wait (recovery done,
+    source partitions held for the seek) it took the held partition's records, Faust dropped
+    them as inactive and aiokafka's position had moved past them for good."""
+    source, changelog = TopicPartition("shop.orders", 2), TopicPartition("app-t-changelog", 2)
+    subscriptions = SubscriptionState()
+    subscriptions.assign_from_user({source, changelog})
+    subscriptions.seek(source, 24)
+    subscriptions.seek(changelog, 0)
+    fetcher = FetcherState(subscriptions)
+    kafka = SimpleNamespace(_fetcher=fetcher, _closed=False)
+    thread = throwaway_app.consumer._thread
+    assert isinstance(thread, BrokerEndOffsetsConsumerThread)
+    active = {changelog}  # recovery reads the changelog; the source partition is held back
+
+    fetching = asyncio.ensure_future(thread._fetch_records(kafka, active, timeout=0.3))
+    await asyncio.sleep(0.05)  # the fetch waits for records
+    active.clear()  # recovery pauses the changelog it has read
+    assignment = subscriptions.subscription.assignment
+    fetcher._records[source] = FetchResult(
+        source, assignment=assignment, partition_records=BufferedRecords([24, 25]), backoff=0
+    )
+    for waiter in list(fetcher._fetch_waiters):
+        waiter.set_result(None)  # records arrived
+
+    assert await fetching == {}
+    assert subscriptions.subscription.assignment.state_value(source).position == 24
+    assert source in fetcher._records, "the held partition's records wait for its resume"
+
+    active.add(source)  # resumed after the seek
+    taken = await thread._fetch_records(kafka, active, timeout=0.3)
+    assert [record.offset for record in taken[source]] == [24, 25]
+    assert subscriptions.subscription.assignment.state_value(source).position == 26
