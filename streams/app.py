@@ -126,7 +126,9 @@ def create_app(
         install_shared_rocksdb_memory(
             settings.rocksdb_block_cache_mib << 20, settings.rocksdb_memtables_mib << 20
         )
-    install_exactly_once_fixes(app, commit_gate)
+    install_exactly_once_fixes(
+        app, commit_gate, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms
+    )
     install_inline_delivery(app)
     return app
 

@@ -194,6 +194,16 @@ class Settings(BaseSettings):
         " (Faust's take_events).",
     )
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer fills a batch.")
+    consumer_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=30_000,
+        description="Longest the broker holds the worker's fetch request when none of the"
+        " partitions in it has new records (fetch.max.wait.ms). The consumer has one fetch in"
+        " flight and leaves out partitions whose fetched records are still being processed,"
+        " so under load a fetch can name only quiet partitions; new events on the busy ones"
+        " wait for it to return. Faust's own value is 1,500 ms.",
+    )
     broker_session_timeout_seconds: float = Field(30.0, gt=0)
     broker_heartbeat_interval_seconds: float = Field(3.0, gt=0)
     broker_rebalance_timeout_seconds: float = Field(60.0, gt=0)

@@ -129,6 +129,23 @@ def fetch_position(kafka: AIOKafkaConsumer, tp: Any) -> int | None:
     return int(state.position)
 
 
+def fetch_max_wait_ms(kafka: AIOKafkaConsumer) -> int:
+    """How long the broker may hold this consumer's fetch requests (`fetch_max_wait_ms`).
+
+    aiokafka keeps the constructor's value (`AIOKafkaConsumer._fetch_max_wait_ms`) and hands
+    it to the fetcher it creates at `start()`.
+    """
+    wait_ms: int = kafka._fetch_max_wait_ms
+    return wait_ms
+
+
+def set_fetch_max_wait_ms(kafka: AIOKafkaConsumer, wait_ms: int) -> None:
+    """Change `fetch_max_wait_ms` of a consumer that is not started yet (see the getter)."""
+    if kafka._fetcher is not None:
+        raise RuntimeError("the consumer has started: its fetcher keeps the old wait")
+    kafka._fetch_max_wait_ms = wait_ms
+
+
 def metadata_cluster(kafka: AIOKafkaConsumer) -> ClusterMetadata:
     """The ClusterMetadata of the consumer's own client (`AIOKafkaConsumer._client`).
 
@@ -388,8 +405,29 @@ class ActivePartitionsView:
 
 
 class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, asking the broker where changelogs end and taking
-    fetched records only of the partitions active when they are taken."""
+    """Faust's aiokafka consumer thread, asking the broker where changelogs end, taking
+    fetched records only of the partitions active when they are taken, and whose consumer
+    fetches with the transport's `fetch_max_wait_ms`."""
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        """Faust's worker consumer, with the broker's hold on a fetch request bounded by the
+        transport's `fetch_max_wait_ms` (None: Faust's value).
+
+        Faust 0.15.3 passes a fixed `fetch_max_wait_ms=1500`. aiokafka sends one fetch
+        request at a time to a broker and leaves out the partitions whose fetched records
+        are still waiting to be taken; under load every partition with new events can be in
+        that state when the next request is built, so it names only quiet partitions, the
+        broker holds it for the whole wait, and the events that arrive meanwhile are fetched
+        only after it returns. On one worker at 300 carts/s this stalled the worker for about
+        a second at a time, with a third of a core idle, and decisions fell seconds behind
+        (`bench/results/issue12_fetch_wait.md`). No upstream issue; the Java consumer's
+        default is 500 ms. Can go when Faust takes the value from its settings.
+        """
+        kafka = cast(AIOKafkaConsumer, super()._create_worker_consumer(transport))
+        wait_ms = getattr(transport, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            set_fetch_max_wait_ms(kafka, wait_ms)
+        return kafka
 
     async def _fetch_records(
         self,
@@ -923,10 +961,19 @@ class ExactlyOnceTransport(aiokafka_driver.Transport):
     Producer = DrainableProducer
     TransactionManager = SourcePartitionTransactions
 
-    def __init__(self, url: Any, app: faust.App, commit_gate: CommitGate) -> None:
+    def __init__(
+        self,
+        url: Any,
+        app: faust.App,
+        commit_gate: CommitGate,
+        fetch_max_wait_ms: int | None = None,
+    ) -> None:
         super().__init__(url, app)
         self.commit_gate = commit_gate
         """What the consumer's commits wait for (`CommitGatedConsumer.commit`)."""
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        """The worker consumer's `fetch_max_wait_ms` (None: Faust's;
+        `BrokerEndOffsetsConsumerThread._create_worker_consumer`)."""
 
 
 class InlineDeliveryTransport(ExactlyOnceTransport):
@@ -935,7 +982,9 @@ class InlineDeliveryTransport(ExactlyOnceTransport):
     Consumer = InlineDeliveryConsumer
 
 
-def install_exactly_once_fixes(app: faust.App, commit_gate: CommitGate) -> None:
+def install_exactly_once_fixes(
+    app: faust.App, commit_gate: CommitGate, *, fetch_max_wait_ms: int | None = None
+) -> None:
     """Make `app` use `ExactlyOnceTransport` (call before the worker starts).
 
     Commits wait for `commit_gate` (no batch in flight) and send buffered table writes into
@@ -946,8 +995,12 @@ def install_exactly_once_fixes(app: faust.App, commit_gate: CommitGate) -> None:
     rebalance everything processed is committed and every transaction ended, and after it
     the source partitions are fetched only once sought to their committed offsets
     (`CommitGatedConsumer.on_partitions_revoked`, `CommitGatedConsumer.perform_seek`).
+    The worker consumer's fetches are held by the broker for at most `fetch_max_wait_ms`
+    (`BrokerEndOffsetsConsumerThread._create_worker_consumer`; None keeps Faust's 1,500 ms).
     """
-    app.transport = ExactlyOnceTransport(app.conf.broker_consumer, app, commit_gate)
+    app.transport = ExactlyOnceTransport(
+        app.conf.broker_consumer, app, commit_gate, fetch_max_wait_ms
+    )
 
 
 def install_inline_delivery(app: faust.App) -> None:
@@ -958,7 +1011,9 @@ def install_inline_delivery(app: faust.App) -> None:
     installed = app.transport
     if not isinstance(installed, ExactlyOnceTransport):
         raise RuntimeError("install_exactly_once_fixes(app, ...) comes first")
-    app.transport = InlineDeliveryTransport(app.conf.broker_consumer, app, installed.commit_gate)
+    app.transport = InlineDeliveryTransport(
+        app.conf.broker_consumer, app, installed.commit_gate, installed.fetch_max_wait_ms
+    )
 
 
 class SharedMemory:
@@ -1409,6 +1464,24 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "TopicPartitionState.timestamp, .position, .has_valid_position",
         "fetch_position, the broker-contact watch",
         lambda s: _partition_state_fields(),
+    ),
+    Assumption(
+        "faust-streaming",
+        "AIOKafkaConsumerThread._create_worker_consumer(transport)",
+        "BrokerEndOffsetsConsumerThread (the worker consumer's fetch wait)",
+        lambda s: _callable_with(
+            aiokafka_driver.AIOKafkaConsumerThread, "_create_worker_consumer", "self", "transport"
+        ),
+    ),
+    Assumption(
+        "aiokafka",
+        "AIOKafkaConsumer._fetch_max_wait_ms (an int), ._fetcher (None until started)",
+        "fetch_max_wait_ms, set_fetch_max_wait_ms",
+        lambda s: (
+            isinstance(getattr(s.kafka_consumer, "_fetch_max_wait_ms", None), int)
+            and hasattr(s.kafka_consumer, "_fetcher")
+            and s.kafka_consumer._fetcher is None
+        ),
     ),
     Assumption(
         "aiokafka",

@@ -26,6 +26,23 @@ SMOKE_RUNS = {
         "decision_burst.json",
     ),
     "ingest_throughput": (["--events", "1500", "--partitions", "2"], "ingest_throughput.json"),
+    "idle_cost": (
+        [
+            "--fetch-waits",
+            "1500,100",
+            "--seconds",
+            "2",
+            "--settle",
+            "1",
+            "--rounds",
+            "1",
+            "--partitions",
+            "2",
+            "--name",
+            "smoke",
+        ],
+        "idle_cost.json",
+    ),
     "decision_latency": (
         [
             "--rates",

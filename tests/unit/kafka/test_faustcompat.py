@@ -40,6 +40,7 @@ from streams.kafka.faustcompat import (
     committed_offsets,
     consumer_thread_loop,
     current_event_var,
+    fetch_max_wait_ms,
     fetch_position,
     force_metadata_update,
     in_transaction,
@@ -241,6 +242,21 @@ async def test_consumer_accessors_read_a_real_faust_consumer(throwaway_app: faus
     assert paused_partitions(consumer) == set()
     with pytest.raises(ConsumerNotStarted):
         kafka_consumer(consumer)
+
+
+async def test_the_worker_consumer_fetches_with_the_installed_wait_instead_of_fausts() -> None:
+    """Faust builds the worker consumer with fetch_max_wait_ms=1500 whatever its settings; the
+    installed transport's value replaces it before the consumer starts."""
+    waits: dict[int | None, int] = {}
+    for wait in (None, 100):
+        app = unstarted_app(f"unit-faustcompat-wait-{wait}")
+        install_exactly_once_fixes(app, CommitGate(), fetch_max_wait_ms=wait)
+        install_inline_delivery(app)
+        assert app.transport.fetch_max_wait_ms == wait
+        kafka = app.consumer._thread._create_worker_consumer(app.transport)
+        waits[wait] = fetch_max_wait_ms(kafka)
+        await kafka.stop()
+    assert waits == {None: 1500, 100: 100}
 
 
 async def test_recovery_highwaters_come_from_the_broker_not_the_unfetched_cache(
