@@ -176,6 +176,21 @@ def unacked_messages(consumer: Any) -> list[Any]:
     return list(consumer._unacked_messages)
 
 
+def records_not_streamed(consumer: Any, tp: Any, committed: int) -> int:
+    """Offsets of records Faust took from aiokafka for `tp` that no stream has taken yet,
+    counted from the committed offset (`CommitGatedConsumer.taken_up_to`, `streamed_up_to`).
+
+    They are in Faust's delivery or a stream's queue, or were dropped after aiokafka moved
+    its fetch position past them (then they never arrive, and only this count shows them:
+    the fetch position is at the partition's end and nothing is unacknowledged).
+    """
+    taken = consumer.taken_up_to.get(tp)
+    if taken is None:
+        return 0
+    streamed = consumer.streamed_up_to.get(tp, 0)
+    return max(0, taken - max(streamed, committed))
+
+
 def paused_partitions(consumer: Any) -> set[Any]:
     """Partitions Faust has paused (`Consumer._paused_partitions`; standby changelogs too)."""
     return set(consumer._paused_partitions)
@@ -452,9 +467,14 @@ class BrokerEndOffsetsConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         a start. Can go when Faust passes aiokafka a stable, non-empty set.
         """
         view = None if active_partitions is None else ActivePartitionsView(active_partitions)
-        return await super()._fetch_records(
+        records = await super()._fetch_records(
             consumer, cast(Any, view), timeout=timeout, max_records=max_records
         )
+        taken_up_to = cast(CommitGatedConsumer, self.consumer).taken_up_to
+        for tp, batch in records.items():
+            if batch:
+                taken_up_to[tp] = batch[-1].offset + 1
+        return records
 
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         """The partitions' end offsets from the broker (ListOffsets, with the consumer's
@@ -485,6 +505,15 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
         """An assignment arrived and its source partitions are not sought yet."""
         self.held_resumes: set[Any] = set()
         """Source partitions recovery resumed while `seek_pending`: resumed after the seek."""
+        self.taken_up_to: dict[Any, int] = {}
+        """Per partition, the offset after the last record Faust took from aiokafka since the
+        assignment (written by the consumer thread, `BrokerEndOffsetsConsumerThread`)."""
+
+    @property
+    def streamed_up_to(self) -> dict[Any, int]:
+        """Per partition, the offset after the last message a stream took since the
+        assignment (the transport's `StreamTakes` sensor)."""
+        return cast(ExactlyOnceTransport, self.transport).stream_takes.up_to
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return BrokerEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -541,9 +570,13 @@ class CommitGatedConsumer(aiokafka_driver.Consumer):
                 log.info("ended %d transactions before the rebalance", len(ended))
 
     async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
-        """Hold the source partitions back until recovery has sought them (`perform_seek`)."""
+        """Hold the source partitions back until recovery has sought them (`perform_seek`),
+        and start counting taken and streamed records afresh (every partition restarts at
+        its committed offset)."""
         self.seek_pending = True
         self.held_resumes.clear()
+        self.taken_up_to.clear()
+        self.streamed_up_to.clear()
         await super().on_partitions_assigned(assigned, generation_id)
 
     def resume_partitions(self, tps: Any) -> None:
@@ -908,21 +941,6 @@ def step_inline(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
 class InlineDeliveryConsumer(CommitGatedConsumer):
     """The commit-gated consumer with an inline fast path for message delivery."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Stamp each consumed message's `time_in` (`Consumer._on_message_in`).
-
-        Not a fix: Faust stamps `time_in` only with its (costly, opt-in) monitor sensor, and
-        the decision latency metric measures from this moment.
-        """
-        super().__init__(*args, **kwargs)
-        sensors_on_message_in = self._on_message_in
-
-        def on_message_in(tp: Any, offset: int, message: Any) -> None:
-            message.time_in = time.monotonic()
-            sensors_on_message_in(tp, offset, message)
-
-        self._on_message_in = on_message_in
-
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         """Like `Service.wait_first`, but a first coroutine that never suspends runs inline.
 
@@ -954,6 +972,24 @@ class InlineDeliveryConsumer(CommitGatedConsumer):
         return await super().wait_first(*coros, timeout=timeout)  # type: ignore[arg-type]
 
 
+class StreamTakes(faust.Sensor):
+    """Per partition, the offset after the last message a stream took (`up_to`).
+
+    Faust's streams report each message they take to the app's sensors
+    (`Sensor.on_message_in`, public API), not to the consumer. With the offsets of the
+    records the consumer took from aiokafka (`CommitGatedConsumer.taken_up_to`), this tells
+    records on their way to a stream, or lost on it, from records processed
+    (`records_not_streamed`). One dict write per message.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up_to: dict[Any, int] = {}
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.up_to[tp] = offset + 1
+
+
 class ExactlyOnceTransport(aiokafka_driver.Transport):
     """The aiokafka transport with the exactly-once fixes (see `install_exactly_once_fixes`)."""
 
@@ -967,6 +1003,7 @@ class ExactlyOnceTransport(aiokafka_driver.Transport):
         app: faust.App,
         commit_gate: CommitGate,
         fetch_max_wait_ms: int | None = None,
+        stream_takes: StreamTakes | None = None,
     ) -> None:
         super().__init__(url, app)
         self.commit_gate = commit_gate
@@ -974,6 +1011,9 @@ class ExactlyOnceTransport(aiokafka_driver.Transport):
         self.fetch_max_wait_ms = fetch_max_wait_ms
         """The worker consumer's `fetch_max_wait_ms` (None: Faust's;
         `BrokerEndOffsetsConsumerThread._create_worker_consumer`)."""
+        self.stream_takes = stream_takes if stream_takes is not None else StreamTakes()
+        """The sensor counting what streams took (`CommitGatedConsumer.streamed_up_to`);
+        `install_exactly_once_fixes` adds it to the app's sensors."""
 
 
 class InlineDeliveryTransport(ExactlyOnceTransport):
@@ -996,10 +1036,14 @@ def install_exactly_once_fixes(
     the source partitions are fetched only once sought to their committed offsets
     (`CommitGatedConsumer.on_partitions_revoked`, `CommitGatedConsumer.perform_seek`).
     The worker consumer's fetches are held by the broker for at most `fetch_max_wait_ms`
-    (`BrokerEndOffsetsConsumerThread._create_worker_consumer`; None keeps Faust's 1,500 ms).
+    (`BrokerEndOffsetsConsumerThread._create_worker_consumer`; None keeps Faust's 1,500 ms),
+    and what its streams take is counted by a sensor (`StreamTakes`), for
+    `records_not_streamed`.
     """
+    stream_takes = StreamTakes()
+    app.sensors.add(stream_takes)
     app.transport = ExactlyOnceTransport(
-        app.conf.broker_consumer, app, commit_gate, fetch_max_wait_ms
+        app.conf.broker_consumer, app, commit_gate, fetch_max_wait_ms, stream_takes
     )
 
 
@@ -1012,7 +1056,11 @@ def install_inline_delivery(app: faust.App) -> None:
     if not isinstance(installed, ExactlyOnceTransport):
         raise RuntimeError("install_exactly_once_fixes(app, ...) comes first")
     app.transport = InlineDeliveryTransport(
-        app.conf.broker_consumer, app, installed.commit_gate, installed.fetch_max_wait_ms
+        app.conf.broker_consumer,
+        app,
+        installed.commit_gate,
+        installed.fetch_max_wait_ms,
+        installed.stream_takes,
     )
 
 
@@ -1248,9 +1296,12 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(
         "faust-streaming",
-        "Consumer._on_message_in(tp, offset, message)",
-        "InlineDeliveryConsumer (time_in)",
-        lambda s: callable(getattr(s.consumer, "_on_message_in", None)),
+        "Sensor.on_message_in(tp, offset, message), App.sensors.add(sensor)",
+        "StreamTakes (records_not_streamed)",
+        lambda s: (
+            _callable_with(faust.Sensor, "on_message_in", "self", "tp", "offset", "message")
+            and callable(getattr(s.table.app.sensors, "add", None))
+        ),
     ),
     Assumption(
         "faust-streaming",

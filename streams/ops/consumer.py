@@ -29,6 +29,7 @@ from streams.kafka.faustcompat import (
     fetch_position,
     kafka_consumer,
     partition_state,
+    records_not_streamed,
     unacked_messages,
 )
 from streams.ops import metrics
@@ -54,19 +55,26 @@ class PartitionOffsets:
     """The consumer's fetch position (None: unknown). It moves past transaction markers."""
     end: int | None
     """The partition's end: its last stable offset under exactly-once (None: not known yet)."""
+    not_streamed: int = 0
+    """Offsets of records fetched (the fetch position is past them) that no stream has
+    taken: in Faust's delivery or a stream's queue, or dropped on the way
+    (`faustcompat.records_not_streamed`)."""
 
     def pending(self) -> int | None:
-        """Records not processed yet: handed to a stream but unacknowledged, or not fetched.
+        """Records not processed yet: not fetched, fetched but not taken by a stream, or
+        taken and unacknowledged.
 
         Counting from the fetch position, not from `committed` to `end`, leaves out the
         commit markers that follow an idle partition's last record (one per producer that
-        wrote to it): they are never delivered, and lag would never reach 0.
+        wrote to it): they are never delivered, and lag would never reach 0. Records
+        fetched and then lost before a stream took them count until they are processed, so
+        a partition they hold back shows lag and, unmoved, a stall.
         """
         if self.end is None or self.end < 0:
             return None
         if self.fetched is None:
             return max(self.end - self.committed, self.unprocessed)
-        return self.unprocessed + max(0, self.end - self.fetched)
+        return self.unprocessed + self.not_streamed + max(0, self.end - self.fetched)
 
 
 def consumer_lag(offsets: Mapping[tuple[str, int], PartitionOffsets]) -> dict[tuple[str, int], int]:
@@ -113,11 +121,13 @@ def partition_offsets(consumer: Any) -> dict[tuple[str, int], PartitionOffsets]:
         if tp.topic.endswith("-changelog"):
             continue
         done = committed.get(tp)
+        committed_offset = int(done) if done is not None else 0
         offsets[(tp.topic, tp.partition)] = PartitionOffsets(
-            committed=int(done) if done is not None else 0,
+            committed=committed_offset,
             unprocessed=unprocessed[tp],
             fetched=fetch_position(kafka, tp),
             end=consumer.highwater(tp),
+            not_streamed=records_not_streamed(consumer, tp, committed_offset),
         )
     return offsets
 

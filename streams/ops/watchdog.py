@@ -5,7 +5,9 @@ assigned source partitions (what has been processed, not merely fetched) with th
 check. A partition that had records waiting at the previous check and still has, with its
 committed offset unmoved, is stalled (records that arrived on an idle partition since the
 previous check are not a stall yet): its agent is stuck, or the partition is paused, or
-the records are in a transaction that never ends. The warning carries what tells these apart
+the records are in a transaction that never ends, or they were fetched and lost before a
+stream took them (the fetch position is then past them and only the consumer's own count of
+records taken but not streamed shows them). The warning carries what tells these apart
 (paused partitions, batches in flight, a commit waiting). Without it such a worker stays
 healthy and silent while its lag grows. After `BASKETLIFT_STALL_LIVENESS_CHECKS` stalled
 checks in a row `/live` answers 503, so that an orchestrator restarts the worker (under
@@ -68,10 +70,25 @@ class ProgressWatch:
 progress_watch = ProgressWatch()
 
 
-def describe_stall(stalled: dict[tuple[str, int], int], consumer: Any) -> str:
-    """One line: the stalled partitions and what may hold them."""
+def describe_stall(
+    stalled: dict[tuple[str, int], int],
+    consumer: Any,
+    offsets: Mapping[tuple[str, int], PartitionOffsets] | None = None,
+) -> str:
+    """One line: the stalled partitions and what may hold them.
+
+    With `offsets`, a partition whose pending records include fetched ones no stream has
+    taken says how many: records lost between the fetch and the streams show that way.
+    """
+
+    def pending(tp: tuple[str, int], waiting: int) -> str:
+        where = (offsets or {}).get(tp)
+        if where is None or not where.not_streamed:
+            return f"{waiting} pending"
+        return f"{waiting} pending, {where.not_streamed} fetched but not taken by a stream"
+
     parts = ", ".join(
-        f"{topic}[{p}] ({waiting} pending)" for (topic, p), waiting in stalled.items()
+        f"{topic}[{p}] ({pending((topic, p), waiting)})" for (topic, p), waiting in stalled.items()
     )
     paused = sorted(
         f"{tp.topic}[{tp.partition}]"
@@ -107,4 +124,4 @@ async def watch_progress() -> None:
     stalled = progress_watch.check(offsets)
     metrics.STALLED_PARTITIONS.set(len(stalled))
     if stalled:
-        log.warning(describe_stall(stalled, consumer))
+        log.warning(describe_stall(stalled, consumer, offsets))

@@ -61,6 +61,20 @@ async def test_the_warning_names_partitions_paused_ones_and_the_commit_gate() ->
     assert commit_gate.batches_in_flight == 0
 
 
+def test_records_lost_between_fetch_and_stream_are_a_stall_and_the_warning_says_so() -> None:
+    """The fetch position at the end and nothing unacknowledged looked caught up; the
+    records taken from the consumer that no stream took keep the partition pending."""
+    watch = ProgressWatch()
+    orders2 = ("shop.orders", 2)
+    offsets = {orders2: PartitionOffsets(28, 0, 72, 72, not_streamed=44)}
+    assert watch.check(offsets) == {}
+    assert watch.check(offsets) == {orders2: 44}
+    consumer = SimpleNamespace(_paused_partitions=set(), flow_active=True)
+    line = describe_stall(watch.stalled, consumer, offsets)
+    assert "shop.orders[2] (44 pending, 44 fetched but not taken by a stream)" in line
+    assert "shop.orders[2] (44 pending)" in describe_stall(watch.stalled, consumer)
+
+
 def test_liveness_fails_only_after_the_limit_of_consecutive_stalled_checks() -> None:
     watch = ProgressWatch()
     carts1 = ("shop.carts", 1)

@@ -51,6 +51,7 @@ from streams.kafka.faustcompat import (
     new_changelog_topic,
     partition_state,
     paused_partitions,
+    records_not_streamed,
     step_inline,
     stream_queue,
     take_available_events,
@@ -885,3 +886,36 @@ async def test_a_fetch_takes_no_records_of_partitions_paused_while_it_waits(
     taken = await thread._fetch_records(kafka, active, timeout=0.3)
     assert [record.offset for record in taken[source]] == [24, 25]
     assert subscriptions.subscription.assignment.state_value(source).position == 26
+
+
+async def test_records_taken_from_aiokafka_that_no_stream_took_are_counted(
+    throwaway_app: faust.App,
+) -> None:
+    """Records fetched and then lost before a stream took them leave aiokafka's position at
+    the partition's end and nothing unacknowledged; only this count still shows them."""
+    consumer = throwaway_app.consumer
+    thread = consumer._thread
+    orders = TopicPartition("shop.orders", 2)
+    records = {orders: [SimpleNamespace(offset=o) for o in range(26, 64)]}
+
+    async def fetched(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return records
+
+    kafka = SimpleNamespace(
+        _fetcher=SimpleNamespace(
+            fetched_records=fetched, _subscriptions=SubscriptionState(), _closed=False
+        ),
+        _closed=False,
+    )
+    assert await thread._fetch_records(kafka, {orders}, timeout=0.1) == records
+    assert records_not_streamed(consumer, orders, committed=26) == 38
+    # Faust's streams report each message they take to the app's sensors.
+    throwaway_app.sensors.on_message_in(orders, 40, SimpleNamespace())  # took 26-40
+    assert records_not_streamed(consumer, orders, committed=26) == 23
+    assert records_not_streamed(consumer, orders, committed=50) == 14  # processed to 50
+    throwaway_app.sensors.on_message_in(orders, 63, SimpleNamespace())
+    assert records_not_streamed(consumer, orders, committed=26) == 0
+    assert records_not_streamed(consumer, TopicPartition("shop.orders", 0), committed=9) == 0
+
+    await consumer.on_partitions_assigned(set())  # every partition restarts at its commit
+    assert consumer.taken_up_to == {} and consumer.streamed_up_to == {}

@@ -43,6 +43,10 @@ def test_pending_counts_unprocessed_and_unfetched_records_not_markers() -> None:
     assert PartitionOffsets(0, 0, None, 42).pending() == 42
     assert PartitionOffsets(0, 0, None, None).pending() is None
     assert PartitionOffsets(0, 0, None, -1).pending() is None
+    # Fetched to the end, nothing unacknowledged, but 38 records taken from the consumer
+    # that no stream took (lost on the way): pending, not caught up.
+    assert PartitionOffsets(26, 0, 64, 64).pending() == 0
+    assert PartitionOffsets(26, 0, 64, 64, not_streamed=38).pending() == 38
 
 
 def test_consumer_lag_leaves_out_unknown_ends() -> None:
@@ -112,6 +116,9 @@ def fake_app(kafka: AIOKafkaConsumer) -> Any:
         # unknown here, so counted from the committed offset: 10 - 7).
         _unacked_messages=[SimpleNamespace(tp=carts0, offset=o) for o in (7, 8, 9)],
         _committed_offset={carts0: 7, carts1: 4},
+        # carts0: records up to offset 11 taken from aiokafka, a stream took up to 8.
+        taken_up_to={carts0: 12},
+        streamed_up_to={carts0: 9},
     )
     return SimpleNamespace(consumer=consumer, tables=manager, rebalancing_count=3)
 
@@ -164,6 +171,18 @@ async def test_unacknowledged_messages_below_the_committed_offset_are_not_pendin
     assert offsets[("shop.carts", 1)].unprocessed == 0
     assert offsets[("shop.carts", 1)].pending() == 0
     assert offsets[("shop.carts", 0)].unprocessed == 3
+
+
+async def test_records_taken_but_not_streamed_come_from_the_consumers_own_counts(
+    kafka: AIOKafkaConsumer,
+) -> None:
+    app = fake_app(kafka)
+    offsets = partition_offsets(app.consumer)
+    assert offsets[("shop.carts", 0)].not_streamed == 3  # offsets 9-11
+    assert offsets[("shop.carts", 1)].not_streamed == 0
+    del app.consumer.taken_up_to  # not our consumer: no made-up zero
+    with pytest.raises(AttributeError):
+        partition_offsets(app.consumer)
 
 
 def read_errors(source: str) -> float:
