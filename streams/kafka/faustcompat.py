@@ -45,6 +45,7 @@ from aiokafka.cluster import ClusterMetadata
 from aiokafka.consumer.fetcher import Fetcher as AiokafkaFetcher
 from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust import streams as faust_streams
+from faust.sensors.monitor import Monitor as FaustMonitor
 from faust.stores import rocksdb as rocksdb_store
 from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
@@ -1301,6 +1302,16 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         lambda s: (
             _callable_with(faust.Sensor, "on_message_in", "self", "tp", "offset", "message")
             and callable(getattr(s.table.app.sensors, "add", None))
+        ),
+    ),
+    Assumption(
+        "faust-streaming",
+        "Monitor.on_message_in stamps Message.time_in with its monotonic clock (the app's"
+        " monitor is always one of its sensors)",
+        "the decision latency metric (streams/offers/agents.py reads time_in)",
+        lambda s: (
+            "message.time_in = self.time()" in inspect.getsource(FaustMonitor.on_message_in)
+            and inspect.signature(FaustMonitor).parameters["time"].default is time.monotonic
         ),
     ),
     Assumption(
