@@ -1003,8 +1003,8 @@ class ExactlyOnceTransport(aiokafka_driver.Transport):
         url: Any,
         app: faust.App,
         commit_gate: CommitGate,
+        stream_takes: StreamTakes,
         fetch_max_wait_ms: int | None = None,
-        stream_takes: StreamTakes | None = None,
     ) -> None:
         super().__init__(url, app)
         self.commit_gate = commit_gate
@@ -1012,9 +1012,10 @@ class ExactlyOnceTransport(aiokafka_driver.Transport):
         self.fetch_max_wait_ms = fetch_max_wait_ms
         """The worker consumer's `fetch_max_wait_ms` (None: Faust's;
         `BrokerEndOffsetsConsumerThread._create_worker_consumer`)."""
-        self.stream_takes = stream_takes if stream_takes is not None else StreamTakes()
+        self.stream_takes = stream_takes
         """The sensor counting what streams took (`CommitGatedConsumer.streamed_up_to`);
-        `install_exactly_once_fixes` adds it to the app's sensors."""
+        `install_exactly_once_fixes` adds it to the app's sensors (one not added would count
+        nothing, and every record taken would look lost)."""
 
 
 class InlineDeliveryTransport(ExactlyOnceTransport):
@@ -1044,7 +1045,7 @@ def install_exactly_once_fixes(
     stream_takes = StreamTakes()
     app.sensors.add(stream_takes)
     app.transport = ExactlyOnceTransport(
-        app.conf.broker_consumer, app, commit_gate, fetch_max_wait_ms, stream_takes
+        app.conf.broker_consumer, app, commit_gate, stream_takes, fetch_max_wait_ms
     )
 
 
@@ -1060,8 +1061,8 @@ def install_inline_delivery(app: faust.App) -> None:
         app.conf.broker_consumer,
         app,
         installed.commit_gate,
-        installed.fetch_max_wait_ms,
         installed.stream_takes,
+        installed.fetch_max_wait_ms,
     )
 
 
