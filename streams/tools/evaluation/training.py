@@ -49,17 +49,24 @@
    training end, and on a UCI split whose acceptance rose over the months before and after
    the split, the reported p_accept stayed below the test period's acceptance.
    The reported p_accept is then calibrated on the offers the FINAL weights make, with the
-   chosen exponent, on the validation cases (``recalibration``: Platt scaling with the
+   chosen exponent, on the validation orders (``recalibration``: Platt scaling with the
    cart's ``log_cart_sources`` as a second input, see ``ranking.acceptance``): the map must
    match the log-odds scale of the weights it is applied to (a map fitted on the step-4
    weights' offers and applied to the refitted ones left the calibration error above the
-   target on two UCI splits). Those validation cases are in the final fit's examples, but
-   the map has three parameters and the weights twelve, fitted on over 100,000 examples
-   of about 4,000 orders, so the in-sample optimism of the offers' log-odds is small against
-   the selection effect the map corrects (the top k of every cart are accepted less often
-   than their fitted p says). Those offers are returned too
-   (``TrainingOutcome.validation_offers``: ``evaluate --refresh-days`` refits the map on
-   them and the test outcomes known at each refresh).
+   target on two UCI splits). Each validation order gives up to ``calibration_draws``
+   cases, each hiding another of its products (``with_redraws``): one case per order gives
+   about 4,000 offers and 500 acceptances, too few to pin the map's shift and cart
+   coefficient apart (they trade off; the map, and the test's calibration error, moved by
+   more than the target's margin with the evaluation's seed), and every product of an
+   order is as fair a hidden product as the one drawn. The weights' examples keep one case
+   per order (more cases of the same orders did not rank better). Those validation orders
+   are in the final fit's examples, but the map has three parameters and the weights
+   twelve, fitted on over 100,000 examples, so the in-sample optimism of the offers'
+   log-odds is small against the selection effect the map corrects (the top k of every
+   cart are accepted less often than their fitted p says). The offers of the one-per-order
+   cases are returned too (``TrainingOutcome.validation_offers``: ``evaluate
+   --refresh-days`` refits the map on them and the test outcomes known at each refresh,
+   which are one case per order as well).
 8. The validation cases' orders are folded too, so the returned state holds every order
    before ``until_ms`` (what the evaluation then ranks the test period with).
 
@@ -92,6 +99,7 @@ from streams.tools.evaluation.protocol import (
     RankerContext,
     build_context,
     evaluate_cases,
+    make_case,
     make_cases,
 )
 from streams.tools.evaluation.state import LiveState
@@ -112,12 +120,15 @@ __all__ = [
     "refit_on_validation",
     "train_acceptance",
     "uncalibrated",
+    "with_redraws",
 ]
 
 PRICE_EXPONENTS: Final = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Candidate exponents e of the ranking p x price ** e (1: expected revenue)."""
 BOOTSTRAP_RESAMPLES: Final = 1000
 """Resamples of the validation orders behind the exponent rule's standard errors."""
+REDRAW_SEED_STEP: Final = 7919
+"""Seeds of the extra cases of an order (``with_redraws``): seed + this x draw."""
 MIN_CASES: Final = 50
 """Fewest fit cases, and fewest validation cases, a fit is attempted with."""
 
@@ -142,6 +153,13 @@ class TrainingOptions:
     random_negatives: int = 30
     l2: float = 1.0
     seed: int = 0
+    calibration_draws: int = 8
+    """Cases (hidden products) per validation order the calibration map is fitted on, at
+    most (module docstring, 7)."""
+
+    def __post_init__(self) -> None:
+        if self.calibration_draws < 1:
+            raise ValueError(f"calibration_draws must be at least 1, not {self.calibration_draws}")
 
 
 @dataclass
@@ -154,9 +172,9 @@ class TrainingOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     validation_offers: tuple[list[float], list[bool], list[float]] = ([], [], [])
-    """The validation slice's offers of the final weights with the chosen exponent:
-    (uncalibrated p_accept, accepted, log_cart_sources), what the calibration map was
-    fitted on."""
+    """The validation slice's offers of the final weights with the chosen exponent, one case
+    per order as in the evaluation: (uncalibrated p_accept, accepted, log_cart_sources),
+    what ``evaluate --refresh-days`` refits the map on with the test outcomes known."""
 
 
 def fit_examples(
@@ -310,23 +328,26 @@ def train_acceptance(
 
     # The final weights: refitted on the fit and the validation slices' examples (the
     # validation cases' from the state as of the validation start, as ranked above), then
-    # the validation cases ranked once more with them for the calibration map.
+    # the validation cases ranked once more with them, and each validation order again with
+    # other products hidden (``calibration_draws``), for the calibration map.
     started = time.perf_counter()
     final_fit, final_counts = refit_on_validation(
         (features, labels, weights), validation, context, options
     )
     final = model_from_fit(final_fit, price_exponent=exponent)
-    offered = evaluate_cases(
-        validation,
-        replace(context, fitted=replace(context.config, acceptance=final)),
-        ["basketlift_fitted"],
-    )["basketlift_fitted"]
+    final_context = replace(context, fitted=replace(context.config, acceptance=final))
+    offered = evaluate_cases(validation, final_context, ["basketlift_fitted"])["basketlift_fitted"]
+    redrawn = with_redraws(validation, validation_orders, options.calibration_draws, options.seed)
+    more = evaluate_cases(redrawn[len(validation) :], final_context, ["basketlift_fitted"])[
+        "basketlift_fitted"
+    ]
+    map_p = offered.p_accepts + more.p_accepts
+    map_accepted = offered.accepted + more.accepted
+    map_sources = offered.cart_sources + more.cart_sources
+    slope, shift, cart = recalibration(map_p, map_accepted, map_sources, l2=options.l2)
+    calibrated = recalibrated(map_p, map_sources, slope, shift, cart)
+    calibrated_ece = expected_calibration_error(reliability_bins(calibrated.tolist(), map_accepted))
     offers = (offered.p_accepts, offered.accepted, offered.cart_sources)
-    slope, shift, cart = recalibration(*offers, l2=options.l2)
-    calibrated = recalibrated(offered.p_accepts, offered.cart_sources, slope, shift, cart)
-    calibrated_ece = expected_calibration_error(
-        reliability_bins(calibrated.tolist(), offered.accepted)
-    )
     timings["refit"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -375,7 +396,9 @@ def train_acceptance(
             "slope": slope,
             "shift": shift,
             "log_cart_sources": cart,
-            "offers": len(offered.p_accepts),
+            "offers": len(map_p),
+            "cases": len(redrawn),
+            "offers_one_per_order": len(offered.p_accepts),
             "validation_ece": calibrated_ece,
         },
     }
@@ -383,6 +406,24 @@ def train_acceptance(
         final_fit, price_exponent=exponent, calibration=(slope, shift, cart), training=summary
     )
     return TrainingOutcome(model, state, plain, summary, timings, offers)
+
+
+def with_redraws(
+    cases: Sequence[EvaluationCase], orders: Sequence[Order], draws: int, seed: int
+) -> list[EvaluationCase]:
+    """`cases` and, for each case's order, up to ``draws - 1`` more cases hiding another
+    product (``make_case`` with seeds derived from `seed`; a product already hidden in one
+    of the order's cases is not hidden twice). `orders` must hold every case's order."""
+    by_id = {order.order_id: order for order in orders}
+    out = list(cases)
+    seen = {(case.order_id, case.hidden) for case in cases}
+    for draw in range(1, draws):
+        for case in cases:
+            extra = make_case(by_id[case.order_id], seed + REDRAW_SEED_STEP * draw)
+            if extra is not None and (extra.order_id, extra.hidden) not in seen:
+                seen.add((extra.order_id, extra.hidden))
+                out.append(extra)
+    return out
 
 
 def refit_on_validation(

@@ -18,14 +18,16 @@ from streams.copurchase.model import CopurchaseConfig
 from streams.offers.ranking import DEFAULT_RANKER_CONFIG, FEATURE_NAMES, load_acceptance_model
 from streams.settings import Settings, SettingsError, get_settings
 from streams.tools.evaluation import parse_split_at, run_evaluation
-from streams.tools.evaluation.protocol import make_case
+from streams.tools.evaluation.protocol import make_case, make_cases
 from streams.tools.evaluation.state import LiveState, fold_orders
 from streams.tools.evaluation.training import (
     TrainingError,
+    TrainingOptions,
     choose_exponent,
     recalibrated,
     recalibration,
     train_acceptance,
+    with_redraws,
 )
 from streams.tools.replay.orderlog import Order, OrderLine, OrderLog, write_orders_file
 from streams.units import DAY_MS
@@ -117,6 +119,58 @@ def test_the_final_weights_learn_from_the_validation_slice_too() -> None:
     assert final["positives"] > outcome.summary["positives"]
     assert final["cases"] == outcome.summary["fit_cases"] + outcome.summary["validation_cases"]
     assert other.model.weights != outcome.model.weights
+
+
+def test_redraws_hide_other_products_of_the_same_orders() -> None:
+    orders = [o for o in shop_log().orders if o.ts_ms < SPLIT][:300]
+    cases = make_cases(orders, seed=3)
+    assert with_redraws(cases, orders, 1, seed=3) == cases
+    redrawn = with_redraws(cases, orders, 4, seed=3)
+    assert redrawn[: len(cases)] == cases
+    by_id = {order.order_id: order for order in orders}
+    hidden_by_order: dict[str, list[str]] = {}
+    for case in redrawn:
+        products = {line.product_id for line in by_id[case.order_id].lines}
+        cart = {item.product_id for item in case.cart}
+        assert case.hidden in products and case.hidden not in cart
+        assert cart | {case.hidden} == products  # carts here are below the cap
+        hidden_by_order.setdefault(case.order_id, []).append(case.hidden)
+    for order_id, hidden in hidden_by_order.items():
+        distinct = len({line.product_id for line in by_id[order_id].lines})
+        assert len(hidden) == len(set(hidden)) <= min(4, distinct)
+    # Orders of 3+ products mostly get more than one case; none of 2 gets more than 2.
+    assert sum(len(h) > 1 for h in hidden_by_order.values()) > len(cases) // 2
+    assert with_redraws(cases, orders, 4, seed=3) == redrawn  # deterministic
+
+
+def test_the_calibration_map_is_fitted_on_redrawn_validation_cases() -> None:
+    before = [o for o in shop_log().orders if o.ts_ms < SPLIT]
+
+    def trained(draws: int):  # type: ignore[no-untyped-def]
+        options = TrainingOptions(calibration_draws=draws)
+        return train_acceptance(
+            before, SPLIT, fold, DEFAULT_RANKER_CONFIG, 90.0, 100, options=options
+        )
+
+    one, more = trained(1), trained(4)
+    # The weights and the exponent come from the same examples; only the map's offers grow.
+    assert more.model.weights == one.model.weights
+    assert more.model.price_exponent == one.model.price_exponent
+    offers_one = one.summary["calibration"]["offers"]
+    offers_more = more.summary["calibration"]["offers"]
+    assert offers_more > 2 * offers_one
+    # What a refresh refits the map on stays one case per validation order.
+    assert more.validation_offers == one.validation_offers
+    assert len(one.validation_offers[0]) == offers_one
+    assert (more.model.calibration_slope, more.model.calibration_shift) != (
+        one.model.calibration_slope,
+        one.model.calibration_shift,
+    )
+
+
+def test_calibration_draws_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="calibration_draws"):
+        TrainingOptions(calibration_draws=0)
 
 
 def test_too_short_a_history_is_refused_before_folding() -> None:
@@ -233,7 +287,10 @@ def test_a_refreshed_evaluation_refits_the_calibration_on_outcomes_already_known
     report = run_evaluation(shop_log(), SPLIT, k=3, refresh_days=7, names=["basketlift_fitted"])
     assert report.acceptance_model is not None
     fits = report.recalibrations
-    validation_offers = report.acceptance_model.training["calibration"]["offers"]
+    calibration = report.acceptance_model.training["calibration"]
+    # Refreshes refit on one case per validation order, as the test windows have.
+    validation_offers = calibration["offers_one_per_order"]
+    assert calibration["offers"] > validation_offers
     assert len(fits) >= 2
     offers = [fit["offers"] for fit in fits]
     assert offers == sorted(set(offers)) and offers[0] > validation_offers
