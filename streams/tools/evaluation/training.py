@@ -56,17 +56,19 @@
    target on two UCI splits). Each validation order gives up to ``calibration_draws``
    cases, each hiding another of its products (``with_redraws``): one case per order gives
    about 4,000 offers and 500 acceptances, too few to pin the map's shift and cart
-   coefficient apart (they trade off; the map, and the test's calibration error, moved by
-   more than the target's margin with the evaluation's seed), and every product of an
-   order is as fair a hidden product as the one drawn. The weights' examples keep one case
-   per order (more cases of the same orders did not rank better). Those validation orders
-   are in the final fit's examples, but the map has three parameters and the weights
-   twelve, fitted on over 100,000 examples, so the in-sample optimism of the offers'
-   log-odds is small against the selection effect the map corrects (the top k of every
-   cart are accepted less often than their fitted p says). The offers of the one-per-order
-   cases are returned too (``TrainingOutcome.validation_offers``: ``evaluate
-   --refresh-days`` refits the map on them and the test outcomes known at each refresh,
-   which are one case per order as well).
+   coefficient apart (they trade off, and the map moved with the draw of hidden products
+   by more than the calibration target's margin), and every product of an order is as fair
+   a hidden product as the one drawn. Each offer weighs one, so an order with more
+   products weighs more (weighting each order's cases to one in all calibrated the UCI
+   splits' test periods worse: ``bench/results/offline_evaluation.md``). The weights'
+   examples keep one case per order (more cases of the same orders did not rank better).
+   Those validation orders are in the final fit's examples, but the map has three
+   parameters and the weights twelve, fitted on over 100,000 examples, so the in-sample
+   optimism of the offers' log-odds is small against the selection effect the map corrects
+   (the top k of every cart are accepted less often than their fitted p says). The offers
+   of the one-per-order cases are returned too (``TrainingOutcome.validation_offers``:
+   ``evaluate --refresh-days`` refits the map on them and the test outcomes known at each
+   refresh, which are one case per order as well).
 8. The validation cases' orders are folded too, so the returned state holds every order
    before ``until_ms`` (what the evaluation then ranks the test period with).
 
