@@ -42,7 +42,11 @@ less often than it says (selection regresses to the mean), and by how much depen
 cart: a large cart gives more candidates to select from and more evidence per candidate.
 The slope, cart coefficient and shift are fitted (Platt scaling with the cart size as a
 second input) on the offers the ranker made on the validation slice, against whether they
-were accepted, so the p_accept of what is shown is its acceptance rate. The cart size is the
+were accepted, so the p_accept of what is shown is its acceptance rate. The Platt map's
+output is then read off ``calibration_curve`` when the model has one: an increasing
+piecewise-linear curve through (mean predicted, observed acceptance) of equal-count bins
+of those offers, for the shapes a logistic in the log-odds cannot follow (flat beyond its
+end knots). The cart size is the
 same for every candidate of a decision, so the map is monotone within a decision: it never
 changes the order of two candidates of equal price; the ranking keeps the uncompressed
 fitted probability, whose spread carries the ranking signal.
@@ -51,17 +55,20 @@ THE MODEL FILE (``basketlift train --out``, read by ``load_acceptance_model``): 
 ``format`` (``MODEL_FORMAT``), ``version``, ``features`` (must equal ``FEATURE_NAMES``),
 ``means``, ``scales``, ``weights``, ``intercept``, ``price_exponent``, ``calibration``
 (``slope``, ``shift`` and ``log_cart_sources``, 0 when absent: files written before the
-cart term) and a free-form ``training`` summary. Every field is checked; a bad
-file raises ``AcceptanceModelError`` with a one-line message naming the file and the field.
+cart term; optional ``curve``: lists ``p`` and ``accepted``, absent in files written before
+the curve, which then report the Platt map alone) and a free-form ``training`` summary.
+Every field is checked; a bad file raises ``AcceptanceModelError`` with a one-line message
+naming the file and the field.
 Pure: numpy, no Faust.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -76,6 +83,7 @@ __all__ = [
     "AcceptanceModel",
     "AcceptanceModelError",
     "LogisticFit",
+    "check_curve",
     "fit_logistic",
     "load_acceptance_model",
     "model_from_fit",
@@ -111,6 +119,23 @@ def sigmoid(z: FloatArray) -> FloatArray:
     return result
 
 
+def check_curve(knots: tuple[float, ...], values: tuple[float, ...]) -> None:
+    """A calibration curve is empty, or 2+ knots in (0, 1), strictly increasing, with as
+    many values in [0, 1], never decreasing; ``ValueError`` (one line) otherwise."""
+    if len(knots) != len(values):
+        raise ValueError(f"calibration curve: {len(knots)} knots for {len(values)} values")
+    if not knots:
+        return
+    if len(knots) < 2:
+        raise ValueError("calibration curve: at least 2 knots (or none)")
+    if not all(0.0 <= v <= 1.0 for v in (*knots, *values)):
+        raise ValueError("calibration curve: knots and values must be in [0, 1]")
+    if not all(a < b for a, b in itertools.pairwise(knots)):
+        raise ValueError("calibration curve: knots must be strictly increasing")
+    if not all(a <= b for a, b in itertools.pairwise(values)):
+        raise ValueError("calibration curve: values must never decrease")
+
+
 @dataclass(frozen=True, slots=True)
 class AcceptanceModel:
     """Logistic regression over ``FEATURE_NAMES``, with the ranking's price exponent."""
@@ -129,6 +154,9 @@ class AcceptanceModel:
     """What it was fitted on (free-form, JSON-able; written to the model file)."""
     calibration_cart: float = 0.0
     """The reported p_accept's coefficient on ``log_cart_sources`` (``calibrated``)."""
+    calibration_curve: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+    """(knots, values): the Platt map's output is then read off this increasing curve
+    (``calibrated``); empty: the Platt map alone."""
     _coef: FloatArray = field(init=False, repr=False, compare=False, hash=False)
     _offset: float = field(init=False, repr=False, compare=False, hash=False)
 
@@ -155,6 +183,7 @@ class AcceptanceModel:
             raise ValueError(f"calibration_slope must be > 0, got {self.calibration_slope!r}")
         if not 0.0 <= self.price_exponent <= 2.0:
             raise ValueError(f"price_exponent must be in [0, 2], got {self.price_exponent!r}")
+        check_curve(*self.calibration_curve)
         # Standardising folded into the weights once: logit = x . coef + offset.
         coef = np.array(self.weights) / np.array(self.scales)
         object.__setattr__(self, "_coef", coef)
@@ -173,10 +202,33 @@ class AcceptanceModel:
         """The reported p_accept: the fitted log-odds and the cart's ``log_cart_sources``
         mapped onto the observed acceptance of the offers the ranker makes (monotone in
         the log-odds: it does not change the order within a decision)."""
-        return sigmoid(
+        platt = sigmoid(
             self.calibration_slope * logit
             + self.calibration_cart * log_cart_sources
             + self.calibration_shift
+        )
+        knots, values = self.calibration_curve
+        if not knots:
+            return platt
+        result: FloatArray = np.interp(platt, knots, values)
+        return result
+
+    def calibrated_from_raw(
+        self, raw_p: FloatArray, log_cart_sources: FloatArray | float
+    ) -> FloatArray:
+        """``calibrated`` of fitted probabilities (``ranking_p``) rather than log-odds."""
+        p = np.clip(raw_p, 1e-12, 1 - 1e-12)
+        return self.calibrated(np.log(p) - np.log1p(-p), log_cart_sources)
+
+    def without_calibration(self) -> AcceptanceModel:
+        """The same weights and exponent with an identity map: its p_accept is
+        ``ranking_p``, and it ranks exactly as this model does."""
+        return replace(
+            self,
+            calibration_slope=1.0,
+            calibration_shift=0.0,
+            calibration_cart=0.0,
+            calibration_curve=((), ()),
         )
 
     def p_accept(self, features: FloatArray) -> FloatArray:
@@ -198,6 +250,16 @@ class AcceptanceModel:
                 "slope": self.calibration_slope,
                 "shift": self.calibration_shift,
                 "log_cart_sources": self.calibration_cart,
+                **(
+                    {
+                        "curve": {
+                            "p": list(self.calibration_curve[0]),
+                            "accepted": list(self.calibration_curve[1]),
+                        }
+                    }
+                    if self.calibration_curve[0]
+                    else {}
+                ),
             },
             "training": dict(self.training),
         }
@@ -248,6 +310,19 @@ class AcceptanceModel:
             raise AcceptanceModelError(
                 f"{where}: calibration needs numbers slope and shift (and log_cart_sources)"
             )
+        curve = calibration.get("curve", {"p": [], "accepted": []})
+        if not isinstance(curve, dict) or not all(
+            isinstance(curve.get(key), list)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in curve.get(key, ())
+            )
+            for key in ("p", "accepted")
+        ):
+            raise AcceptanceModelError(
+                f"{where}: calibration.curve needs lists of numbers p and accepted"
+            )
+        knots = tuple(float(v) for v in curve["p"])
+        values = tuple(float(v) for v in curve["accepted"])
         version = data.get("version", "fitted")
         training = data.get("training", {})
         if not isinstance(version, str) or not version:
@@ -266,6 +341,7 @@ class AcceptanceModel:
                 version,
                 training,
                 float(cart),
+                (knots, values),
             )
         except ValueError as error:
             raise AcceptanceModelError(f"{where}: {error}") from None
@@ -379,9 +455,10 @@ def model_from_fit(
     calibration: tuple[float, float, float] = (1.0, 0.0, 0.0),
     version: str = "fitted",
     training: Mapping[str, Any] | None = None,
+    curve: tuple[tuple[float, ...], tuple[float, ...]] = ((), ()),
 ) -> AcceptanceModel:
     """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift,
-    coefficient on ``log_cart_sources``)."""
+    coefficient on ``log_cart_sources``), then `curve` (``calibration_curve``)."""
     return AcceptanceModel(
         tuple(float(v) for v in fit.means),
         tuple(float(v) for v in fit.scales),
@@ -393,4 +470,5 @@ def model_from_fit(
         version,
         dict(training or {}),
         calibration[2],
+        curve,
     )

@@ -43,8 +43,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+import numpy as np
 
 from streams.offers.ranking import (
     CartItem,
@@ -255,6 +257,9 @@ class RankerResult:
     cart_sources: list[float] = field(default_factory=list)
     """Each offer's ``log_cart_sources`` (``basketlift_fitted`` only, the second input of
     its calibration map; empty for the other rankers)."""
+    raw_p_accepts: list[float] = field(default_factory=list)
+    """Each offer's fitted probability before the calibration map (``basketlift_fitted``
+    only: what a map is fitted on; empty for the other rankers)."""
     case_revenues: list[float] = field(default_factory=list)
     """Each case's revenue (its hidden product's price when offered, else 0), in order:
     the per-order values a bootstrap over the cases resamples."""
@@ -265,11 +270,14 @@ class RankerResult:
         offers: Sequence[Offer],
         seconds: float,
         cart_sources: float | None = None,
+        raw_p_accepts: Sequence[float] = (),
     ) -> None:
-        """Count one case (`cart_sources`: its ``log_cart_sources``, kept per offer)."""
+        """Count one case (`cart_sources`: its ``log_cart_sources``, kept per offer;
+        `raw_p_accepts`: its offers' probabilities before the calibration map)."""
         self.cases += 1
         if cart_sources is not None:
             self.cart_sources.extend([cart_sources] * len(offers))
+        self.raw_p_accepts.extend(raw_p_accepts)
         self.seconds += seconds
         self.offers += len(offers)
         earned = 0.0
@@ -363,14 +371,32 @@ def evaluate_cases(
     for name in names:
         results.setdefault(name, RankerResult(name, k, len(context.index)))
     rankers = [(results[name], RANKERS[name], name == "basketlift_fitted") for name in names]
+    # The fitted ranker ranks with its model's raw probabilities (the calibration map never
+    # changes a ranking) and its map is applied here, so that every offer's raw probability
+    # is known too: what a refresh refits the map on.
+    model = context.fitted.acceptance if context.fitted is not None else None
+    raw_context = context
+    if context.fitted is not None and model is not None:
+        raw_context = replace(
+            context, fitted=replace(context.fitted, acceptance=model.without_calibration())
+        )
     clock = time.perf_counter
     for done, case in enumerate(cases, start=1):
         for result, ranker, fitted in rankers:
             started = clock()
-            offers = ranker(case, context)
+            offers = ranker(case, raw_context if fitted else context)
             seconds = clock() - started
-            sources = log_cart_sources(case.cart, context.index) if fitted else None
-            result.add(case, offers, seconds, sources)
+            if not fitted or model is None:
+                result.add(case, offers, seconds)
+                continue
+            sources = log_cart_sources(case.cart, context.index)
+            raw = [offer.p_accept for offer in offers]
+            reported = model.calibrated_from_raw(np.array(raw), sources).tolist()
+            calibrated = [
+                replace(offer, p_accept=p, expected_revenue=p * offer.offer_price)
+                for offer, p in zip(offers, reported, strict=True)
+            ]
+            result.add(case, calibrated, seconds, sources, raw)
         if progress is not None and (done % 500 == 0 or done == len(cases)):
             progress(done)
     return results

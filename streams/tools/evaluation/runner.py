@@ -27,9 +27,8 @@ from streams.tools.evaluation.training import (
     TrainingError,
     TrainingOptions,
     TrainingOutcome,
-    recalibration,
+    fit_calibration,
     train_acceptance,
-    uncalibrated,
 )
 from streams.tools.replay.orderlog import Order, OrderLog
 
@@ -293,28 +292,27 @@ def run_evaluation(
             )
             if fitted_result is not None and fitted is not None and fitted.acceptance:
                 model = fitted.acceptance
-                sources = fitted_result.cart_sources[offers_before:]
-                known_p.extend(
-                    uncalibrated(model, fitted_result.p_accepts[offers_before:], sources)
-                )
+                known_p.extend(fitted_result.raw_p_accepts[offers_before:])
                 known_accepted.extend(fitted_result.accepted[offers_before:])
-                known_sources.extend(sources)
+                known_sources.extend(fitted_result.cart_sources[offers_before:])
                 if len(set(known_accepted)) > 1:  # else nothing to fit: the map stays
-                    slope, shift, cart = recalibration(known_p, known_accepted, known_sources)
+                    refit = fit_calibration(known_p, known_accepted, known_sources)
                     acceptance_model = replace(
                         model,
-                        calibration_slope=slope,
-                        calibration_shift=shift,
-                        calibration_cart=cart,
+                        calibration_slope=refit.slope,
+                        calibration_shift=refit.shift,
+                        calibration_cart=refit.cart,
+                        calibration_curve=refit.curve,
                     )
                     fitted = replace(fitted, acceptance=acceptance_model)
                     recalibrations.append(
                         {
                             "at_ms": window_end,
                             "offers": len(known_p),
-                            "slope": slope,
-                            "shift": shift,
-                            "log_cart_sources": cart,
+                            "slope": refit.slope,
+                            "shift": refit.shift,
+                            "log_cart_sources": refit.cart,
+                            "curve_knots": len(refit.curve[0]),
                         }
                     )
             context = context_at(window_end)

@@ -277,3 +277,67 @@ def test_observed_acceptance_moves_the_fitted_p_and_the_ranking() -> None:
     ranked = rank_offers(cart, index, 1000, config=config, observed={"c": (10, 10)})
     assert ranked[0].product_id == "c"
     assert ranked[0].p_accept == pytest.approx((0.2 * 50 + 10) / 60)
+
+
+CURVE = ((0.05, 0.1, 0.3), (0.02, 0.15, 0.15))
+
+
+def test_the_calibration_curve_is_read_after_the_platt_map(tmp_path: Path) -> None:
+    platt = a_model(calibration_slope=0.5, calibration_shift=-0.2)
+    curved = replace(platt, calibration_curve=CURVE)
+    logit = np.linspace(-6.0, 2.0, 41)
+    before = platt.calibrated(logit, 1.0)
+    after = curved.calibrated(logit, 1.0)
+    np.testing.assert_allclose(after, np.interp(before, *CURVE))
+    assert np.all(np.diff(after) >= 0)  # never reorders
+    assert after.min() == 0.02 and after.max() == 0.15  # flat beyond the end knots
+    # From fitted probabilities as from log-odds.
+    np.testing.assert_allclose(curved.calibrated_from_raw(sigmoid(logit), 1.0), after)
+    # The file keeps it; a file without one reads as no curve.
+    assert load_acceptance_model(curved.write(tmp_path / "curved.json")) == curved
+    assert "curve" not in platt.to_dict()["calibration"]
+    assert load_acceptance_model(platt.write(tmp_path / "platt.json")).calibration_curve == (
+        (),
+        (),
+    )
+
+
+def test_without_calibration_ranks_alike_and_reports_the_fitted_p() -> None:
+    index = store()
+    cart = [CartItem("a", unit_price=5.0, category="x")]
+    model = replace(
+        constant_model(0.2, 1.0), calibration_slope=0.4, calibration_curve=((0.01, 0.9), (0.0, 0.5))
+    )
+    bare = model.without_calibration()
+    assert bare.weights == model.weights and bare.price_exponent == model.price_exponent
+    assert (bare.calibration_slope, bare.calibration_shift, bare.calibration_cart) == (1, 0, 0)
+    ranked = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=model))
+    raw = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=bare))
+    assert [o.product_id for o in ranked] == [o.product_id for o in raw]
+    sources = log_cart_sources(cart, index)
+    expected = model.calibrated_from_raw(np.array([o.p_accept for o in raw]), sources)
+    assert [o.p_accept for o in ranked] == pytest.approx(expected.tolist())
+
+
+@pytest.mark.parametrize(
+    ("curve", "message"),
+    [
+        ({"p": [0.1, 0.2], "accepted": [0.1]}, "2 knots for 1 values"),
+        ({"p": [0.1], "accepted": [0.1]}, "at least 2 knots"),
+        ({"p": [0.2, 0.1], "accepted": [0.1, 0.2]}, "strictly increasing"),
+        ({"p": [0.1, 0.2], "accepted": [0.2, 0.1]}, "never decrease"),
+        ({"p": [0.1, 1.2], "accepted": [0.1, 0.2]}, r"in \[0, 1\]"),
+        ({"p": [0.1, "x"], "accepted": [0.1, 0.2]}, "lists of numbers"),
+        ("flat", "lists of numbers"),
+    ],
+)
+def test_a_bad_calibration_curve_is_refused_in_one_line(
+    tmp_path: Path, curve: object, message: str
+) -> None:
+    data = a_model().to_dict()
+    data["calibration"]["curve"] = curve
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(AcceptanceModelError, match=message) as caught:
+        load_acceptance_model(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)

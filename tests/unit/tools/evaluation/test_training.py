@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import replace
@@ -18,12 +19,16 @@ from streams.copurchase.model import CopurchaseConfig
 from streams.offers.ranking import DEFAULT_RANKER_CONFIG, FEATURE_NAMES, load_acceptance_model
 from streams.settings import Settings, SettingsError, get_settings
 from streams.tools.evaluation import parse_split_at, run_evaluation
+from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.protocol import make_case, make_cases
 from streams.tools.evaluation.state import LiveState, fold_orders
 from streams.tools.evaluation.training import (
+    CURVE_BINS,
     TrainingError,
     TrainingOptions,
+    calibration_curve,
     choose_exponent,
+    fit_calibration,
     recalibrated,
     recalibration,
     train_acceptance,
@@ -261,6 +266,49 @@ def test_recalibration_learns_how_acceptance_moves_with_the_cart_size() -> None:
     assert abs(plain[large].mean() - accepted[large].mean()) > 0.03
 
 
+def test_the_calibration_curve_follows_what_a_logistic_map_cannot() -> None:
+    # Acceptance rises in steps with the fitted p (an S no slope and shift can follow).
+    rng = np.random.default_rng(5)
+    raw = rng.uniform(0.01, 0.4, 40_000)
+    truth = np.where(raw < 0.15, 0.03, np.where(raw < 0.25, 0.2, 0.22))
+    accepted = (rng.random(len(raw)) < truth).tolist()
+    sources = [1.0] * len(raw)
+    calibration = fit_calibration(raw.tolist(), accepted, sources)
+    knots, values = calibration.curve
+    assert len(knots) == CURVE_BINS
+    assert all(a < b for a, b in itertools.pairwise(knots))
+    assert all(a <= b for a, b in itertools.pairwise(values))
+    assert values[0] > 0 and values[-1] < 1
+    curved = calibration.apply(raw.tolist(), sources)
+    platt_only = recalibrated(
+        raw.tolist(), sources, calibration.slope, calibration.shift, calibration.cart
+    )
+
+    def ece(p: np.ndarray) -> float:
+        return expected_calibration_error(reliability_bins(p.tolist(), accepted))
+
+    assert ece(curved) < 0.01 < ece(platt_only)
+    assert np.abs(curved - truth).mean() < 0.5 * np.abs(platt_only - truth).mean()
+
+
+def test_the_calibration_curve_pools_drops_and_needs_enough_offers() -> None:
+    # Two bins of 200: the second accepted less than the first -> pooled into one level.
+    p = [0.1] * 200 + [0.2] * 200
+    accepted = [True] * 40 + [False] * 160 + [True] * 20 + [False] * 180
+    knots, values = calibration_curve(p, accepted, bins=2, min_per_bin=200)
+    assert knots == pytest.approx((0.1, 0.2))
+    pooled = (40.5 * 201 + 20.5 * 201) / (201 * 402)  # Jeffreys rates, weighted by offers
+    assert values == pytest.approx((pooled, pooled), rel=1e-3)
+    # Increasing rates are kept as Jeffreys posterior means.
+    rising = [True] * 20 + [False] * 180 + [True] * 40 + [False] * 160
+    assert calibration_curve(p, rising, bins=2, min_per_bin=200)[1] == pytest.approx(
+        (20.5 / 201, 40.5 / 201)
+    )
+    # Fewer offers than two bins' worth: no curve; ties in p merge bins.
+    assert calibration_curve(p[:399], accepted[:399], bins=2, min_per_bin=200) == ((), ())
+    assert calibration_curve([0.1] * 400, accepted, bins=2, min_per_bin=200) == ((), ())
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -306,10 +354,19 @@ def test_a_refreshed_evaluation_refits_the_calibration_on_outcomes_already_known
         last["shift"],
         last["log_cart_sources"],
     )
+    assert len(model.calibration_curve[0]) == last["curve_knots"]
     frozen = run_evaluation(shop_log(), SPLIT, k=3, names=["basketlift_fitted"])
     assert frozen.recalibrations == []
     assert frozen.acceptance_model is not None
     assert frozen.acceptance_model.weights == model.weights
+    # Every offer's reported p is its model's map of its raw (fitted) probability.
+    result = frozen.results["basketlift_fitted"]
+    assert len(result.raw_p_accepts) == len(result.p_accepts) == result.offers > 0
+    mapped = frozen.acceptance_model.calibrated_from_raw(
+        np.array(result.raw_p_accepts), np.array(result.cart_sources)
+    )
+    np.testing.assert_allclose(result.p_accepts, mapped)
+    assert result.p_accepts != result.raw_p_accepts
 
 
 def test_a_refresh_with_no_outcome_of_both_kinds_keeps_the_models_map() -> None:
