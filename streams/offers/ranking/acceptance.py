@@ -87,6 +87,7 @@ __all__ = [
     "fit_logistic",
     "load_acceptance_model",
     "model_from_fit",
+    "read_curve",
     "sigmoid",
 ]
 
@@ -134,6 +135,16 @@ def check_curve(knots: tuple[float, ...], values: tuple[float, ...]) -> None:
         raise ValueError("calibration curve: knots must be strictly increasing")
     if not all(a <= b for a, b in itertools.pairwise(values)):
         raise ValueError("calibration curve: values must never decrease")
+
+
+def read_curve(p: FloatArray, curve: tuple[tuple[float, ...], tuple[float, ...]]) -> FloatArray:
+    """`p` read off a calibration curve (``check_curve``): linear between its knots, flat
+    beyond its end knots; `p` itself when the curve is empty."""
+    knots, values = curve
+    if not knots:
+        return p
+    result: FloatArray = np.interp(p, knots, values)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +218,7 @@ class AcceptanceModel:
             + self.calibration_cart * log_cart_sources
             + self.calibration_shift
         )
-        knots, values = self.calibration_curve
-        if not knots:
-            return platt
-        result: FloatArray = np.interp(platt, knots, values)
-        return result
+        return read_curve(platt, self.calibration_curve)
 
     def calibrated_from_raw(
         self, raw_p: FloatArray, log_cart_sources: FloatArray | float

@@ -93,7 +93,7 @@ from streams.offers.ranking import (
     fit_logistic,
     model_from_fit,
 )
-from streams.offers.ranking.acceptance import LogisticFit, sigmoid
+from streams.offers.ranking.acceptance import LogisticFit, read_curve, sigmoid
 from streams.offers.ranking.index import FloatArray
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.plain import PlainCounts
@@ -583,11 +583,7 @@ class Calibration:
     def apply(self, raw_p: Sequence[float], cart_sources: Sequence[float]) -> FloatArray:
         """The reported p_accept of offers with these fitted probabilities and carts."""
         platt = recalibrated(raw_p, cart_sources, self.slope, self.shift, self.cart)
-        knots, values = self.curve
-        if not knots:
-            return platt
-        result: FloatArray = np.interp(platt, knots, values)
-        return result
+        return read_curve(platt, self.curve)
 
 
 def fit_calibration(
