@@ -383,20 +383,21 @@ def evaluate_cases(
     clock = time.perf_counter
     for done, case in enumerate(cases, start=1):
         for result, ranker, fitted in rankers:
-            started = clock()
-            offers = ranker(case, raw_context if fitted else context)
-            seconds = clock() - started
             if not fitted or model is None:
-                result.add(case, offers, seconds)
+                started = clock()
+                offers = ranker(case, context)
+                result.add(case, offers, clock() - started)
                 continue
             sources = log_cart_sources(case.cart, context.index)
-            raw = [offer.p_accept for offer in offers]
+            started = clock()  # the ranking and its map, as the stream does both
+            raw_offers = ranker(case, raw_context)
+            raw = [offer.p_accept for offer in raw_offers]
             reported = model.calibrated_from_raw(np.array(raw), sources).tolist()
-            calibrated = [
+            offers = [
                 replace(offer, p_accept=p, expected_revenue=p * offer.offer_price)
-                for offer, p in zip(offers, reported, strict=True)
+                for offer, p in zip(raw_offers, reported, strict=True)
             ]
-            result.add(case, calibrated, seconds, sources, raw)
+            result.add(case, offers, clock() - started, sources, raw)
         if progress is not None and (done % 500 == 0 or done == len(cases)):
             progress(done)
     return results
