@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.cli import main
 from streams.config import domain_configs
 from streams.copurchase.model import CopurchaseConfig
 from streams.offers.ranking import DEFAULT_RANKER_CONFIG, FEATURE_NAMES, load_acceptance_model
+from streams.offers.ranking.acceptance import check_curve
 from streams.settings import Settings, SettingsError, get_settings
 from streams.tools.evaluation import parse_split_at, run_evaluation
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
@@ -476,3 +479,26 @@ def test_train_refuses_a_history_too_short_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "cannot fit the acceptance model: too few orders to fit on" in result.output
     assert not out.exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.0, 1.0, allow_nan=False), st.booleans()),
+        min_size=0,
+        max_size=600,
+    ),
+    st.integers(1, 30),
+    st.integers(1, 100),
+)
+def test_any_offers_give_a_valid_curve_or_none(
+    offers: list[tuple[float, bool]], bins: int, min_per_bin: int
+) -> None:
+    p = [value for value, _ in offers]
+    accepted = [outcome for _, outcome in offers]
+    knots, values = calibration_curve(p, accepted, bins=bins, min_per_bin=min_per_bin)
+    check_curve(knots, values)  # what a model accepts: increasing knots, values never drop
+    assert len(knots) <= min(bins, len(p) // min_per_bin)
+    assert all(0.0 < value < 1.0 for value in values)
+    if knots:
+        assert min(p) <= knots[0] and knots[-1] <= max(p)
