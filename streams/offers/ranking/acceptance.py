@@ -70,7 +70,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, TypeGuard
 
 import numpy as np
 
@@ -82,6 +82,7 @@ __all__ = [
     "MODEL_FORMAT",
     "AcceptanceModel",
     "AcceptanceModelError",
+    "Curve",
     "LogisticFit",
     "check_curve",
     "fit_logistic",
@@ -120,8 +121,19 @@ def sigmoid(z: FloatArray) -> FloatArray:
     return result
 
 
+def _is_number_list(values: Any) -> TypeGuard[list[float]]:
+    """A JSON list of numbers (booleans are not numbers here)."""
+    return isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+
+
+Curve: TypeAlias = tuple[tuple[float, ...], tuple[float, ...]]
+"""A calibration curve: (knots, values), both empty for none (``check_curve``)."""
+
+
 def check_curve(knots: tuple[float, ...], values: tuple[float, ...]) -> None:
-    """A calibration curve is empty, or 2+ knots in (0, 1), strictly increasing, with as
+    """A calibration curve is empty, or 2+ knots in [0, 1], strictly increasing, with as
     many values in [0, 1], never decreasing; ``ValueError`` (one line) otherwise."""
     if len(knots) != len(values):
         raise ValueError(f"calibration curve: {len(knots)} knots for {len(values)} values")
@@ -137,7 +149,7 @@ def check_curve(knots: tuple[float, ...], values: tuple[float, ...]) -> None:
         raise ValueError("calibration curve: values must never decrease")
 
 
-def read_curve(p: FloatArray, curve: tuple[tuple[float, ...], tuple[float, ...]]) -> FloatArray:
+def read_curve(p: FloatArray, curve: Curve) -> FloatArray:
     """`p` read off a calibration curve (``check_curve``): linear between its knots, flat
     beyond its end knots; `p` itself when the curve is empty."""
     knots, values = curve
@@ -165,7 +177,7 @@ class AcceptanceModel:
     """What it was fitted on (free-form, JSON-able; written to the model file)."""
     calibration_cart: float = 0.0
     """The reported p_accept's coefficient on ``log_cart_sources`` (``calibrated``)."""
-    calibration_curve: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+    calibration_curve: Curve = ((), ())
     """(knots, values): the Platt map's output is then read off this increasing curve
     (``calibrated``); empty: the Platt map alone."""
     _coef: FloatArray = field(init=False, repr=False, compare=False, hash=False)
@@ -294,9 +306,7 @@ class AcceptanceModel:
 
         def numbers(name: str) -> tuple[float, ...]:
             values = data.get(name)
-            if not isinstance(values, list) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values
-            ):
+            if not _is_number_list(values):
                 raise AcceptanceModelError(f"{where}: {name} must be a list of numbers")
             return tuple(float(v) for v in values)
 
@@ -311,19 +321,13 @@ class AcceptanceModel:
             raise AcceptanceModelError(f"{where}: calibration must be a JSON object")
         slope, shift = calibration.get("slope"), calibration.get("shift")
         cart = calibration.get("log_cart_sources", 0.0)
-        if not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in (slope, shift, cart)
-        ):
+        if not _is_number_list([slope, shift, cart]):
             raise AcceptanceModelError(
                 f"{where}: calibration needs numbers slope and shift (and log_cart_sources)"
             )
         curve = calibration.get("curve", {"p": [], "accepted": []})
         if not isinstance(curve, dict) or not all(
-            isinstance(curve.get(key), list)
-            and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in curve.get(key, ())
-            )
-            for key in ("p", "accepted")
+            _is_number_list(curve.get(key)) for key in ("p", "accepted")
         ):
             raise AcceptanceModelError(
                 f"{where}: calibration.curve needs lists of numbers p and accepted"
@@ -462,7 +466,7 @@ def model_from_fit(
     calibration: tuple[float, float, float] = (1.0, 0.0, 0.0),
     version: str = "fitted",
     training: Mapping[str, Any] | None = None,
-    curve: tuple[tuple[float, ...], tuple[float, ...]] = ((), ()),
+    curve: Curve = ((), ()),
 ) -> AcceptanceModel:
     """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift,
     coefficient on ``log_cart_sources``), then `curve` (``calibration_curve``)."""

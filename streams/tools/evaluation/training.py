@@ -93,7 +93,7 @@ from streams.offers.ranking import (
     fit_logistic,
     model_from_fit,
 )
-from streams.offers.ranking.acceptance import LogisticFit, read_curve, sigmoid
+from streams.offers.ranking.acceptance import Curve, LogisticFit, read_curve, sigmoid
 from streams.offers.ranking.index import FloatArray
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.plain import PlainCounts
@@ -517,9 +517,6 @@ def recalibrated(
     raw = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
     sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
     return sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + cart * sources + shift)
-
-
-Curve = tuple[tuple[float, ...], tuple[float, ...]]
 
 
 def calibration_curve(
