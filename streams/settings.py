@@ -271,7 +271,7 @@ class Settings(BaseSettings):
     decay_half_life_days: float = Field(90.0, ge=0, description="0 = no decay (event time).")
     cross_order_weight: float = Field(0.5, ge=0, description="0 = same-order pairs only.")
     cross_order_days: float = Field(30.0, ge=0)
-    neighbours_k: int = Field(100, ge=1, description="Strongest neighbours kept per product.")
+    neighbours_k: int = Field(50, ge=1, description="Strongest neighbours kept per product.")
     max_paired_products: int = Field(
         1_000,
         ge=2,

@@ -164,7 +164,7 @@ class CopurchaseConfig:
     half_life_days: float = 90.0
     cross_order_weight: float = 0.5
     cross_order_days: float = 30.0
-    neighbours_k: int = 100
+    neighbours_k: int = 50
     max_paired_products: int = 1_000
     """Products of one order that form pairs, at most (see PAIRS IN LARGE ORDERS)."""
 

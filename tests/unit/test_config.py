@@ -10,7 +10,15 @@ from click.testing import CliRunner
 
 from streams import cli
 from streams.config import domain_configs
+from streams.copurchase.model import CopurchaseConfig
 from streams.settings import Settings
+
+
+def test_default_settings_give_the_graphs_default_config() -> None:
+    # The graph's defaults (K, decay, cross-order pairs) are chosen by the offline
+    # evaluation; the settings and the pure config must not drift apart.
+    assert domain_configs(Settings()).copurchase == CopurchaseConfig()
+    assert Settings().neighbours_k == CopurchaseConfig().neighbours_k == 50
 
 
 def test_each_domain_setting_reaches_its_config() -> None:

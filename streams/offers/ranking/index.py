@@ -324,7 +324,7 @@ class ProductIndex:
         *,
         as_of_ms: int | None = None,
         half_life_days: float = 90.0,
-        neighbours_k: int | None = 100,
+        neighbours_k: int | None = 50,
         catalog: Mapping[str, CatalogEntry] | None = None,
         popular_per_category: int = 100,
         price_bins: int = DEFAULT_RANKER_CONFIG.price_bins,

@@ -18,6 +18,10 @@ from tests.support.kafka import Deployment, WorkerProcess, read_all, start_worke
 pytestmark = pytest.mark.integration
 
 
+NEIGHBOURS_K = 100
+"""K of the worker under test: fewer than the 1,000 priciest products that pair."""
+
+
 def order(order_id: str, shopper: str, ts: int, items: list[tuple[str, float]]) -> dict[str, Any]:
     return {
         "event_id": f"e-{order_id}",
@@ -70,6 +74,7 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
         tmp_path,
         BASKETLIFT_BATCH_HANDOVER="window",
         BASKETLIFT_BATCH_WITHIN_SECONDS="2",
+        BASKETLIFT_NEIGHBOURS_K=str(NEIGHBOURS_K),
     )
     try:
         worker.wait_healthy()
@@ -100,7 +105,7 @@ def test_an_order_of_ten_thousand_products_loses_nothing_of_its_batch(
         assert cheapest is not None and priciest is not None
         assert cheapest["purchases"] == 1 and cheapest["neighbours"] == []
         assert priciest["purchases"] == 1
-        assert len(priciest["neighbours"]) == 100
+        assert len(priciest["neighbours"]) == NEIGHBOURS_K
         assert all(int(n["product_id"][1:]) % 50 >= 45 for n in priciest["neighbours"])
 
         text = worker.metrics_text()

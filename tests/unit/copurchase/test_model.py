@@ -66,7 +66,7 @@ def test_config_rejects_bad_values(kwargs: dict[str, Any], message: str) -> None
 
 
 def test_config_defaults_and_zero_values_are_valid() -> None:
-    assert CopurchaseConfig(90.0, 0.5, 30.0, 100) == DEFAULT
+    assert CopurchaseConfig(90.0, 0.5, 30.0, 50) == DEFAULT
     CopurchaseConfig(half_life_days=0, cross_order_weight=0, cross_order_days=0, neighbours_k=1)
 
 
