@@ -74,7 +74,7 @@ from typing import Any, Final, TypeAlias, TypeGuard
 
 import numpy as np
 
-from streams.offers.ranking.index import FloatArray
+from streams.offers.ranking.index import EPS, FloatArray
 
 __all__ = [
     "CART_SOURCES_COLUMN",
@@ -87,7 +87,9 @@ __all__ = [
     "check_curve",
     "fit_logistic",
     "load_acceptance_model",
+    "log_odds",
     "model_from_fit",
+    "platt_map",
     "read_curve",
     "sigmoid",
 ]
@@ -119,6 +121,28 @@ def sigmoid(z: FloatArray) -> FloatArray:
     """1 / (1 + exp(-z)), without overflow warnings for large |z|."""
     result: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * z))
     return result
+
+
+def log_odds(p: FloatArray, eps: float = EPS) -> FloatArray:
+    """The inverse of ``sigmoid``: log(p / (1 - p)), with p clipped to [eps, 1 - eps] so
+    that certain (0 or 1) probabilities stay finite."""
+    # np.minimum/np.maximum: what np.clip computes, without its Python-level dispatch (the
+    # ranker calls this a few times per decision).
+    clipped = np.minimum(np.maximum(p, eps), 1 - eps)
+    result: FloatArray = np.log(clipped) - np.log1p(-clipped)
+    return result
+
+
+def platt_map(
+    logit: FloatArray,
+    log_cart_sources: FloatArray | float,
+    slope: float,
+    shift: float,
+    cart: float,
+) -> FloatArray:
+    """The Platt part of the calibration map: ``sigmoid(slope x logit + cart x
+    log_cart_sources + shift)`` (module docstring, REPORTED p_accept)."""
+    return sigmoid(slope * logit + cart * log_cart_sources + shift)
 
 
 def _is_number_list(values: Any) -> TypeGuard[list[float]]:
@@ -225,10 +249,12 @@ class AcceptanceModel:
         """The reported p_accept: the fitted log-odds and the cart's ``log_cart_sources``
         mapped onto the observed acceptance of the offers the ranker makes (monotone in
         the log-odds: it does not change the order within a decision)."""
-        platt = sigmoid(
-            self.calibration_slope * logit
-            + self.calibration_cart * log_cart_sources
-            + self.calibration_shift
+        platt = platt_map(
+            logit,
+            log_cart_sources,
+            self.calibration_slope,
+            self.calibration_shift,
+            self.calibration_cart,
         )
         return read_curve(platt, self.calibration_curve)
 
@@ -236,8 +262,7 @@ class AcceptanceModel:
         self, raw_p: FloatArray, log_cart_sources: FloatArray | float
     ) -> FloatArray:
         """``calibrated`` of fitted probabilities (``ranking_p``) rather than log-odds."""
-        p = np.clip(raw_p, 1e-12, 1 - 1e-12)
-        return self.calibrated(np.log(p) - np.log1p(-p), log_cart_sources)
+        return self.calibrated(log_odds(raw_p), log_cart_sources)
 
     def without_calibration(self) -> AcceptanceModel:
         """The same weights and exponent with an identity map: its p_accept is

@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streams.offers.ranking.acceptance import CART_SOURCES_COLUMN, FEATURE_NAMES
+from streams.offers.ranking.acceptance import CART_SOURCES_COLUMN, FEATURE_NAMES, log_odds
 from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import (
     Decision,
@@ -119,13 +119,6 @@ if TYPE_CHECKING:
     from streams.profiles.model import ShopperProfile
 
 __all__ = ["candidate_features", "rank_offers"]
-
-
-def _logit(p: FloatArray) -> FloatArray:
-    # np.minimum/np.maximum: what np.clip computes, without its Python-level dispatch.
-    clipped = np.minimum(np.maximum(p, EPS), 1 - EPS)
-    result: FloatArray = np.log(clipped) - np.log1p(-clipped)
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +319,7 @@ class _Model:
         alpha = self.config.prior_strength
         n_b = index.purchases[codes]
         q = (n_b + 0.5) / (max(self.total_orders, float(n_b.max(initial=0.0))) + 1.0)
-        logit_q = _logit(q)
+        logit_q = log_odds(q)
         sources = decision.sources
         lifts: dict[EvidenceKind, FloatArray] = {}
         if sources:
@@ -345,7 +338,7 @@ class _Model:
             p_cart = total / u_sum if u_sum > 0 else q
             self.listed, self.source_n = listed, n
             self.credibility = u
-            logit_p = _logit(p_cart)
+            logit_p = log_odds(p_cart)
             lifts["product"] = logit_p - logit_q
         else:
             self.listed = EMPTY_FLOAT
@@ -359,7 +352,7 @@ class _Model:
                 bought[recent[at] == codes] = 1.0
             self.bought = bought
             p_hist = (bought + alpha * q) / (shopper.recent_orders + alpha)
-            lifts["history"] = _logit(p_hist) - logit_q
+            lifts["history"] = log_odds(p_hist) - logit_q
         if shopper.price_lr is not None:
             lifts["price_level"] = np.log(shopper.price_lr[index.price_bin[codes]])
         if shopper.category_lr is not None:

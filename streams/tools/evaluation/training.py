@@ -93,7 +93,13 @@ from streams.offers.ranking import (
     fit_logistic,
     model_from_fit,
 )
-from streams.offers.ranking.acceptance import Curve, LogisticFit, read_curve, sigmoid
+from streams.offers.ranking.acceptance import (
+    Curve,
+    LogisticFit,
+    log_odds,
+    platt_map,
+    read_curve,
+)
 from streams.offers.ranking.index import FloatArray
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.plain import PlainCounts
@@ -491,8 +497,8 @@ def recalibration(
     """
     if not len(p_accepts) or len(set(accepted)) < 2:
         return 1.0, 0.0, 0.0
-    p = np.clip(np.asarray(p_accepts, np.float64), 1e-9, 1 - 1e-9)
-    logit = np.log(p) - np.log1p(-p)
+    p = np.asarray(p_accepts, np.float64)
+    logit = log_odds(p, eps=1e-9)
     if float(logit.std()) < 1e-9:
         return 1.0, 0.0, 0.0
     columns = [logit]
@@ -514,9 +520,9 @@ def recalibrated(
     cart: float,
 ) -> FloatArray:
     """The offers' p_accept (uncalibrated, as ranked) through a map ``recalibration`` fitted."""
-    raw = np.clip(np.asarray(p_accepts, np.float64), 1e-12, 1 - 1e-12)
+    raw = np.asarray(p_accepts, np.float64)
     sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
-    return sigmoid(slope * (np.log(raw) - np.log1p(-raw)) + cart * sources + shift)
+    return platt_map(log_odds(raw), sources, slope, shift, cart)
 
 
 def calibration_curve(
