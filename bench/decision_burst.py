@@ -27,11 +27,12 @@ Headline: worker decisions/s over plain-loop records/s of the same run (the issu
 at least 1/10, and at least 3,000 decisions/s). Carts are derived from the sample's orders
 like bench.decision_latency's (all but the last line of each order of 2+ lines, up to
 --max-items items, orders cycled, unique event ids). Also recorded: the worker's cart
-decisions counted by its ``/metrics`` over the burst, the CPU of the worker, the broker and
-this process, load averages, the machine and the commit. ``--py-spy FILE`` records the worker
-with py-spy (speedscope format, non-blocking sampling) during the burst. Results are printed
-and merged into bench/results/decision_burst.json under --name; the exit status is 1 unless
-every cart got its decision. Usage:
+decisions counted by its ``/metrics`` over the burst, its garbage collections over the burst
+(count and seconds per generation, from its ``basketlift_gc_pause_seconds``), the CPU of the
+worker, the broker and this process, load averages, the machine and the commit.
+``--py-spy FILE`` records the worker with py-spy (speedscope format, non-blocking sampling)
+during the burst. Results are printed and merged into bench/results/decision_burst.json under
+--name; the exit status is 1 unless every cart got its decision. Usage:
 
     .venv/bin/python -m bench.decision_burst [--carts 10000] [--name NAME]
 """
@@ -81,6 +82,20 @@ from streams.settings import Settings
 from streams.tools.replay.orderlog import read_orders_file
 
 DECISIONS = "basketlift_decisions_total"
+GC_PAUSE_SUM = "basketlift_gc_pause_seconds_sum"
+GC_PAUSE_COUNT = "basketlift_gc_pause_seconds_count"
+GENERATIONS = ("0", "1", "2")
+
+
+def gc_pauses(text: str) -> dict[str, tuple[float, float]]:
+    """Per collector generation: (collections, seconds) so far, from the worker's metrics."""
+    return {
+        g: (
+            metric_total(text, GC_PAUSE_COUNT, generation=g),
+            metric_total(text, GC_PAUSE_SUM, generation=g),
+        )
+        for g in GENERATIONS
+    }
 
 
 def burst_records(
@@ -133,7 +148,9 @@ async def run_burst(
     await producer.start()
     try:
         await asyncio.sleep(0.5)  # let the consumer issue its first fetch
-        decided_before = metric_total(worker.metrics_text(), DECISIONS, placement="cart")
+        before_text = worker.metrics_text()
+        decided_before = metric_total(before_text, DECISIONS, placement="cart")
+        gc_before = gc_pauses(before_text)
         load_start = loadavg()
         with py_spy_recording(worker.process.pid, profile):
             cpu_start = cpu_now(pids)
@@ -151,7 +168,9 @@ async def run_burst(
             cpu_end = cpu_now(pids)
         wall = time.time() - first_sent
         load_end = loadavg()
-        decided = metric_total(worker.metrics_text(), DECISIONS, placement="cart") - decided_before
+        after_text = worker.metrics_text()
+        decided = metric_total(after_text, DECISIONS, placement="cart") - decided_before
+        gc_after = gc_pauses(after_text)
     finally:
         stop.set()
         await asyncio.gather(*receivers, return_exceptions=True)
@@ -173,6 +192,13 @@ async def run_burst(
         "first_send_to_last_decision_s": round(span, 3),
         "decisions_per_s": round(len(got.at) / span, 1) if span > 0 else None,
         "cpu_share_of_one_core": cpu_share(cpu_start, cpu_end, wall),
+        "worker_gc_during_burst": {
+            f"generation_{g}": {
+                "collections": int(gc_after[g][0] - gc_before[g][0]),
+                "seconds": round(gc_after[g][1] - gc_before[g][1], 3),
+            }
+            for g in GENERATIONS
+        },
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "worker_alive": worker.alive(),

@@ -180,6 +180,12 @@ def test_the_bench_runs_and_records_machine_and_commit(
     result = saved.get("smoke", saved)  # named runs, or the single latest run
     machine = result["machine"]
     assert machine["cpus"] and machine["commit"] != "unknown"
+    if name == "decision_burst":
+        # Read from the worker's own metrics: 200 carts allocate enough for young collections.
+        collections = result["burst"]["worker_gc_during_burst"]
+        assert set(collections) == {"generation_0", "generation_1", "generation_2"}
+        assert collections["generation_0"]["collections"] > 0
+        assert all(c["seconds"] >= 0 for c in collections.values())
 
 
 SEEDED_PROFILES = 300
