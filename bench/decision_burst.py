@@ -28,8 +28,9 @@ at least 1/10, and at least 3,000 decisions/s). Carts are derived from the sampl
 like bench.decision_latency's (all but the last line of each order of 2+ lines, up to
 --max-items items, orders cycled, unique event ids). Also recorded: the worker's cart
 decisions counted by its ``/metrics`` over the burst, its garbage collections over the burst
-(count and seconds per generation, from its ``basketlift_gc_pause_seconds``), the CPU of the
-worker, the broker and this process, load averages, the machine and the commit.
+(count and seconds per generation, from its ``basketlift_gc_pause_seconds``), the partitions
+it was assigned during the burst (a rebalance, which pauses it), the CPU of the worker, the
+broker and this process, load averages, the machine and the commit.
 ``--py-spy FILE`` records the worker with py-spy (speedscope format, non-blocking sampling)
 during the burst. Results are printed and merged into bench/results/decision_burst.json under
 --name; the exit status is 1 unless every cart got its decision. Usage:
@@ -82,6 +83,7 @@ from streams.settings import Settings
 from streams.tools.replay.orderlog import read_orders_file
 
 DECISIONS = "basketlift_decisions_total"
+RECOVERY_READS = "basketlift_decision_recovery_reads_total"
 GC_PAUSE_SUM = "basketlift_gc_pause_seconds_sum"
 GC_PAUSE_COUNT = "basketlift_gc_pause_seconds_count"
 GENERATIONS = ("0", "1", "2")
@@ -151,6 +153,7 @@ async def run_burst(
         before_text = worker.metrics_text()
         decided_before = metric_total(before_text, DECISIONS, placement="cart")
         gc_before = gc_pauses(before_text)
+        read_back_before = metric_total(before_text, RECOVERY_READS)
         load_start = loadavg()
         with py_spy_recording(worker.process.pid, profile):
             cpu_start = cpu_now(pids)
@@ -171,6 +174,7 @@ async def run_burst(
         after_text = worker.metrics_text()
         decided = metric_total(after_text, DECISIONS, placement="cart") - decided_before
         gc_after = gc_pauses(after_text)
+        read_back = metric_total(after_text, RECOVERY_READS) - read_back_before
     finally:
         stop.set()
         await asyncio.gather(*receivers, return_exceptions=True)
@@ -192,6 +196,9 @@ async def run_burst(
         "first_send_to_last_decision_s": round(span, 3),
         "decisions_per_s": round(len(got.at) / span, 1) if span > 0 else None,
         "cpu_share_of_one_core": cpu_share(cpu_start, cpu_end, wall),
+        # Partitions read back after an assignment: above 0, the group rebalanced during the
+        # burst, and the rate includes the pause.
+        "worker_partitions_assigned_during_burst": int(read_back),
         "worker_gc_during_burst": {
             f"generation_{g}": {
                 "collections": int(gc_after[g][0] - gc_before[g][0]),

@@ -186,6 +186,7 @@ def test_the_bench_runs_and_records_machine_and_commit(
         assert set(collections) == {"generation_0", "generation_1", "generation_2"}
         assert collections["generation_0"]["collections"] > 0
         assert all(c["seconds"] >= 0 for c in collections.values())
+        assert result["burst"]["worker_partitions_assigned_during_burst"] >= 0
 
 
 SEEDED_PROFILES = 300
