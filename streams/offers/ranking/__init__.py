@@ -10,7 +10,8 @@ The modules, each depending only on those above it:
 - ``candidates``: candidate generation from the cart, filters, fallbacks, selection under
   the category cap, reasons; ``post_purchase_exclusions``.
 - ``acceptance``: ``AcceptanceModel``, a logistic regression fitted on the store's history
-  over the model's evidence (``fit_logistic``), and its model file.
+  over the model's evidence (``fit_logistic``), its ``CalibrationMap`` to the reported
+  p_accept, and its model file.
 - ``model``: ``rank_offers``, the calibrated acceptance and expected-revenue model (its
   docstring has the formulas; with a fitted ``RankerConfig.acceptance`` its p_accept is the
   fitted one), and ``candidate_features`` for fitting.
@@ -22,8 +23,10 @@ Callers import from this package; the names below are its public surface.
 
 from streams.offers.ranking.acceptance import (
     FEATURE_NAMES,
+    IDENTITY_CALIBRATION,
     AcceptanceModel,
     AcceptanceModelError,
+    CalibrationMap,
     fit_logistic,
     load_acceptance_model,
     model_from_fit,
@@ -46,8 +49,10 @@ from streams.offers.ranking.outputs import Evidence, EvidenceKind, Offer
 __all__ = [
     "DEFAULT_RANKER_CONFIG",
     "FEATURE_NAMES",
+    "IDENTITY_CALIBRATION",
     "AcceptanceModel",
     "AcceptanceModelError",
+    "CalibrationMap",
     "CartItem",
     "CartLine",
     "CatalogEntry",

@@ -35,15 +35,15 @@ revenue; below 1 trades revenue for acceptance. The training
 (``streams.tools.evaluation.training``) chooses it on a validation slice of the history,
 never on the test period.
 
-REPORTED p_accept (``calibrated``): ``sigmoid(calibration_slope x logit + calibration_cart x
-log_cart_sources + calibration_shift)``. The fit is calibrated over all candidates, but the
+REPORTED p_accept (``calibrated``, through the model's ``CalibrationMap``): ``sigmoid(slope x
+logit + cart x log_cart_sources + shift)``. The fit is calibrated over all candidates, but the
 ranker shows only the top few, which were selected for their high logit and so are accepted
 less often than it says (selection regresses to the mean), and by how much depends on the
 cart: a large cart gives more candidates to select from and more evidence per candidate.
 The slope, cart coefficient and shift are fitted (Platt scaling with the cart size as a
 second input) on the offers the ranker made on the validation slice, against whether they
 were accepted, so the p_accept of what is shown is its acceptance rate. The Platt map's
-output is then read off ``calibration_curve`` when the model has one: an increasing
+output is then read off the map's ``curve`` when it has one: an increasing
 piecewise-linear curve through (mean predicted, observed acceptance) of equal-count bins
 of those offers, for the shapes a logistic in the log-odds cannot follow (flat beyond its
 end knots). The cart size is the
@@ -79,9 +79,11 @@ from streams.offers.ranking.index import EPS, FloatArray
 __all__ = [
     "CART_SOURCES_COLUMN",
     "FEATURE_NAMES",
+    "IDENTITY_CALIBRATION",
     "MODEL_FORMAT",
     "AcceptanceModel",
     "AcceptanceModelError",
+    "CalibrationMap",
     "Curve",
     "LogisticFit",
     "check_curve",
@@ -89,7 +91,6 @@ __all__ = [
     "load_acceptance_model",
     "log_odds",
     "model_from_fit",
-    "platt_map",
     "read_curve",
     "sigmoid",
 ]
@@ -133,18 +134,6 @@ def log_odds(p: FloatArray, eps: float = EPS) -> FloatArray:
     return result
 
 
-def platt_map(
-    logit: FloatArray,
-    log_cart_sources: FloatArray | float,
-    slope: float,
-    shift: float,
-    cart: float,
-) -> FloatArray:
-    """The Platt part of the calibration map: ``sigmoid(slope x logit + cart x
-    log_cart_sources + shift)`` (module docstring, REPORTED p_accept)."""
-    return sigmoid(slope * logit + cart * log_cart_sources + shift)
-
-
 def _is_number_list(values: Any) -> TypeGuard[list[float]]:
     """A JSON list of numbers (booleans are not numbers here)."""
     return isinstance(values, list) and all(
@@ -184,6 +173,84 @@ def read_curve(p: FloatArray, curve: Curve) -> FloatArray:
 
 
 @dataclass(frozen=True, slots=True)
+class CalibrationMap:
+    """From a candidate's fitted log-odds and its cart's ``log_cart_sources`` to the reported
+    p_accept (module docstring, REPORTED p_accept): the Platt map ``sigmoid(slope x logit +
+    cart x log_cart_sources + shift)``, then read off `curve` when it has knots.
+
+    The one shape of the map: a model holds one (``AcceptanceModel.calibration``), the
+    training fits one (``streams.tools.evaluation.training.fit_calibration``) and the
+    evaluation's refresh swaps one in. The default is the identity: ``sigmoid(logit)``.
+    """
+
+    slope: float = 1.0
+    shift: float = 0.0
+    cart: float = 0.0
+    """The coefficient on ``log_cart_sources``."""
+    curve: Curve = ((), ())
+    """(knots, values) of an increasing curve (``check_curve``); empty: the Platt map alone."""
+
+    def __post_init__(self) -> None:
+        for name in ("slope", "shift", "cart"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"calibration {name} must be finite")
+        if not self.slope > 0:
+            raise ValueError(f"calibration slope must be > 0, got {self.slope!r}")
+        check_curve(*self.curve)
+
+    def of_logit(self, logit: FloatArray, log_cart_sources: FloatArray | float) -> FloatArray:
+        """The reported p_accept of fitted log-odds; monotone in them for one cart."""
+        platt = sigmoid(self.slope * logit + self.cart * log_cart_sources + self.shift)
+        return read_curve(platt, self.curve)
+
+    def of_raw(self, raw_p: FloatArray, log_cart_sources: FloatArray | float) -> FloatArray:
+        """The reported p_accept of fitted probabilities (``AcceptanceModel.ranking_p``)."""
+        return self.of_logit(log_odds(raw_p), log_cart_sources)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file's ``calibration`` object (``curve`` only when there is one)."""
+        out: dict[str, Any] = {
+            "slope": self.slope,
+            "shift": self.shift,
+            "log_cart_sources": self.cart,
+        }
+        if self.curve[0]:
+            out["curve"] = {"p": list(self.curve[0]), "accepted": list(self.curve[1])}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> CalibrationMap:
+        """The map of a model file's ``calibration`` object: ``log_cart_sources`` 0 and no
+        curve when absent (files written before them); ``AcceptanceModelError`` naming the
+        field otherwise."""
+        if not isinstance(data, dict):
+            raise AcceptanceModelError(f"{where}: calibration must be a JSON object")
+        numbers = [data.get("slope"), data.get("shift"), data.get("log_cart_sources", 0.0)]
+        if not _is_number_list(numbers):
+            raise AcceptanceModelError(
+                f"{where}: calibration needs numbers slope and shift (and log_cart_sources)"
+            )
+        curve = data.get("curve", {"p": [], "accepted": []})
+        if not isinstance(curve, dict) or not all(
+            _is_number_list(curve.get(key)) for key in ("p", "accepted")
+        ):
+            raise AcceptanceModelError(
+                f"{where}: calibration.curve needs lists of numbers p and accepted"
+            )
+        knots = tuple(float(v) for v in curve["p"])
+        values = tuple(float(v) for v in curve["accepted"])
+        try:
+            slope, shift, cart = (float(v) for v in numbers)
+            return cls(slope, shift, cart, (knots, values))
+        except ValueError as error:
+            raise AcceptanceModelError(f"{where}: {error}") from None
+
+
+IDENTITY_CALIBRATION: Final = CalibrationMap()
+"""The map that reports the fitted probability itself."""
+
+
+@dataclass(frozen=True, slots=True)
 class AcceptanceModel:
     """Logistic regression over ``FEATURE_NAMES``, with the ranking's price exponent."""
 
@@ -193,17 +260,11 @@ class AcceptanceModel:
     """Per standardised feature, in ``FEATURE_NAMES`` order."""
     intercept: float
     price_exponent: float = 1.0
-    calibration_slope: float = 1.0
-    calibration_shift: float = 0.0
-    """The reported p_accept is ``sigmoid(slope x logit + shift)`` (``calibrated``)."""
+    calibration: CalibrationMap = IDENTITY_CALIBRATION
+    """The map to the reported p_accept (``calibrated``)."""
     version: str = "fitted"
     training: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """What it was fitted on (free-form, JSON-able; written to the model file)."""
-    calibration_cart: float = 0.0
-    """The reported p_accept's coefficient on ``log_cart_sources`` (``calibrated``)."""
-    calibration_curve: Curve = ((), ())
-    """(knots, values): the Platt map's output is then read off this increasing curve
-    (``calibrated``); empty: the Platt map alone."""
     _coef: FloatArray = field(init=False, repr=False, compare=False, hash=False)
     _offset: float = field(init=False, repr=False, compare=False, hash=False)
 
@@ -217,20 +278,11 @@ class AcceptanceModel:
                 raise ValueError(f"{name}: every value must be finite")
         if not all(s > 0 for s in self.scales):
             raise ValueError("scales: every value must be > 0")
-        for name in (
-            "intercept",
-            "price_exponent",
-            "calibration_slope",
-            "calibration_shift",
-            "calibration_cart",
-        ):
+        for name in ("intercept", "price_exponent"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite")
-        if not self.calibration_slope > 0:
-            raise ValueError(f"calibration_slope must be > 0, got {self.calibration_slope!r}")
         if not 0.0 <= self.price_exponent <= 2.0:
             raise ValueError(f"price_exponent must be in [0, 2], got {self.price_exponent!r}")
-        check_curve(*self.calibration_curve)
         # Standardising folded into the weights once: logit = x . coef + offset.
         coef = np.array(self.weights) / np.array(self.scales)
         object.__setattr__(self, "_coef", coef)
@@ -249,31 +301,12 @@ class AcceptanceModel:
         """The reported p_accept: the fitted log-odds and the cart's ``log_cart_sources``
         mapped onto the observed acceptance of the offers the ranker makes (monotone in
         the log-odds: it does not change the order within a decision)."""
-        platt = platt_map(
-            logit,
-            log_cart_sources,
-            self.calibration_slope,
-            self.calibration_shift,
-            self.calibration_cart,
-        )
-        return read_curve(platt, self.calibration_curve)
-
-    def calibrated_from_raw(
-        self, raw_p: FloatArray, log_cart_sources: FloatArray | float
-    ) -> FloatArray:
-        """``calibrated`` of fitted probabilities (``ranking_p``) rather than log-odds."""
-        return self.calibrated(log_odds(raw_p), log_cart_sources)
+        return self.calibration.of_logit(logit, log_cart_sources)
 
     def without_calibration(self) -> AcceptanceModel:
-        """The same weights and exponent with an identity map: its p_accept is
+        """The same weights and exponent with the identity map: its p_accept is
         ``ranking_p``, and it ranks exactly as this model does."""
-        return replace(
-            self,
-            calibration_slope=1.0,
-            calibration_shift=0.0,
-            calibration_cart=0.0,
-            calibration_curve=((), ()),
-        )
+        return replace(self, calibration=IDENTITY_CALIBRATION)
 
     def p_accept(self, features: FloatArray) -> FloatArray:
         """The reported P(accepted) of each row of `features`."""
@@ -290,21 +323,7 @@ class AcceptanceModel:
             "weights": list(self.weights),
             "intercept": self.intercept,
             "price_exponent": self.price_exponent,
-            "calibration": {
-                "slope": self.calibration_slope,
-                "shift": self.calibration_shift,
-                "log_cart_sources": self.calibration_cart,
-                **(
-                    {
-                        "curve": {
-                            "p": list(self.calibration_curve[0]),
-                            "accepted": list(self.calibration_curve[1]),
-                        }
-                    }
-                    if self.calibration_curve[0]
-                    else {}
-                ),
-            },
+            "calibration": self.calibration.to_dict(),
             "training": dict(self.training),
         }
 
@@ -341,24 +360,9 @@ class AcceptanceModel:
                 raise AcceptanceModelError(f"{where}: {name} must be a number, got {value!r}")
             return float(value)
 
-        calibration = data.get("calibration", {"slope": 1.0, "shift": 0.0})
-        if not isinstance(calibration, dict):
-            raise AcceptanceModelError(f"{where}: calibration must be a JSON object")
-        slope, shift = calibration.get("slope"), calibration.get("shift")
-        cart = calibration.get("log_cart_sources", 0.0)
-        if not _is_number_list([slope, shift, cart]):
-            raise AcceptanceModelError(
-                f"{where}: calibration needs numbers slope and shift (and log_cart_sources)"
-            )
-        curve = calibration.get("curve", {"p": [], "accepted": []})
-        if not isinstance(curve, dict) or not all(
-            _is_number_list(curve.get(key)) for key in ("p", "accepted")
-        ):
-            raise AcceptanceModelError(
-                f"{where}: calibration.curve needs lists of numbers p and accepted"
-            )
-        knots = tuple(float(v) for v in curve["p"])
-        values = tuple(float(v) for v in curve["accepted"])
+        calibration = CalibrationMap.from_dict(
+            data.get("calibration", {"slope": 1.0, "shift": 0.0}), where
+        )
         version = data.get("version", "fitted")
         training = data.get("training", {})
         if not isinstance(version, str) or not version:
@@ -372,12 +376,9 @@ class AcceptanceModel:
                 numbers("weights"),
                 number("intercept"),
                 number("price_exponent", 1.0),
-                float(slope),  # type: ignore[arg-type]
-                float(shift),  # type: ignore[arg-type]
+                calibration,
                 version,
                 training,
-                float(cart),
-                (knots, values),
             )
         except ValueError as error:
             raise AcceptanceModelError(f"{where}: {error}") from None
@@ -488,23 +489,18 @@ def model_from_fit(
     fit: LogisticFit,
     *,
     price_exponent: float = 1.0,
-    calibration: tuple[float, float, float] = (1.0, 0.0, 0.0),
+    calibration: CalibrationMap = IDENTITY_CALIBRATION,
     version: str = "fitted",
     training: Mapping[str, Any] | None = None,
-    curve: Curve = ((), ()),
 ) -> AcceptanceModel:
-    """The ranker's model of a fit over ``FEATURE_NAMES``; `calibration`: (slope, shift,
-    coefficient on ``log_cart_sources``), then `curve` (``calibration_curve``)."""
+    """The ranker's model of a fit over ``FEATURE_NAMES``, with its calibration map."""
     return AcceptanceModel(
         tuple(float(v) for v in fit.means),
         tuple(float(v) for v in fit.scales),
         tuple(float(v) for v in fit.weights),
         fit.intercept,
         price_exponent,
-        calibration[0],
-        calibration[1],
+        calibration,
         version,
         dict(training or {}),
-        calibration[2],
-        curve,
     )

@@ -392,7 +392,7 @@ def evaluate_cases(
             started = clock()  # the ranking and its map, as the stream does both
             raw_offers = ranker(case, raw_context)
             raw = [offer.p_accept for offer in raw_offers]
-            reported = model.calibrated_from_raw(np.array(raw), sources).tolist()
+            reported = model.calibration.of_raw(np.array(raw), sources).tolist()
             offers = [
                 replace(offer, p_accept=p, expected_revenue=p * offer.offer_price)
                 for offer, p in zip(raw_offers, reported, strict=True)

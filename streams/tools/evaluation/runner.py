@@ -297,13 +297,7 @@ def run_evaluation(
                 known_sources.extend(fitted_result.cart_sources[offers_before:])
                 if len(set(known_accepted)) > 1:  # else nothing to fit: the map stays
                     refit = fit_calibration(known_p, known_accepted, known_sources)
-                    acceptance_model = replace(
-                        model,
-                        calibration_slope=refit.slope,
-                        calibration_shift=refit.shift,
-                        calibration_cart=refit.cart,
-                        calibration_curve=refit.curve,
-                    )
+                    acceptance_model = replace(model, calibration=refit)
                     fitted = replace(fitted, acceptance=acceptance_model)
                     recalibrations.append(
                         {

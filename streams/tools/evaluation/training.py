@@ -88,18 +88,13 @@ import numpy as np
 from streams.copurchase.model import DAY_MS
 from streams.offers.ranking import (
     AcceptanceModel,
+    CalibrationMap,
     RankerConfig,
     candidate_features,
     fit_logistic,
     model_from_fit,
 )
-from streams.offers.ranking.acceptance import (
-    Curve,
-    LogisticFit,
-    log_odds,
-    platt_map,
-    read_curve,
-)
+from streams.offers.ranking.acceptance import Curve, LogisticFit, log_odds
 from streams.offers.ranking.index import FloatArray
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 from streams.tools.evaluation.plain import PlainCounts
@@ -120,7 +115,6 @@ __all__ = [
     "CURVE_MIN_OFFERS_PER_BIN",
     "MIN_CASES",
     "PRICE_EXPONENTS",
-    "Calibration",
     "ExponentChoice",
     "TrainingError",
     "TrainingOptions",
@@ -129,7 +123,6 @@ __all__ = [
     "choose_exponent",
     "fit_calibration",
     "fit_examples",
-    "recalibrated",
     "recalibration",
     "refit_on_validation",
     "train_acceptance",
@@ -362,7 +355,9 @@ def train_acceptance(
     map_accepted = offered.accepted + more.accepted
     map_sources = offered.cart_sources + more.cart_sources
     calibration = fit_calibration(map_p, map_accepted, map_sources, l2=options.l2)
-    calibrated = calibration.apply(map_p, map_sources)
+    calibrated = calibration.of_raw(
+        np.asarray(map_p, np.float64), np.asarray(map_sources, np.float64)
+    )
     calibrated_ece = expected_calibration_error(reliability_bins(calibrated.tolist(), map_accepted))
     offers = (offered.raw_p_accepts, offered.accepted, offered.cart_sources)
     timings["refit"] = time.perf_counter() - started
@@ -423,9 +418,8 @@ def train_acceptance(
     model = model_from_fit(
         final_fit,
         price_exponent=exponent,
-        calibration=(calibration.slope, calibration.shift, calibration.cart),
+        calibration=calibration,
         training=summary,
-        curve=calibration.curve,
     )
     return TrainingOutcome(model, state, plain, summary, timings, offers)
 
@@ -491,7 +485,7 @@ def recalibration(
     chosen from, how much evidence each has); refitting the offered ones' log-odds and
     their carts' ``log_cart_sources`` on whether they were accepted maps the model's
     probabilities onto the observed acceptance of what it actually offers
-    (``AcceptanceModel.calibrated``). `cart_sources`: per offer (None or all equal: the
+    (``acceptance.CalibrationMap``). `cart_sources`: per offer (None or all equal: the
     cart coefficient is 0). (1, 0, 0) when there is nothing to fit (no offer, or all
     accepted alike, or all predictions equal).
     """
@@ -510,19 +504,6 @@ def recalibration(
     coef = fit.weights / fit.scales
     shift = fit.intercept - float(coef @ fit.means)
     return float(coef[0]), shift, float(coef[1]) if len(coef) > 1 else 0.0
-
-
-def recalibrated(
-    p_accepts: Sequence[float],
-    cart_sources: Sequence[float],
-    slope: float,
-    shift: float,
-    cart: float,
-) -> FloatArray:
-    """The offers' p_accept (uncalibrated, as ranked) through a map ``recalibration`` fitted."""
-    raw = np.asarray(p_accepts, np.float64)
-    sources = np.asarray(cart_sources, np.float64) if len(cart_sources) else 0.0
-    return platt_map(log_odds(raw), sources, slope, shift, cart)
 
 
 def calibration_curve(
@@ -552,7 +533,10 @@ def calibration_curve(
     hits: list[float] = []
     sizes: list[float] = []
     for chunk in np.array_split(order, count):
-        knot = float(values[chunk].mean())
+        members = values[chunk]
+        # The mean lies between the bin's extremes, but its rounding can leave it an ulp
+        # outside them (three equal values): kept inside, knots stay within the offers' p.
+        knot = min(max(float(members.mean()), float(members[0])), float(members[-1]))
         if knots and knot <= knots[-1]:
             hits[-1] += float(outcomes[chunk].sum())
             sizes[-1] += len(chunk)
@@ -574,36 +558,21 @@ def calibration_curve(
     return tuple(knots), tuple(pooled)
 
 
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """A fitted calibration map: Platt scaling with the cart size, then a curve."""
-
-    slope: float
-    shift: float
-    cart: float
-    curve: Curve
-
-    def apply(self, raw_p: Sequence[float], cart_sources: Sequence[float]) -> FloatArray:
-        """The reported p_accept of offers with these fitted probabilities and carts."""
-        platt = recalibrated(raw_p, cart_sources, self.slope, self.shift, self.cart)
-        return read_curve(platt, self.curve)
-
-
 def fit_calibration(
     raw_p: Sequence[float],
     accepted: Sequence[bool],
     cart_sources: Sequence[float],
     *,
     l2: float = 1.0,
-) -> Calibration:
+) -> CalibrationMap:
     """The map from fitted probabilities to the observed acceptance of the offers made:
     ``recalibration`` (Platt scaling with the cart's ``log_cart_sources``), then
     ``calibration_curve`` through the Platt map's outputs (the shapes a two-parameter
     logistic cannot follow: on the joined UCI split the Platt map alone left its own
     offers' calibration error at 0.021)."""
-    slope, shift, cart = recalibration(raw_p, accepted, cart_sources, l2=l2)
-    platt = recalibrated(raw_p, cart_sources, slope, shift, cart)
-    return Calibration(slope, shift, cart, calibration_curve(platt, accepted))
+    platt = CalibrationMap(*recalibration(raw_p, accepted, cart_sources, l2=l2))
+    platt_p = platt.of_raw(np.asarray(raw_p, np.float64), np.asarray(cart_sources, np.float64))
+    return replace(platt, curve=calibration_curve(platt_p, accepted))
 
 
 @dataclass(frozen=True)

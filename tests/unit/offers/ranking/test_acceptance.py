@@ -11,8 +11,10 @@ import pytest
 
 from streams.offers.ranking import (
     FEATURE_NAMES,
+    IDENTITY_CALIBRATION,
     AcceptanceModel,
     AcceptanceModelError,
+    CalibrationMap,
     CartItem,
     ProductFacts,
     ProductIndex,
@@ -24,7 +26,7 @@ from streams.offers.ranking import (
     model_from_fit,
     rank_offers,
 )
-from streams.offers.ranking.acceptance import sigmoid
+from streams.offers.ranking.acceptance import log_odds, sigmoid
 from streams.tools.evaluation.calibration import expected_calibration_error, reliability_bins
 
 N = len(FEATURE_NAMES)
@@ -233,7 +235,7 @@ def test_the_calibration_map_reads_the_carts_size_and_keeps_the_order() -> None:
             features[:, FEATURE_NAMES.index("log_cart_sources")], log_cart_sources(cart, index)
         )
     base = constant_model(0.2, 1.0, log_price=0.1)
-    with_cart = replace(base, calibration_slope=0.5, calibration_shift=-1.0, calibration_cart=0.7)
+    with_cart = replace(base, calibration=CalibrationMap(slope=0.5, shift=-1.0, cart=0.7))
     for cart in (small, large):
         codes, features, _p = candidate_features(cart, index, 1000)
         logit = base.logit(features)
@@ -250,13 +252,13 @@ def test_the_calibration_map_reads_the_carts_size_and_keeps_the_order() -> None:
 
 
 def test_a_model_file_without_the_cart_term_reads_as_zero(tmp_path: Path) -> None:
-    model = a_model(calibration_cart=0.4)
-    assert load_acceptance_model(model.write(tmp_path / "m.json")).calibration_cart == 0.4
+    model = a_model(calibration=CalibrationMap(cart=0.4))
+    assert load_acceptance_model(model.write(tmp_path / "m.json")).calibration.cart == 0.4
     data = model.to_dict()
     del data["calibration"]["log_cart_sources"]
     older = tmp_path / "older.json"
     older.write_text(json.dumps(data))
-    assert load_acceptance_model(older) == replace(model, calibration_cart=0.0)
+    assert load_acceptance_model(older) == replace(model, calibration=IDENTITY_CALIBRATION)
     data["calibration"]["log_cart_sources"] = "big"
     older.write_text(json.dumps(data))
     with pytest.raises(AcceptanceModelError, match="log_cart_sources"):
@@ -283,8 +285,8 @@ CURVE = ((0.05, 0.1, 0.3), (0.02, 0.15, 0.15))
 
 
 def test_the_calibration_curve_is_read_after_the_platt_map(tmp_path: Path) -> None:
-    platt = a_model(calibration_slope=0.5, calibration_shift=-0.2)
-    curved = replace(platt, calibration_curve=CURVE)
+    platt = a_model(calibration=CalibrationMap(slope=0.5, shift=-0.2))
+    curved = replace(platt, calibration=replace(platt.calibration, curve=CURVE))
     logit = np.linspace(-6.0, 2.0, 41)
     before = platt.calibrated(logit, 1.0)
     after = curved.calibrated(logit, 1.0)
@@ -292,11 +294,11 @@ def test_the_calibration_curve_is_read_after_the_platt_map(tmp_path: Path) -> No
     assert np.all(np.diff(after) >= 0)  # never reorders
     assert after.min() == 0.02 and after.max() == 0.15  # flat beyond the end knots
     # From fitted probabilities as from log-odds.
-    np.testing.assert_allclose(curved.calibrated_from_raw(sigmoid(logit), 1.0), after)
+    np.testing.assert_allclose(curved.calibration.of_raw(sigmoid(logit), 1.0), after)
     # The file keeps it; a file without one reads as no curve.
     assert load_acceptance_model(curved.write(tmp_path / "curved.json")) == curved
     assert "curve" not in platt.to_dict()["calibration"]
-    assert load_acceptance_model(platt.write(tmp_path / "platt.json")).calibration_curve == (
+    assert load_acceptance_model(platt.write(tmp_path / "platt.json")).calibration.curve == (
         (),
         (),
     )
@@ -306,16 +308,17 @@ def test_without_calibration_ranks_alike_and_reports_the_fitted_p() -> None:
     index = store()
     cart = [CartItem("a", unit_price=5.0, category="x")]
     model = replace(
-        constant_model(0.2, 1.0), calibration_slope=0.4, calibration_curve=((0.01, 0.9), (0.0, 0.5))
+        constant_model(0.2, 1.0),
+        calibration=CalibrationMap(slope=0.4, curve=((0.01, 0.9), (0.0, 0.5))),
     )
     bare = model.without_calibration()
     assert bare.weights == model.weights and bare.price_exponent == model.price_exponent
-    assert (bare.calibration_slope, bare.calibration_shift, bare.calibration_cart) == (1, 0, 0)
+    assert bare.calibration == IDENTITY_CALIBRATION == CalibrationMap(1.0, 0.0, 0.0, ((), ()))
     ranked = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=model))
     raw = rank_offers(cart, index, 1000, config=RankerConfig(top_n=3, acceptance=bare))
     assert [o.product_id for o in ranked] == [o.product_id for o in raw]
     sources = log_cart_sources(cart, index)
-    expected = model.calibrated_from_raw(np.array([o.p_accept for o in raw]), sources)
+    expected = model.calibration.of_raw(np.array([o.p_accept for o in raw]), sources)
     assert [o.p_accept for o in ranked] == pytest.approx(expected.tolist())
 
 
@@ -341,3 +344,39 @@ def test_a_bad_calibration_curve_is_refused_in_one_line(
     with pytest.raises(AcceptanceModelError, match=message) as caught:
         load_acceptance_model(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("slope", 0.0, "calibration slope must be > 0"),
+        ("slope", -1.0, "calibration slope must be > 0"),
+        ("shift", float("inf"), "calibration shift must be finite"),
+        ("log_cart_sources", float("nan"), "calibration cart must be finite"),
+        ("shift", "x", "numbers slope and shift"),
+    ],
+)
+def test_a_bad_calibration_map_is_refused_in_one_line(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    data = a_model().to_dict()
+    data["calibration"][field] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(AcceptanceModelError, match=message) as caught:
+        load_acceptance_model(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_calibration_map_of_raw_probabilities_is_that_of_their_log_odds() -> None:
+    platt = CalibrationMap(slope=0.5, shift=-0.2, cart=0.3)
+    curved = replace(platt, curve=CURVE)
+    raw = np.linspace(0.001, 0.6, 50)
+    sources = np.log1p(np.arange(50) % 7)
+    np.testing.assert_array_equal(
+        curved.of_raw(raw, sources), curved.of_logit(log_odds(raw), sources)
+    )
+    expected = sigmoid(0.5 * log_odds(raw) + 0.3 * sources - 0.2)
+    np.testing.assert_allclose(platt.of_raw(raw, sources), expected)
+    np.testing.assert_allclose(curved.of_raw(raw, sources), np.interp(expected, *CURVE))
+    np.testing.assert_allclose(IDENTITY_CALIBRATION.of_raw(raw, sources), raw)
