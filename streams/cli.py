@@ -319,7 +319,9 @@ def worker() -> None:
     from streams.ops import metrics
     from streams.topology import app
 
-    if not settings.create_topics:
+    if settings.create_topics:
+        create_worker_topics(settings, access, app)
+    else:
         verify_topics(settings, access, app)
     if settings.processing_guarantee == "exactly_once" and settings.store.startswith("rocksdb"):
         # Faust writes RocksDB at once but only commits the changelog with the transaction:
@@ -403,6 +405,22 @@ def gateway_token(shopper_id: str, ttl: int | None) -> None:
     except InvalidToken as error:
         fail(f"SHOPPER_ID: {error}", status=SETTINGS_ERROR_STATUS)
     click.echo(token)
+
+
+def create_worker_topics(settings: Settings, access: KafkaAccess, app: Any) -> None:
+    """Create the internal topics the worker needs before Faust starts, so that its first
+    assignment sees them (``streams.kafka.topics.ensure_worker_topics``); exit with one
+    line if the broker refuses."""
+    from streams.kafka import admin as kafka_admin
+    from streams.kafka.topics import ensure_worker_topics, worker_topics
+
+    internal = [spec for spec in worker_topics(settings, app) if spec.role == "internal"]
+    try:
+        asyncio.run(ensure_worker_topics(access, settings, internal))
+    except kafka_admin.BrokerError as error:
+        fail(str(error))
+    except Exception as error:  # the broker refuses a request
+        fail(f"cannot create the topics on Kafka at {settings.bootstrap_servers}: {error!r}")
 
 
 def verify_topics(settings: Settings, access: KafkaAccess, app: Any) -> None:

@@ -3,8 +3,9 @@
 The contract topics come from the settings (`streams.kafka.admin.contract_topics`); the
 internal ones from the Faust app as the worker builds it: the channels of its agents that
 are internal (re-key and delta topics), the changelog of every table and the leader
-assignor's topic (`streams.kafka.faustcompat.leader_topic`). With
-BASKETLIFT_CREATE_TOPICS=false the worker creates none of them and only checks them
+assignor's topic (`streams.kafka.faustcompat.leader_topic`). By default the worker creates
+every one that is missing before Faust starts (`ensure_worker_topics`); with
+BASKETLIFT_CREATE_TOPICS=false it creates none of them and only checks them
 (`topic_problems`); `basketlift topics plan` prints them for whoever creates them.
 """
 
@@ -19,13 +20,14 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faust.types import TopicT
 from mode.utils.times import want_seconds
 
-from streams.kafka.admin import admin_client, contract_topics, existing_partitions
+from streams.kafka.admin import admin_client, contract_topics, ensure_topics, existing_partitions
 from streams.kafka.faustcompat import leader_topic
 from streams.kafka.security import KafkaAccess
 from streams.settings import Settings
 
 __all__ = [
     "TopicSpec",
+    "ensure_worker_topics",
     "kafka_topics_commands",
     "plan_rows",
     "topic_problems",
@@ -105,6 +107,32 @@ def worker_topics(settings: Settings, app: faust.App) -> list[TopicSpec]:
             )
         )
     return specs
+
+
+async def ensure_worker_topics(
+    access: KafkaAccess, settings: Settings, specs: Iterable[TopicSpec]
+) -> dict[str, str]:
+    """Create the missing topics of `specs` (``worker_topics``) and wait until the broker
+    shows them; map each to "created" or "exists" (``admin.ensure_topics``, per partition
+    count: the leader assignor's topic has one).
+
+    Faust would declare the internal ones itself, but only as it subscribes: its first
+    assignment can run on metadata from before they existed, leave them out ("Ignoring
+    missing topic") and the group rebalances again once the consumer's metadata shows them,
+    seconds later, pausing the worker in the middle of its traffic. Created beforehand,
+    they are in the consumer's first metadata.
+    """
+    by_partitions: dict[int, dict[str, Mapping[str, str]]] = {}
+    for spec in specs:
+        by_partitions.setdefault(spec.partitions, {})[spec.name] = spec.config
+    outcome: dict[str, str] = {}
+    for partitions, topics in sorted(by_partitions.items()):
+        outcome.update(
+            await ensure_topics(
+                access, topics, partitions, replication_factor=settings.replication_factor
+            )
+        )
+    return outcome
 
 
 async def topic_problems(access: KafkaAccess, specs: Iterable[TopicSpec]) -> list[str]:
