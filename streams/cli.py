@@ -269,7 +269,6 @@ def order_log_options(*, required: bool, help: str) -> Callable[[F], F]:
 @main.command()
 def worker() -> None:
     """Run a Basketlift worker (Faust) against BASKETLIFT_BROKER."""
-    from streams.kafka import admin as kafka_admin
     from streams.kafka.faustcompat import UnsupportedFaust, check_supported
     from streams.ops.access import check_api_exposure
 
@@ -281,13 +280,6 @@ def worker() -> None:
     check_web_port_free(settings.web_host, settings.web_port)
     check_api_exposure(settings.web_host, settings.api_bearer_token)
     access = checked_kafka_access(settings)
-    if settings.create_topics:
-        try:
-            asyncio.run(kafka_admin.ensure_contract_topics(access, settings))
-        except kafka_admin.BrokerError as error:
-            fail(str(error))
-        except Exception as error:  # the broker refuses a request
-            fail(f"cannot create the topics on Kafka at {settings.bootstrap_servers}: {error!r}")
 
     if settings.acceptance_model_file is not None:
         from streams.offers.ranking import AcceptanceModelError, load_acceptance_model
@@ -408,15 +400,15 @@ def gateway_token(shopper_id: str, ttl: int | None) -> None:
 
 
 def create_worker_topics(settings: Settings, access: KafkaAccess, app: Any) -> None:
-    """Create the internal topics the worker needs before Faust starts, so that its first
-    assignment sees them (``streams.kafka.topics.ensure_worker_topics``); exit with one
-    line if the broker refuses."""
+    """Create every missing topic the worker needs, contract and internal, before Faust
+    starts, so that its first assignment sees them all
+    (``streams.kafka.topics.ensure_worker_topics``); exit with one line if a topic has
+    another partition count or the broker refuses."""
     from streams.kafka import admin as kafka_admin
     from streams.kafka.topics import ensure_worker_topics, worker_topics
 
-    internal = [spec for spec in worker_topics(settings, app) if spec.role == "internal"]
     try:
-        asyncio.run(ensure_worker_topics(access, settings, internal))
+        asyncio.run(ensure_worker_topics(access, settings, worker_topics(settings, app)))
     except kafka_admin.BrokerError as error:
         fail(str(error))
     except Exception as error:  # the broker refuses a request
