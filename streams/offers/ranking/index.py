@@ -322,9 +322,9 @@ class ProductIndex:
         cls,
         states: Mapping[str, ProductState] | Iterable[ProductState],
         *,
+        half_life_days: float,
+        neighbours_k: int | None,
         as_of_ms: int | None = None,
-        half_life_days: float = 90.0,
-        neighbours_k: int | None = 50,
         catalog: Mapping[str, CatalogEntry] | None = None,
         popular_per_category: int = 100,
         price_bins: int = DEFAULT_RANKER_CONFIG.price_bins,
@@ -336,7 +336,8 @@ class ProductIndex:
         with NUL (such as the graph's order total) are not products and are skipped. A
         catalog entry gives the price, category and stock (catalog-only products are
         included with no purchases); otherwise the last price and category seen are used.
-        Pass the graph's ``half_life_days`` and ``neighbours_k``.
+        ``half_life_days`` and ``neighbours_k`` are the graph's (``CopurchaseConfig``; no
+        default here, so that the graph's settings are the only ones).
         """
         values = list(states.values()) if isinstance(states, Mapping) else list(states)
         values = [s for s in values if not s.product_id.startswith("\x00")]

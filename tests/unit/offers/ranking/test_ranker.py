@@ -443,7 +443,9 @@ def test_index_from_states_decays_to_one_time_and_uses_the_catalog() -> None:
         "\x00orders": ProductState("\x00orders", 100.0, {}, later),
     }
     catalog = {"b": Entry(5.0, "shelf", False), "c": Entry(7.0, "shelf", True)}
-    index = ProductIndex.from_states(states, half_life_days=half_life, catalog=catalog)
+    index = ProductIndex.from_states(
+        states, half_life_days=half_life, neighbours_k=None, catalog=catalog
+    )
     assert "\x00orders" not in index and len(index) == 3
     assert index.as_of_ms == later
     a = index.facts("a")
