@@ -21,7 +21,7 @@ from streams.kafka.security import (
     check_kafka_access,
     kafka_access,
 )
-from streams.runtime.gcpauses import freeze_survivors, observe_gc_pauses
+from streams.runtime.gcpauses import freeze_survivors, observe_gc_pauses, set_young_threshold
 from streams.runtime.memory import limit_malloc_arenas
 from streams.settings import Settings, SettingsError, get_settings
 
@@ -323,6 +323,7 @@ def worker() -> None:
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's scans, which would otherwise walk it again and again under load.
     freeze_survivors()
+    set_young_threshold(settings.gc_young_threshold)
     observe_gc_pauses(metrics.observe_gc_pause)
     limit_malloc_arenas()
     worker = faust.Worker(app, loglevel=settings.log_level)

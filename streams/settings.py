@@ -328,6 +328,14 @@ class Settings(BaseSettings):
         " at most every 10 minutes): shorter full collections, not fewer"
         " (bench/results/gc_pauses.md).",
     )
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=1,
+        description="Allocations of tracked objects between the garbage collector's"
+        " young-generation collections (gc.set_threshold's first value; CPython's default is"
+        " 700). A batch keeps hundreds of decoded events alive until it ends: at 700 they"
+        " survive into the older generations and make their collections frequent and long.",
+    )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."
     )

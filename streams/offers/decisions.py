@@ -68,7 +68,7 @@ def with_acceptance_note(
         counts = observed.get(offer.product_id)
         if counts is not None and counts[0] > 0:
             note = f"; accepted {counts[1]} of {counts[0]} times shown"
-            offer = replace(offer, reason=offer.reason + note)
+            offer = offer.with_reason(offer.reason + note)
         out.append(offer)
     return out
 

@@ -30,7 +30,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["FULL_COLLECTION_EVERY_S", "GcPauseObserver", "freeze_survivors", "observe_gc_pauses"]
+__all__ = [
+    "FULL_COLLECTION_EVERY_S",
+    "GcPauseObserver",
+    "freeze_survivors",
+    "observe_gc_pauses",
+    "set_young_threshold",
+]
 
 
 class GcPauseObserver:
@@ -63,6 +69,19 @@ FULL_COLLECTION_EVERY_S: Final = 600.0
 worker (``streams.offers.live``): its full builds can come every few seconds while the
 product set changes, and each full collection holds the event loop for as long as it
 visits everything tracked."""
+
+
+def set_young_threshold(allocations: int) -> None:
+    """Collect the young generation every `allocations` tracked allocations (the older
+    generations' thresholds stay CPython's). A batch's decoded events and its decisions'
+    objects all live until the batch ends; with CPython's 700, most of them outlive a
+    young collection, are moved into the older generations and make those collections
+    frequent and long (each visits everything in its generation). A threshold above a
+    batch's allocations lets most of them die young."""
+    if allocations < 1:
+        raise ValueError(f"allocations must be >= 1, got {allocations}")
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(allocations, middle, old)
 
 
 def freeze_survivors(full_collection: bool = True) -> int:

@@ -92,7 +92,6 @@ from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import (
     Decision,
     Scorer,
-    entries_of,
     gather,
     open_decision,
     rank,
@@ -153,20 +152,21 @@ def _shopper(
         end = profile.last_order_ts or 0
         start = end - config.recent_days * DAY_MS
         code_of = index.code_of
-        recent = np.array(
-            sorted(
-                code_of[pid]
-                for pid, ts in profile.recent_products.items()
-                if pid in code_of and start <= ts <= end
-            ),
-            np.int64,
-        )
+        codes = [
+            code
+            for pid, ts in profile.recent_products.items()
+            if start <= ts <= end and (code := code_of.get(pid)) is not None
+        ]
+        codes.sort()
+        recent = np.array(codes, np.int64)
         window_orders = sum(1 for ts, _ in profile.recent_orders if start <= ts <= end)
         orders = float(max(window_orders, 1)) if len(recent) else float(window_orders)
     price_lr: FloatArray | None = None
     observations = 0
     if config.use_price_level:
-        prices = [p for p in (profile.item_prices if profile is not None else ()) if p > 0]
+        # The profile's recent line prices (``ShopperProfile.item_prices``), read in place.
+        timed = profile.recent_item_prices if profile is not None else ()
+        prices = [p for _, p in timed if p > 0]
         prices.extend(i.unit_price for i in items if i.unit_price is not None and i.unit_price > 0)
         bins = len(index.price_bin_share)
         if prices and bins > 1:
@@ -187,10 +187,14 @@ def _shopper(
             # A category without affinity: posterior beta pi / (A + beta), LR beta / (A + beta).
             category_lr = np.full(len(share), beta / (mass + beta))
             category_lr[-1] = 1.0  # no category: no information
+            category_code = index.category_code
             for category, score in affinity:
-                cat = index.category_code.get(category)
-                if cat is not None and share[cat] > 0:
-                    category_lr[cat] = ((score + beta * share[cat]) / (mass + beta)) / share[cat]
+                cat = category_code.get(category)
+                if cat is None:
+                    continue
+                pi = float(share[cat])
+                if pi > 0:
+                    category_lr[cat] = ((score + beta * pi) / (mass + beta)) / pi
     cart_prices = [i.unit_price for i in items if i.unit_price is not None and i.unit_price > 0]
     cart_mean = sum(cart_prices) / len(cart_prices) if cart_prices else 0.0
     return _Shopper(recent, orders, price_lr, observations, category_lr, cart_mean)
@@ -226,6 +230,8 @@ class _Model:
         """Per source: n_a."""
         self.credibility: FloatArray = EMPTY_FLOAT
         """Per source: u_a."""
+        self.source_lists: tuple[list[float], list[float]] | None = None
+        """``source_n`` and ``credibility`` as lists, made by the first explanation."""
         self.lifts: dict[EvidenceKind, FloatArray] = {}
         self.bought: FloatArray = EMPTY_FLOAT
         """Per candidate: 1 if the shopper bought it in the history window."""
@@ -314,6 +320,7 @@ class _Model:
         ``features`` read. ``combine=False``: only those pieces (the fitted model combines
         them itself), and an empty array for p."""
         self.bought = EMPTY_FLOAT
+        self.source_lists = None
         index = decision.index
         codes = decision.candidates
         alpha = self.config.prior_strength
@@ -376,12 +383,20 @@ class _Model:
         # only (as Python floats: the same IEEE operations as over the arrays).
         alpha = self.config.prior_strength
         alpha_q = alpha * q
-        source_n = self.source_n.tolist()
-        credibility = self.credibility.tolist()
-        for e, s, weight in entries_of(decision, j):
-            p_ab = (float(self.listed[e]) + alpha_q) / (source_n[s] + alpha)
-            u_a = credibility[s]
-            source = decision.sources[s]
+        if self.source_lists is None:
+            self.source_lists = (self.source_n.tolist(), self.credibility.tolist())
+        source_n, credibility = self.source_lists
+        sources = decision.sources
+        # This candidate's pair entries, read column by column (one numpy call each).
+        hit = np.flatnonzero(decision.entry_candidate == j)
+        for listed, s, weight in zip(
+            self.listed[hit].tolist(),
+            decision.entry_source[hit].tolist(),
+            decision.entry_weight[hit].tolist(),
+            strict=True,
+        ):
+            p_ab = (listed + alpha_q) / (source_n[s] + alpha)
+            source = sources[s]
             evidence.append(
                 Evidence(
                     source.kind,
@@ -390,7 +405,7 @@ class _Model:
                     source.row.purchases,
                     p_ab,
                     math.log(p_ab / (1 - p_ab)) - logit_q if 0 < p_ab < 1 else 0.0,
-                    u_a,
+                    credibility[s],
                 )
             )
         evidence.sort(key=lambda e: (-e.lift * e.weight, e.source))

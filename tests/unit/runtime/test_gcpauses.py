@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.runtime.gcpauses import GcPauseObserver, freeze_survivors, observe_gc_pauses
+from streams.runtime.gcpauses import (
+    GcPauseObserver,
+    freeze_survivors,
+    observe_gc_pauses,
+    set_young_threshold,
+)
 
 
 @pytest.fixture
@@ -74,3 +79,34 @@ def test_cycles_that_die_while_frozen_are_freed_by_the_next_freeze() -> None:
         assert probe() is None
     finally:
         gc.unfreeze()
+
+
+@pytest.fixture
+def thresholds() -> Iterator[None]:
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_the_young_threshold_changes_only_the_young_generation() -> None:
+    gc.set_threshold(700, 11, 12)
+    set_young_threshold(10_000)
+    assert gc.get_threshold() == (10_000, 11, 12)
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_objects_made_in_fewer_allocations_than_the_threshold_stay_young() -> None:
+    # What the worker relies on: a batch's objects, made between two young collections,
+    # are still in the young generation when the batch drops them.
+    set_young_threshold(50_000)
+    gc.collect()
+    batch = [[n] for n in range(5_000)]
+    young = {id(o) for o in gc.get_objects(0)}
+    assert all(id(o) in young for o in batch)
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_a_threshold_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="allocations must be >= 1"):
+        set_young_threshold(0)
