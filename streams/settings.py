@@ -333,8 +333,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Allocations of tracked objects between the garbage collector's"
         " young-generation collections (gc.set_threshold's first value; CPython's default is"
-        " 700). A batch keeps hundreds of decoded events alive until it ends: at 700 they"
-        " survive into the older generations and make their collections frequent and long.",
+        " 700). A batch keeps its events and decisions alive until it ends: at 700 they"
+        " reach the oldest generation and make full collections frequent"
+        " (streams.runtime.gcpauses.set_young_threshold).",
     )
     decision_log_level: str = Field(
         "info", description="Level of the structured decision log (logger basketlift.decisions)."

@@ -13,6 +13,8 @@ frozen cyclic garbage is freed then and never accumulates.
 
 - `observe_gc_pauses` records every collection's duration, by generation, into a histogram
   (the worker's ``basketlift_gc_pause_seconds``).
+- `set_young_threshold` sets how many allocations the young generation takes before it is
+  collected (``BASKETLIFT_GC_YOUNG_THRESHOLD``; see its docstring).
 - `freeze_survivors` freezes what is alive, after one full collection when asked. The
   worker calls it after its imports and, when ``BASKETLIFT_GC_FREEZE`` is on, after every
   full build of the ranker's index (``streams.offers.live``: every
@@ -73,11 +75,14 @@ visits everything tracked."""
 
 def set_young_threshold(allocations: int) -> None:
     """Collect the young generation every `allocations` tracked allocations (the older
-    generations' thresholds stay CPython's). A batch's decoded events and its decisions'
-    objects all live until the batch ends; with CPython's 700, most of them outlive a
-    young collection, are moved into the older generations and make those collections
-    frequent and long (each visits everything in its generation). A threshold above a
-    batch's allocations lets most of them die young."""
+    generations' thresholds stay CPython's: the middle one is collected every 10 young
+    collections). A batch's decoded events and its decisions' objects all live until the
+    batch ends, tens of thousands of allocations for a large batch. With CPython's 700 the
+    middle generation is collected every 7,000 allocations, inside a batch, and moves the
+    batch's live objects into the oldest generation, which then fills up and is collected in
+    full every few batches, visiting everything. With 10,000 the middle generation is
+    collected every 100,000 allocations, mostly after the batch is over, and the batch's
+    objects die there."""
     if allocations < 1:
         raise ValueError(f"allocations must be >= 1, got {allocations}")
     _young, middle, old = gc.get_threshold()
