@@ -28,7 +28,8 @@ at least 1/10, and at least 3,000 decisions/s). Carts are derived from the sampl
 like bench.decision_latency's (all but the last line of each order of 2+ lines, up to
 --max-items items, orders cycled, unique event ids). Also recorded: the worker's cart
 decisions counted by its ``/metrics`` over the burst, its garbage collections over the burst
-(count and seconds per generation, from its ``basketlift_gc_pause_seconds``), the partitions
+(count and seconds per generation, from its ``basketlift_gc_pause_seconds``) and the
+collector's thresholds it ran with (``basketlift_gc_threshold``), the partitions
 it was assigned during the burst (a rebalance, which pauses it), the CPU of the worker, the
 broker and this process, load averages, the machine and the commit.
 ``--py-spy FILE`` records the worker with py-spy (speedscope format, non-blocking sampling)
@@ -86,6 +87,7 @@ DECISIONS = "basketlift_decisions_total"
 RECOVERY_READS = "basketlift_decision_recovery_reads_total"
 GC_PAUSE_SUM = "basketlift_gc_pause_seconds_sum"
 GC_PAUSE_COUNT = "basketlift_gc_pause_seconds_count"
+GC_THRESHOLD = "basketlift_gc_threshold"
 GENERATIONS = ("0", "1", "2")
 
 
@@ -204,6 +206,11 @@ async def run_burst(
                 "collections": int(gc_after[g][0] - gc_before[g][0]),
                 "seconds": round(gc_after[g][1] - gc_before[g][1], 3),
             }
+            for g in GENERATIONS
+        },
+        # The collector's thresholds the worker ran with (BASKETLIFT_GC_YOUNG_THRESHOLD).
+        "worker_gc_thresholds": {
+            f"generation_{g}": int(metric_total(after_text, GC_THRESHOLD, generation=g))
             for g in GENERATIONS
         },
         "loadavg_start": load_start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import shutil
@@ -324,6 +325,7 @@ def worker() -> None:
     # collector's scans, which would otherwise walk it again and again under load.
     freeze_survivors()
     set_young_threshold(settings.gc_young_threshold)
+    metrics.show_gc_thresholds(gc.get_threshold())
     observe_gc_pauses(metrics.observe_gc_pause)
     limit_malloc_arenas()
     worker = faust.Worker(app, loglevel=settings.log_level)

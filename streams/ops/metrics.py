@@ -167,9 +167,25 @@ GC_FROZEN_OBJECTS = Gauge(
 )
 
 
+GC_THRESHOLD = Gauge(
+    "basketlift_gc_threshold",
+    "The garbage collector's thresholds in force (gc.get_threshold): generation 0, tracked"
+    " allocations between young collections (BASKETLIFT_GC_YOUNG_THRESHOLD); 1 and 2,"
+    " collections of the generation below between collections of this one.",
+    ["generation"],
+    registry=REGISTRY,
+)
+
+
 def observe_gc_pause(generation: int, seconds: float) -> None:
     """One garbage collection's duration (streams.runtime.gcpauses)."""
     GC_PAUSE.labels(generation=str(generation)).observe(seconds)
+
+
+def show_gc_thresholds(thresholds: tuple[int, ...]) -> None:
+    """The collector's thresholds, one per generation (``gc.get_threshold()``)."""
+    for generation, threshold in enumerate(thresholds):
+        GC_THRESHOLD.labels(generation=str(generation)).set(threshold)
 
 
 INDEX_REBUILDS = Counter(

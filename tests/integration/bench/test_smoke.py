@@ -155,8 +155,17 @@ SMOKE_RUNS = {
 }
 
 
-def run_bench(name: str, args: list[str], results: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, RESULTS_DIR_ENV: str(results)}
+# The decision burst's worker collects its young generation every 1,000 allocations (neither
+# CPython's 700 nor the worker's default), so that 200 carts make young collections to count,
+# and the result must show that value: it reached the worker from the environment, through
+# its settings, and came back through its metrics.
+SMOKE_ENV = {"decision_burst": {"BASKETLIFT_GC_YOUNG_THRESHOLD": "1000"}}
+
+
+def run_bench(
+    name: str, args: list[str], results: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(extra_env or {}), RESULTS_DIR_ENV: str(results)}
     return subprocess.run(
         [sys.executable, "-m", f"bench.{name}", *args],
         cwd=REPO,
@@ -174,18 +183,22 @@ def test_the_bench_runs_and_records_machine_and_commit(
     name: str, bootstrap: str, tmp_path: Path
 ) -> None:
     args, result_file = SMOKE_RUNS[name]
-    done = run_bench(name, args, tmp_path)
+    done = run_bench(name, args, tmp_path, SMOKE_ENV.get(name))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     saved = json.loads((tmp_path / result_file).read_text())
     result = saved.get("smoke", saved)  # named runs, or the single latest run
     machine = result["machine"]
     assert machine["cpus"] and machine["commit"] != "unknown"
     if name == "decision_burst":
-        # Read from the worker's own metrics: 200 carts allocate enough for young collections.
+        # Read from the worker's own metrics: 200 carts allocate enough for young collections
+        # at a young threshold of 1,000.
         collections = result["burst"]["worker_gc_during_burst"]
         assert set(collections) == {"generation_0", "generation_1", "generation_2"}
         assert collections["generation_0"]["collections"] > 0
         assert all(c["seconds"] >= 0 for c in collections.values())
+        thresholds = result["burst"]["worker_gc_thresholds"]
+        assert thresholds["generation_0"] == 1000
+        assert thresholds["generation_1"] > 0 and thresholds["generation_2"] > 0
         assert result["burst"]["worker_partitions_assigned_during_burst"] >= 0
 
 
