@@ -226,12 +226,10 @@ class _Model:
         self.q: FloatArray = EMPTY_FLOAT
         self.listed: FloatArray = EMPTY_FLOAT
         """Per pair entry: min(w_ab, n_a) (p_ab is derived from it for explanations only)."""
-        self.source_n: FloatArray = EMPTY_FLOAT
-        """Per source: n_a."""
-        self.credibility: FloatArray = EMPTY_FLOAT
-        """Per source: u_a."""
-        self.source_lists: tuple[list[float], list[float]] | None = None
-        """``source_n`` and ``credibility`` as lists, made by the first explanation."""
+        self.source_n: list[float] = []
+        """Per source: n_a (a list: only explanations read it, one source at a time)."""
+        self.credibility: list[float] = []
+        """Per source: u_a (a list, as ``source_n``)."""
         self.lifts: dict[EvidenceKind, FloatArray] = {}
         self.bought: FloatArray = EMPTY_FLOAT
         """Per candidate: 1 if the shopper bought it in the history window."""
@@ -320,7 +318,6 @@ class _Model:
         ``features`` read. ``combine=False``: only those pieces (the fitted model combines
         them itself), and an empty array for p."""
         self.bought = EMPTY_FLOAT
-        self.source_lists = None
         index = decision.index
         codes = decision.candidates
         alpha = self.config.prior_strength
@@ -343,8 +340,8 @@ class _Model:
             total += np.bincount(cand, weights=c[src] * (listed - absent), minlength=len(codes))
             u_sum = u.sum()
             p_cart = total / u_sum if u_sum > 0 else q
-            self.listed, self.source_n = listed, n
-            self.credibility = u
+            self.listed = listed
+            self.source_n, self.credibility = n.tolist(), u.tolist()
             logit_p = log_odds(p_cart)
             lifts["product"] = logit_p - logit_q
         else:
@@ -383,9 +380,7 @@ class _Model:
         # only (as Python floats: the same IEEE operations as over the arrays).
         alpha = self.config.prior_strength
         alpha_q = alpha * q
-        if self.source_lists is None:
-            self.source_lists = (self.source_n.tolist(), self.credibility.tolist())
-        source_n, credibility = self.source_lists
+        source_n, credibility = self.source_n, self.credibility
         sources = decision.sources
         # This candidate's pair entries, read column by column (one numpy call each).
         hit = np.flatnonzero(decision.entry_candidate == j)
