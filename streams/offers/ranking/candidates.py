@@ -35,7 +35,7 @@ from streams.offers.ranking.index import (
     ProductIndex,
 )
 from streams.offers.ranking.inputs import CartLine, RankerConfig
-from streams.offers.ranking.outputs import Evidence, Offer
+from streams.offers.ranking.outputs import Evidence, EvidenceKind, Offer
 from streams.units import DAY_MS
 
 if TYPE_CHECKING:
@@ -48,7 +48,10 @@ __all__ = [
     "Source",
     "entries_of",
     "gather",
+    "history_reason",
     "open_decision",
+    "pair_reason",
+    "popular_reason",
     "post_purchase_exclusions",
     "rank",
     "reason_for",
@@ -256,23 +259,40 @@ def _count(value: float) -> str:
     return f"{value:.0f}" if value >= 1 else f"{value:.1f}"
 
 
-def reason_for(
-    evidence: Sequence[Evidence], index: ProductIndex, code: int, recent_days: float = 30.0
+def pair_reason(
+    kind: EvidenceKind, source: str, co_purchases: float, orders: float, estimate: float
 ) -> str:
-    """The strongest co-purchase, else a recent purchase of the shopper's, else popularity."""
-    for item in evidence:
-        if item.kind == "product" and item.co_purchases > 0:
-            return (
-                f"bought with '{item.source}' in {_count(item.co_purchases)} "
-                f"of {_count(item.orders)} orders"
-            )
-        if item.kind == "category" and item.co_purchases > 0:
-            return f"bought with '{item.source}' products in {100 * item.estimate:.0f}% of orders"
-    if any(item.kind == "history" and item.co_purchases > 0 for item in evidence):
-        return f"you bought it in the last {_count(recent_days)} days"
+    """The reason an offer's strongest pair evidence gives (a cart item, or its category)."""
+    if kind == "category":
+        return f"bought with '{source}' products in {100 * estimate:.0f}% of orders"
+    return f"bought with '{source}' in {_count(co_purchases)} of {_count(orders)} orders"
+
+
+def history_reason(recent_days: float) -> str:
+    """The reason of an offer the shopper bought within the history window."""
+    return f"you bought it in the last {_count(recent_days)} days"
+
+
+def popular_reason(index: ProductIndex, code: int) -> str:
+    """The reason of an offer without pair or history evidence: its popularity."""
     category = index.category_name(code)
     where = f" in '{category}'" if category is not None else ""
     return f"popular{where}: in {_count(float(index.purchases[code]))} recent orders"
+
+
+def reason_for(
+    evidence: Sequence[Evidence], index: ProductIndex, code: int, recent_days: float = 30.0
+) -> str:
+    """The strongest co-purchase, else a recent purchase of the shopper's, else popularity
+    (`evidence` strongest first)."""
+    for item in evidence:
+        if item.kind in ("product", "category") and item.co_purchases > 0:
+            return pair_reason(
+                item.kind, item.source, item.co_purchases, item.orders, item.estimate
+            )
+    if any(item.kind == "history" and item.co_purchases > 0 for item in evidence):
+        return history_reason(recent_days)
+    return popular_reason(index, code)
 
 
 def post_purchase_exclusions(

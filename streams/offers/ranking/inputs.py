@@ -71,6 +71,12 @@ class RankerConfig:
     logistic regression over the hand-built model's evidence and ranking is by
     p_accept x price ** its price exponent. None: the hand-built p_accept, ranked by
     expected revenue."""
+    evidence: bool = False
+    """Fill each offer's ``evidence`` (every piece behind its p_accept, for audits and
+    explanations beyond the one-line ``reason``). Off, the ranker computes the reason alone,
+    the same one: the decisions on the wire carry only the reason, and building a few dozen
+    evidence records per decision to drop them is a measurable part of its cost
+    (``bench/results/issue12_throughput.md``)."""
 
     def __post_init__(self) -> None:
         check_int("top_n", self.top_n, 1)

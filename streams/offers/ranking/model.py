@@ -65,7 +65,7 @@ store's history by ``basketlift train``), steps 1-4 still run, and their pieces,
 more per-candidate features (``_Model.features``), become the inputs of a logistic
 regression: ``p`` is its calibrated probability and candidates are ranked by its fitted
 probability x ``price ** price_exponent`` (``acceptance`` module docstring). Explanations
-keep the evidence of steps 2-4.
+(the reason, and with ``config.evidence`` every piece of evidence) keep those of steps 2-4.
 
 OBSERVED ACCEPTANCE. With ``observed`` counts (``streams.offers.ranking.calibration``), each
 candidate's ``p`` is updated by the times it was shown and accepted before choosing.
@@ -92,8 +92,12 @@ from streams.offers.ranking.calibration import ObservedCounts
 from streams.offers.ranking.candidates import (
     Decision,
     Scorer,
+    Source,
     gather,
+    history_reason,
     open_decision,
+    pair_reason,
+    popular_reason,
     rank,
     reason_for,
 )
@@ -370,18 +374,20 @@ class _Model:
         p: FloatArray = 1.0 / (1.0 + np.exp(-logit_p))
         return p
 
-    def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
-        index = decision.index
-        code = int(decision.candidates[j])
+    def _pair_entries(self, decision: Decision, j: int) -> list[tuple[int, float, float, float]]:
+        """(source index, co-purchase weight, p_ab, lift) of each pair entry of the candidate
+        at position j, in entry order.
+
+        p_ab = (min(w_ab, n_a) + alpha q_b) / (n_a + alpha), for this candidate's entries
+        only, as Python floats (the same IEEE operations as over the arrays); the lift is
+        its log-odds over the base rate's.
+        """
         q = float(self.q[j])
         logit_q = math.log(q / (1 - q))
-        evidence: list[Evidence] = []
-        # p_ab = (min(w_ab, n_a) + alpha q_b) / (n_a + alpha), for this candidate's entries
-        # only (as Python floats: the same IEEE operations as over the arrays).
         alpha = self.config.prior_strength
         alpha_q = alpha * q
-        source_n, credibility = self.source_n, self.credibility
-        sources = decision.sources
+        source_n = self.source_n
+        entries = []
         # This candidate's pair entries, read column by column (one numpy call each).
         hit = np.flatnonzero(decision.entry_candidate == j)
         for listed, s, weight in zip(
@@ -391,6 +397,23 @@ class _Model:
             strict=True,
         ):
             p_ab = (listed + alpha_q) / (source_n[s] + alpha)
+            lift = math.log(p_ab / (1 - p_ab)) - logit_q if 0 < p_ab < 1 else 0.0
+            entries.append((s, weight, p_ab, lift))
+        return entries
+
+    def explain(self, decision: Decision, j: int) -> tuple[str, tuple[Evidence, ...]]:
+        """(reason, evidence) of the candidate at position j; the evidence (every piece
+        behind its p_accept) only when ``config.evidence`` asks for it, else ``()``."""
+        if not self.config.evidence:
+            return self.reason(decision, j), ()
+        index = decision.index
+        code = int(decision.candidates[j])
+        q = float(self.q[j])
+        alpha = self.config.prior_strength
+        credibility = self.credibility
+        sources = decision.sources
+        evidence: list[Evidence] = []
+        for s, weight, p_ab, lift in self._pair_entries(decision, j):
             source = sources[s]
             evidence.append(
                 Evidence(
@@ -399,7 +422,7 @@ class _Model:
                     weight,
                     source.row.purchases,
                     p_ab,
-                    math.log(p_ab / (1 - p_ab)) - logit_q if 0 < p_ab < 1 else 0.0,
+                    lift,
                     credibility[s],
                 )
             )
@@ -422,9 +445,9 @@ class _Model:
             )
         facets: tuple[EvidenceKind, ...] = ("price_level", "category_taste")
         for kind in facets:
-            lift = self.lifts.get(kind)
-            if lift is not None:
-                value = float(lift[j])
+            facet_lift = self.lifts.get(kind)
+            if facet_lift is not None:
+                value = float(facet_lift[j])
                 evidence.append(Evidence(kind, kind, 0.0, 0.0, math.exp(value), value, 1.0))
         evidence.append(
             Evidence(
@@ -438,6 +461,28 @@ class _Model:
             )
         )
         return reason_for(evidence, index, code, self.config.recent_days), tuple(evidence)
+
+    def reason(self, decision: Decision, j: int) -> str:
+        """The reason ``explain`` gives the candidate at position j, without building its
+        evidence: the pair entry that comes first in the evidence's order (the largest lift x
+        credibility, then the source's name, then entry order) among those with
+        co-purchases, else a purchase within the history window, else popularity."""
+        best: tuple[float, str] | None = None
+        chosen: tuple[Source, float, float] | None = None
+        sources, credibility = decision.sources, self.credibility
+        for s, weight, p_ab, lift in self._pair_entries(decision, j):
+            if weight <= 0:
+                continue
+            source = sources[s]
+            key = (-lift * credibility[s], source.name)
+            if best is None or key < best:
+                best, chosen = key, (source, weight, p_ab)
+        if chosen is not None:
+            source, weight, p_ab = chosen
+            return pair_reason(source.kind, source.name, weight, source.row.purchases, p_ab)
+        if "history" in self.lifts and self.bought[j] > 0:
+            return history_reason(self.config.recent_days)
+        return popular_reason(decision.index, int(decision.candidates[j]))
 
 
 def rank_offers(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -66,6 +66,8 @@ def shopper(*lines: tuple[str, float, str], orders: int = 1) -> ShopperProfile:
 
 
 CONFIG = ProfileConfig()
+EVIDENCE = RankerConfig(evidence=True)
+"""The default ranker config, with each offer's evidence filled."""
 
 
 # --------------------------------------------------------------------------- ranking
@@ -156,7 +158,7 @@ def test_evidence_from_every_cart_item_counts() -> None:
 
 def test_offers_carry_reason_and_evidence() -> None:
     index = ProductIndex([facts("p-1", 120, neighbours={"p-9": 41}), facts("p-9", 90, price=30.0)])
-    (offer,) = rank_offers(cart("p-1"), index, TOTAL)
+    (offer,) = rank_offers(cart("p-1"), index, TOTAL, config=EVIDENCE)
     assert offer.reason == "bought with 'p-1' in 41 of 120 orders"
     assert offer.offer_price == offer.unit_price == 30.0
     assert offer.expected_revenue == pytest.approx(offer.p_accept * 30.0)
@@ -164,6 +166,9 @@ def test_offers_carry_reason_and_evidence() -> None:
     assert kinds[0] == "product" and "base_rate" in kinds
     assert offer.evidence[0].source == "p-1"
     assert offer.evidence[0].co_purchases == 41
+    # By default the ranker gives the same offer and reason, without the evidence.
+    (plain,) = rank_offers(cart("p-1"), index, TOTAL)
+    assert plain == replace(offer, evidence=())
 
 
 # --------------------------------------------------------------------------- filters
@@ -237,7 +242,7 @@ def cold_index() -> ProductIndex:
 
 def test_cold_cart_item_falls_back_to_its_category() -> None:
     index = cold_index()
-    offers = rank_offers(cart("new-mug"), index, TOTAL)
+    offers = rank_offers(cart("new-mug"), index, TOTAL, config=EVIDENCE)
     assert ids(offers)[0] == "saucer"
     top = offers[0]
     assert top.evidence[0].kind == "category" and top.evidence[0].source == "mug"
@@ -279,10 +284,14 @@ def test_empty_cart_and_empty_index() -> None:
 
 def test_anonymous_and_identified_shoppers_both_get_offers() -> None:
     index = cold_index()
-    anonymous = rank_offers(cart("mug-1"), index, TOTAL, profile=None)
-    known = rank_offers(cart("mug-1"), index, TOTAL, profile=shopper(("spoon", 1.0, "spoon")))
+    anonymous = rank_offers(cart("mug-1"), index, TOTAL, profile=None, config=EVIDENCE)
+    known = rank_offers(
+        cart("mug-1"), index, TOTAL, profile=shopper(("spoon", 1.0, "spoon")), config=EVIDENCE
+    )
     assert anonymous and known
+    assert all(o.evidence for o in anonymous)
     assert all(e.kind != "history" for o in anonymous for e in o.evidence)
+    assert all(any(e.kind == "history" for e in o.evidence) for o in known)
 
 
 def test_recent_purchases_are_candidates_and_raise_p() -> None:
@@ -297,7 +306,7 @@ def test_recent_purchases_are_candidates_and_raise_p() -> None:
     )
     assert ids(rank_offers(cart("a"), index, TOTAL)) == ["x", "y", "z"]
     profile = shopper(("again", 5.0, "cat-again"))
-    offers = rank_offers(cart("a"), index, TOTAL, profile=profile)
+    offers = rank_offers(cart("a"), index, TOTAL, profile=profile, config=EVIDENCE)
     assert "again" in ids(offers)
     again = next(o for o in offers if o.product_id == "again")
     assert again.reason == "you bought it in the last 30 days"
@@ -320,7 +329,7 @@ def test_budget_shoppers_price_level_lowers_p_of_dear_items() -> None:
          facts("mid", 100, price=3.0), *cheap]
     )  # fmt: skip
     budget = shopper(*[(f"c{i}", 1.0 + i / 10, "cat") for i in range(5)], orders=4)
-    config = RankerConfig(use_history=False)
+    config = RankerConfig(use_history=False, evidence=True)
     anonymous = {o.product_id: o for o in rank_offers(cart("a"), index, TOTAL, config=config)}
     profiled = {
         o.product_id: o for o in rank_offers(cart("a"), index, TOTAL, profile=budget, config=config)
@@ -381,6 +390,13 @@ def test_p_accept_in_range_sorted_capped_and_deterministic(seed: int) -> None:
         offers = rank_offers(items, index, total, profile=who, config=config)
         again = rank_offers(list(items), index, total, profile=who, config=config)
         assert offers == again
+        # With the evidence filled: the same offers and reasons (the reason is computed
+        # without the evidence by default), and every offer explained.
+        explained = rank_offers(
+            items, index, total, profile=who, config=replace(config, evidence=True)
+        )
+        assert [replace(offer, evidence=()) for offer in explained] == offers
+        assert all(offer.evidence for offer in explained)
         assert len(offers) <= 4
         cart_ids = {item.product_id for item in items}
         per_category: dict[str | None, int] = {}
